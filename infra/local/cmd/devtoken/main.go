@@ -1,0 +1,39 @@
+// Command devtoken prints a JWT that the local runner accepts (`make token`).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fedgate/fedgate/infra/local/devjwt"
+)
+
+func main() {
+	dir := flag.String("state", ".local", "the local runner's state directory")
+	workspace := flag.String("workspace", "ws-1", "workspace_id claim")
+	roles := flag.String("roles", "", "comma-separated roles, e.g. admin")
+	sub := flag.String("sub", "dev-user", "sub claim (user id)")
+	ttl := flag.Duration("ttl", 12*time.Hour, "lifetime")
+	flag.Parse()
+	auth, err := devjwt.LoadOrCreate(filepath.Join(*dir, "dev-jwt-key.pem"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "devtoken:", err)
+		os.Exit(1)
+	}
+	var list []string
+	for _, r := range strings.Split(*roles, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			list = append(list, r)
+		}
+	}
+	token, err := auth.Mint(devjwt.Token{Subject: *sub, Workspace: *workspace, Roles: list, TTL: *ttl})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "devtoken:", err)
+		os.Exit(1)
+	}
+	fmt.Println(token)
+}

@@ -1,0 +1,139 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/fedgate/fedgate/shared/localaws"
+)
+
+// SQSHandler is what a queue-triggered function runs (ReportBatchItemFailures).
+type SQSHandler func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
+
+// Poller behaves like a Lambda event source mapping: it receives batches of up
+// to BatchSize, invokes the handler, deletes what succeeded and leaves the
+// reported failures (or the whole batch, if the handler errs) to reappear
+// after the visibility timeout. The queue's redrive policy, enforced by the
+// server, moves messages received too often to the DLQ.
+type Poller struct {
+	SQS        *sqs.Client
+	QueueURL   string
+	QueueARN   string
+	Handler    SQSHandler
+	BatchSize  int32
+	Visibility time.Duration
+	Log        *slog.Logger
+}
+
+// Run polls until ctx ends.
+func (p *Poller) Run(ctx context.Context) {
+	batch := p.BatchSize
+	if batch <= 0 || batch > 10 {
+		batch = 10
+	}
+	for ctx.Err() == nil {
+		out, err := p.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl:                    aws.String(p.QueueURL),
+			MaxNumberOfMessages:         batch,
+			WaitTimeSeconds:             1, // short long-poll so shutdown is quick
+			VisibilityTimeout:           int32(p.Visibility.Seconds()),
+			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+			MessageAttributeNames:       []string{"All"},
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			p.Log.Warn("receive failed", "queue", p.QueueURL, "error", err.Error())
+			sleep(ctx, time.Second)
+			continue
+		}
+		if len(out.Messages) > 0 {
+			p.dispatch(ctx, out.Messages)
+		}
+	}
+}
+
+// dispatch invokes the handler with one batch and settles it.
+func (p *Poller) dispatch(ctx context.Context, msgs []types.Message) {
+	ev := events.SQSEvent{Records: make([]events.SQSMessage, len(msgs))}
+	for i, m := range msgs {
+		ev.Records[i] = toRecord(m, p.QueueARN)
+	}
+	resp, err := p.invoke(ctx, ev)
+	if err != nil {
+		p.Log.Warn("batch failed; messages return after the visibility timeout", "queue", p.QueueURL, "error", err.Error())
+		return
+	}
+	failed := map[string]bool{}
+	for _, f := range resp.BatchItemFailures {
+		failed[f.ItemIdentifier] = true
+	}
+	var entries []types.DeleteMessageBatchRequestEntry
+	for i, m := range msgs {
+		if !failed[aws.ToString(m.MessageId)] {
+			entries = append(entries, types.DeleteMessageBatchRequestEntry{
+				Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle,
+			})
+		}
+	}
+	if len(entries) == 0 {
+		return
+	}
+	// The handler's work is done; deleting must not be cut short by shutdown.
+	if _, err := p.SQS.DeleteMessageBatch(context.WithoutCancel(ctx), &sqs.DeleteMessageBatchInput{
+		QueueUrl: aws.String(p.QueueURL), Entries: entries,
+	}); err != nil {
+		p.Log.Warn("delete failed; messages will be redelivered", "queue", p.QueueURL, "error", err.Error())
+	}
+}
+
+// invoke runs the handler, turning a panic into a failed batch as Lambda does.
+func (p *Poller) invoke(ctx context.Context, ev events.SQSEvent) (resp events.SQSEventResponse, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = errors.New("handler panicked")
+		}
+	}()
+	return p.Handler(ctx, ev)
+}
+
+func toRecord(m types.Message, queueARN string) events.SQSMessage {
+	attrs := map[string]string{}
+	for k, v := range m.Attributes {
+		attrs[k] = v
+	}
+	msgAttrs := map[string]events.SQSMessageAttribute{}
+	for k, v := range m.MessageAttributes {
+		msgAttrs[k] = events.SQSMessageAttribute{
+			DataType: aws.ToString(v.DataType), StringValue: v.StringValue, BinaryValue: v.BinaryValue,
+		}
+	}
+	return events.SQSMessage{
+		MessageId:              aws.ToString(m.MessageId),
+		ReceiptHandle:          aws.ToString(m.ReceiptHandle),
+		Body:                   aws.ToString(m.Body),
+		Md5OfBody:              aws.ToString(m.MD5OfBody),
+		Md5OfMessageAttributes: aws.ToString(m.MD5OfMessageAttributes),
+		Attributes:             attrs,
+		MessageAttributes:      msgAttrs,
+		EventSource:            "aws:sqs",
+		EventSourceARN:         queueARN,
+		AWSRegion:              localaws.Region,
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

@@ -1,0 +1,165 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/fedgate/fedgate/shared/localaws/awstest"
+)
+
+func createQueue(t *testing.T, client *sqs.Client, name string, attrs map[string]string) (url, arn string) {
+	t.Helper()
+	ctx := context.Background()
+	out, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: out.QueueUrl, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.QueueUrl), a.Attributes["QueueArn"]
+}
+
+// The poller behaves like an event source mapping with ReportBatchItemFailures:
+// batches of at most 10, successes deleted, reported failures redelivered
+// after the visibility timeout, and moved to the DLQ by the server's redrive
+// policy once received maxReceiveCount times.
+func TestPollerPartialBatchFailureAndRedrive(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client := sqs.NewFromConfig(awstest.Config(t))
+	prefix := awstest.Prefix(t)
+	dlqURL, dlqARN := createQueue(t, client, prefix+"dlq", nil)
+	redrive, _ := json.Marshal(map[string]any{"deadLetterTargetArn": dlqARN, "maxReceiveCount": 2})
+	queueURL, queueARN := createQueue(t, client, prefix+"jobs", map[string]string{"RedrivePolicy": string(redrive)})
+
+	for i := range 12 {
+		body := "ok"
+		if i == 3 {
+			body = "poison"
+		}
+		if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var mu sync.Mutex
+	var batchSizes []int
+	okCount, poisonSeen := 0, 0
+	p := &Poller{
+		SQS: client, QueueURL: queueURL, QueueARN: queueARN, Visibility: time.Second,
+		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Handler: func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			batchSizes = append(batchSizes, len(ev.Records))
+			var resp events.SQSEventResponse
+			for _, r := range ev.Records {
+				if r.EventSourceARN != queueARN || r.EventSource != "aws:sqs" || r.Attributes["ApproximateReceiveCount"] == "" {
+					t.Errorf("record lacks event source mapping fields: %+v", r)
+				}
+				if r.Body == "poison" {
+					poisonSeen++
+					resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
+					continue
+				}
+				okCount++
+			}
+			return resp, nil
+		},
+	}
+	go p.Run(ctx)
+
+	var dlqBody string
+	deadline := time.Now().Add(20 * time.Second)
+	for dlqBody == "" && time.Now().Before(deadline) {
+		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(dlqURL), WaitTimeSeconds: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Messages) > 0 {
+			dlqBody = aws.ToString(out.Messages[0].Body)
+		}
+	}
+	cancel()
+	mu.Lock()
+	defer mu.Unlock()
+	if dlqBody != "poison" {
+		t.Fatalf("DLQ got %q, want the poison message", dlqBody)
+	}
+	if okCount != 11 {
+		t.Errorf("%d good messages handled, want each of 11 exactly once", okCount)
+	}
+	if poisonSeen != 2 {
+		t.Errorf("poison message seen %d times, want maxReceiveCount = 2", poisonSeen)
+	}
+	for _, n := range batchSizes {
+		if n > 10 {
+			t.Errorf("batch of %d records, more than 10", n)
+		}
+	}
+	attrs, _ := client.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(queueURL),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible},
+	})
+	if attrs.Attributes["ApproximateNumberOfMessages"] != "0" || attrs.Attributes["ApproximateNumberOfMessagesNotVisible"] != "0" {
+		t.Errorf("queue not drained: %v", attrs.Attributes)
+	}
+}
+
+// A handler error fails the whole batch: nothing is deleted.
+func TestPollerHandlerErrorKeepsBatch(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client := sqs.NewFromConfig(awstest.Config(t))
+	queueURL, queueARN := createQueue(t, client, awstest.Prefix(t)+"jobs", nil)
+	if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String("x")}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	calls := 0
+	p := &Poller{
+		SQS: client, QueueURL: queueURL, QueueARN: queueARN, Visibility: time.Second,
+		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Handler: func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls++
+			if calls == 1 {
+				return events.SQSEventResponse{}, io.ErrUnexpectedEOF
+			}
+			if calls == 2 {
+				panic("boom")
+			}
+			return events.SQSEventResponse{}, nil
+		},
+	}
+	go p.Run(ctx)
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		n := calls
+		mu.Unlock()
+		if n >= 3 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	if calls < 3 {
+		t.Fatalf("message delivered %d times; an error and a panic must each lead to redelivery", calls)
+	}
+}

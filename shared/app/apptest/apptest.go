@@ -1,0 +1,69 @@
+// Package apptest builds a complete App for handler tests: fresh tables under
+// a unique prefix and a fresh KMS key in moto_server, reached through the real
+// AWS SDK.
+package apptest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/fedgate/fedgate/shared/app"
+	"github.com/fedgate/fedgate/shared/config"
+	"github.com/fedgate/fedgate/shared/identity"
+	"github.com/fedgate/fedgate/shared/localaws/awstest"
+	"github.com/fedgate/fedgate/shared/signing"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+// Option adjusts the test configuration.
+type Option func(*config.Config)
+
+// WithAlg sets the signing algorithm of new keys.
+func WithAlg(alg signing.Alg) Option { return func(c *config.Config) { c.Identity.Alg = alg } }
+
+// Config returns a valid configuration naming fresh resources.
+func Config(t testing.TB, opts ...Option) config.Config {
+	t.Helper()
+	ctx := context.Background()
+	awsCfg := awstest.Config(t)
+	key, err := kms.NewFromConfig(awsCfg).CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String(t.Name())})
+	if err != nil {
+		t.Fatalf("create KMS key: %v", err)
+	}
+	cfg := config.Config{
+		Identity: identity.Settings{
+			Name: "test", URL: "http://127.0.0.1:9", Alg: signing.EdDSA,
+			CommandTypes: config.DefaultCommandTypes, EventTypes: []string{},
+		},
+		Tables:         store.PrefixedNames(awstest.Prefix(t)),
+		KMSKeyID:       aws.ToString(key.KeyMetadata.KeyId),
+		WorkspaceClaim: "workspace_id",
+		DevMode:        true,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := store.CreateTables(ctx, dynamodb.NewFromConfig(awsCfg), cfg.Tables); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// New returns an App over fresh resources. Its logs are discarded unless the
+// test runs with -v.
+func New(t testing.TB, opts ...Option) *app.App {
+	t.Helper()
+	var w io.Writer = io.Discard
+	if testing.Verbose() {
+		w = os.Stderr
+	}
+	return app.New(Config(t, opts...), awstest.Config(t), slog.New(slog.NewJSONHandler(w, nil)))
+}
+

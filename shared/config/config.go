@@ -1,0 +1,99 @@
+// Package config reads a function's configuration. In AWS the CDK stack sets
+// it as environment variables; the local runner builds the same struct.
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/fedgate/fedgate/shared/identity"
+	"github.com/fedgate/fedgate/shared/signing"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+// DefaultCommandTypes is the initial allow-list of incoming command types.
+var DefaultCommandTypes = []string{"event.subscribe", "event.unsubscribe", "agent.spawn", "agent.status", "agent.kill"}
+
+// Config is everything a function needs to know about its deployment.
+type Config struct {
+	Identity       identity.Settings
+	Tables         store.Names
+	KMSKeyID       string // KMS key that seals the signing keys
+	WorkspaceClaim string // JWT claim with the caller's workspace id
+	// DevMode allows http and loopback peers (local runner only).
+	DevMode bool
+}
+
+// FromEnv reads the configuration from the environment.
+func FromEnv() (Config, error) {
+	alg, err := signing.ParseAlg(envOr("SIGNING_ALG", string(signing.RS256)))
+	if err != nil {
+		return Config{}, fmt.Errorf("SIGNING_ALG: %w", err)
+	}
+	c := Config{
+		Identity: identity.Settings{
+			Name:         envOr("INSTANCE_NAME", "fedgate"),
+			URL:          os.Getenv("INSTANCE_URL"),
+			Alg:          alg,
+			CommandTypes: listOr(os.Getenv("COMMAND_TYPES"), DefaultCommandTypes),
+			EventTypes:   listOr(os.Getenv("EVENT_TYPES"), []string{}),
+		},
+		Tables:         store.Names{},
+		KMSKeyID:       os.Getenv("KMS_KEY_ID"),
+		WorkspaceClaim: envOr("WORKSPACE_CLAIM", "workspace_id"),
+		DevMode:        os.Getenv("FEDGATE_DEV_MODE") == "true",
+	}
+	for _, t := range store.Tables {
+		c.Tables[t.Name] = os.Getenv(store.EnvVar(t.Name))
+	}
+	return c, c.Validate()
+}
+
+// Validate reports the first missing or malformed setting.
+func (c Config) Validate() error {
+	var missing []string
+	for _, t := range store.Tables {
+		if c.Tables[t.Name] == "" {
+			missing = append(missing, store.EnvVar(t.Name))
+		}
+	}
+	if c.KMSKeyID == "" {
+		missing = append(missing, "KMS_KEY_ID")
+	}
+	if c.Identity.URL == "" {
+		missing = append(missing, "INSTANCE_URL")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("config: missing %s", strings.Join(missing, ", "))
+	}
+	u, err := url.Parse(c.Identity.URL)
+	if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return fmt.Errorf("config: INSTANCE_URL %q must be a scheme and authority only, like https://fed.example.org", c.Identity.URL)
+	}
+	if u.Scheme != "https" && !(c.DevMode && u.Scheme == "http") {
+		return fmt.Errorf("config: INSTANCE_URL %q must use https", c.Identity.URL)
+	}
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func listOr(s string, def []string) []string {
+	if strings.TrimSpace(s) == "" {
+		return def
+	}
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if p := strings.TrimSpace(part); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

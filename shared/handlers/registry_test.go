@@ -1,0 +1,67 @@
+package handlers
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/fedgate/fedgate/shared/routes"
+)
+
+// The local runner serves each route through HTTP[name]; the Lambda runs
+// whatever functions/<name>/main.go passes to lambda.Start. This test makes
+// sure both are the same constructor, so local runs exercise the real thing.
+func TestMainsStartTheRegisteredHandler(t *testing.T) {
+	for _, r := range routes.All {
+		if !r.IsHTTP() {
+			continue
+		}
+		ctor, ok := HTTP[r.Name]
+		if !ok {
+			t.Errorf("route %s has no handler in handlers.HTTP", r.Name)
+			continue
+		}
+		registered := runtime.FuncForPC(reflect.ValueOf(ctor).Pointer()).Name()
+		used := constructorInMain(t, r.Name)
+		if !strings.HasSuffix(registered, "/handlers."+used) {
+			t.Errorf("functions/%s/main.go starts handlers.%s but handlers.HTTP[%q] is %s", r.Name, used, r.Name, registered)
+		}
+	}
+	for name := range HTTP {
+		if r, ok := routes.ByName(name); !ok || !r.IsHTTP() {
+			t.Errorf("handlers.HTTP has %s, which is no HTTP route", name)
+		}
+	}
+}
+
+// constructorInMain finds X in the handlers.X(...) call of a main.go.
+func constructorInMain(t *testing.T, name string) string {
+	t.Helper()
+	path := filepath.Join("..", "..", "functions", name, "main.go")
+	f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found string
+	ast.Inspect(f, func(n ast.Node) bool {
+		call, ok := n.(*ast.CallExpr)
+		if !ok {
+			return true
+		}
+		if sel, ok := call.Fun.(*ast.SelectorExpr); ok {
+			if id, ok := sel.X.(*ast.Ident); ok && id.Name == "handlers" {
+				found = sel.Sel.Name
+			}
+		}
+		return true
+	})
+	if found == "" {
+		t.Fatalf("%s calls no handlers.X constructor", path)
+	}
+	return found
+}

@@ -1,0 +1,271 @@
+// Package identity owns this instance's identity: its id, name, capabilities
+// and signing keys. The identity is created on first start; private keys are
+// stored sealed with KMS and decrypted at most once per cold start (and again
+// only after a rotation).
+package identity
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/fedgate/fedgate/shared/ids"
+	"github.com/fedgate/fedgate/shared/signing"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+// ProtocolVersion is the federation protocol version this code speaks.
+const ProtocolVersion = "1"
+
+// MessageTypes are the envelope types of PROTOCOL.md §4.
+var MessageTypes = []string{
+	"CONNECT", "CONNECT_RESPONSE", "DISCONNECT", "QUERY", "QUERY_RESPONSE",
+	"COMMAND", "COMMAND_RESPONSE", "EVENT", "EVENT_ACK",
+}
+
+// Key statuses.
+const (
+	KeyCurrent = "current"
+	KeyRetired = "retired"
+)
+
+// Settings is the deployment's configuration of its identity.
+type Settings struct {
+	Name         string      // initial display name
+	URL          string      // public base URL (scheme and authority)
+	Alg          signing.Alg // algorithm of new keys
+	CommandTypes []string    // initial allow-list of incoming command types
+	EventTypes   []string    // initial list of published event types
+	RetiredGrace time.Duration
+	// SignerRefresh bounds how long a warm function signs with a key that
+	// another function has since rotated away.
+	SignerRefresh time.Duration
+}
+
+// Repository is the storage the service needs.
+type Repository interface {
+	Get(ctx context.Context) (*store.InstanceRecord, error)
+	Create(ctx context.Context, rec *store.InstanceRecord) error
+	Update(ctx context.Context, rec *store.InstanceRecord) error
+}
+
+// Sealer encrypts private keys at rest.
+type Sealer interface {
+	Seal(ctx context.Context, instanceID string, key *signing.PrivateKey) (signing.SealedKey, error)
+	Open(ctx context.Context, instanceID, keyID string, alg signing.Alg, sealed signing.SealedKey) (*signing.PrivateKey, error)
+}
+
+// Service manages the identity. It is a cold-start singleton: it caches the
+// decrypted current key.
+type Service struct {
+	repo     Repository
+	sealer   Sealer
+	settings Settings
+	now      func() time.Time
+
+	mu         sync.Mutex
+	signer     *signing.PrivateKey
+	signerRead time.Time
+}
+
+// New returns the identity service.
+func New(repo Repository, sealer Sealer, s Settings) *Service {
+	if s.RetiredGrace == 0 {
+		s.RetiredGrace = 7 * 24 * time.Hour
+	}
+	if s.SignerRefresh == 0 {
+		s.SignerRefresh = 5 * time.Minute
+	}
+	if s.Alg == "" {
+		s.Alg = signing.RS256
+	}
+	return &Service{repo: repo, sealer: sealer, settings: s, now: time.Now}
+}
+
+// Ensure returns the identity, creating it (id and first key pair) on the very
+// first start. Concurrent first starts agree on one identity.
+func (s *Service) Ensure(ctx context.Context) (*store.InstanceRecord, error) {
+	rec, err := s.repo.Get(ctx)
+	if err == nil {
+		return rec, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	now := s.now().UTC()
+	rec = &store.InstanceRecord{
+		InstanceID:   ids.New(),
+		Name:         s.settings.Name,
+		CommandTypes: nonNil(s.settings.CommandTypes),
+		EventTypes:   nonNil(s.settings.EventTypes),
+		Metadata:     "{}",
+		CreatedAt:    now,
+		UpdatedAt:    now,
+	}
+	key, err := s.newKey(ctx, rec.InstanceID, now)
+	if err != nil {
+		return nil, err
+	}
+	rec.Keys = []store.KeyRecord{key}
+	switch err := s.repo.Create(ctx, rec); {
+	case errors.Is(err, store.ErrExists):
+		return s.repo.Get(ctx)
+	case err != nil:
+		return nil, err
+	}
+	return rec, nil
+}
+
+func (s *Service) newKey(ctx context.Context, instanceID string, now time.Time) (store.KeyRecord, error) {
+	key, err := signing.GenerateKey(s.settings.Alg)
+	if err != nil {
+		return store.KeyRecord{}, err
+	}
+	sealed, err := s.sealer.Seal(ctx, instanceID, key)
+	if err != nil {
+		return store.KeyRecord{}, err
+	}
+	return store.KeyRecord{
+		KeyID:     key.ID(),
+		Alg:       key.Alg(),
+		PublicKey: key.Public().PEM(),
+		Sealed:    sealed,
+		Status:    KeyCurrent,
+		CreatedAt: now,
+	}, nil
+}
+
+// Document returns the public identity served at GET /instance.
+func (s *Service) Document(ctx context.Context) (Document, error) {
+	rec, err := s.Ensure(ctx)
+	if err != nil {
+		return Document{}, err
+	}
+	return s.document(rec), nil
+}
+
+// Patch is the body of PATCH /instance. Nil members are left unchanged.
+type Patch struct {
+	Name         *string          `json:"name"`
+	Capabilities *CapabilityPatch `json:"capabilities"`
+	Metadata     *json.RawMessage `json:"metadata"`
+}
+
+// CapabilityPatch changes the configurable capabilities. The protocol version
+// and message types are properties of this code, not settings.
+type CapabilityPatch struct {
+	CommandTypes *[]string `json:"commandTypes"`
+	EventTypes   *[]string `json:"eventTypes"`
+}
+
+// Update applies a validated patch. store.ErrConflict if the identity changed
+// concurrently.
+func (s *Service) Update(ctx context.Context, p Patch) (Document, error) {
+	rec, err := s.Ensure(ctx)
+	if err != nil {
+		return Document{}, err
+	}
+	if p.Name != nil {
+		rec.Name = *p.Name
+	}
+	if c := p.Capabilities; c != nil {
+		if c.CommandTypes != nil {
+			rec.CommandTypes = nonNil(*c.CommandTypes)
+		}
+		if c.EventTypes != nil {
+			rec.EventTypes = nonNil(*c.EventTypes)
+		}
+	}
+	if p.Metadata != nil {
+		rec.Metadata = string(*p.Metadata)
+	}
+	rec.UpdatedAt = s.now().UTC()
+	if err := s.repo.Update(ctx, rec); err != nil {
+		return Document{}, err
+	}
+	return s.document(rec), nil
+}
+
+// RotateKeys makes a new current key, retires the old one (it still verifies
+// during the grace period) and drops keys retired longer than the grace
+// period. store.ErrConflict if another rotation or update won.
+func (s *Service) RotateKeys(ctx context.Context) (Document, error) {
+	rec, err := s.Ensure(ctx)
+	if err != nil {
+		return Document{}, err
+	}
+	now := s.now().UTC()
+	key, err := s.newKey(ctx, rec.InstanceID, now)
+	if err != nil {
+		return Document{}, err
+	}
+	kept := []store.KeyRecord{key}
+	for _, k := range rec.Keys {
+		if k.Status == KeyCurrent {
+			k.Status, k.RetiredAt = KeyRetired, &now
+		}
+		if s.withinGrace(k, now) {
+			kept = append(kept, k)
+		}
+	}
+	rec.Keys, rec.UpdatedAt = kept, now
+	if err := s.repo.Update(ctx, rec); err != nil {
+		return Document{}, err
+	}
+	s.mu.Lock()
+	s.signer = nil // sign with the new key from now on
+	s.mu.Unlock()
+	return s.document(rec), nil
+}
+
+func (s *Service) withinGrace(k store.KeyRecord, now time.Time) bool {
+	return k.Status == KeyCurrent || (k.RetiredAt != nil && now.Sub(*k.RetiredAt) < s.settings.RetiredGrace)
+}
+
+// Signer returns the current private key. It is decrypted once and reused;
+// after SignerRefresh the identity is re-read (one GetItem) and the key
+// decrypted again only if it was rotated meanwhile.
+func (s *Service) Signer(ctx context.Context) (*signing.PrivateKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if s.signer != nil && now.Sub(s.signerRead) < s.settings.SignerRefresh {
+		return s.signer, nil
+	}
+	rec, err := s.Ensure(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := current(rec)
+	if err != nil {
+		return nil, err
+	}
+	if s.signer == nil || s.signer.ID() != cur.KeyID {
+		key, err := s.sealer.Open(ctx, rec.InstanceID, cur.KeyID, cur.Alg, cur.Sealed)
+		if err != nil {
+			return nil, err
+		}
+		s.signer = key
+	}
+	s.signerRead = now
+	return s.signer, nil
+}
+
+func current(rec *store.InstanceRecord) (store.KeyRecord, error) {
+	i := slices.IndexFunc(rec.Keys, func(k store.KeyRecord) bool { return k.Status == KeyCurrent })
+	if i < 0 {
+		return store.KeyRecord{}, fmt.Errorf("instance %s has no current key", rec.InstanceID)
+	}
+	return rec.Keys[i], nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,174 @@
+package identity_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fedgate/fedgate/shared/app"
+	"github.com/fedgate/fedgate/shared/app/apptest"
+	"github.com/fedgate/fedgate/shared/identity"
+	"github.com/fedgate/fedgate/shared/localaws/awstest"
+	"github.com/fedgate/fedgate/shared/signing"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+func TestEnsureCreatesOnceUnderRace(t *testing.T) {
+	ctx := context.Background()
+	cfg := apptest.Config(t, apptest.WithAlg(signing.RS256))
+	// Several cold starts of different functions race to create the identity.
+	var wg sync.WaitGroup
+	ids := make([]string, 5)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := app.New(cfg, awstest.Config(t), nil)
+			rec, err := a.Identity.Ensure(ctx)
+			if err != nil {
+				t.Errorf("Ensure: %v", err)
+				return
+			}
+			ids[i] = rec.InstanceID
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids[1:] {
+		if id != ids[0] {
+			t.Fatalf("cold starts disagree on the identity: %v", ids)
+		}
+	}
+	doc, err := app.New(cfg, awstest.Config(t), nil).Identity.Document(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.InstanceID != ids[0] || doc.URL != cfg.Identity.URL || len(doc.PublicKeys) != 1 ||
+		doc.PublicKeys[0].Alg != "RS256" || doc.PublicKeys[0].Status != "current" || doc.KeyID != doc.PublicKeys[0].KeyID {
+		t.Fatalf("document %+v", doc)
+	}
+	pub, err := signing.ParsePublicKeyPEM(signing.RS256, doc.PublicKey)
+	if err != nil || pub.ID() != doc.KeyID {
+		t.Fatalf("published key does not parse to its id: %v", err)
+	}
+	raw, _ := json.Marshal(doc)
+	if strings.Contains(strings.ToLower(string(raw)), "private") || strings.Contains(string(raw), "sealed") {
+		t.Fatalf("document leaks private material: %s", raw)
+	}
+}
+
+func TestSignerAndRotation(t *testing.T) {
+	ctx := context.Background()
+	a := apptest.New(t)
+	signer, err := a.Identity.Signer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := a.Identity.Document(ctx)
+	if signer.ID() != doc.KeyID {
+		t.Fatalf("signer %s, current key %s", signer.ID(), doc.KeyID)
+	}
+	msg := []byte("hello")
+	sig, _ := signer.Sign(msg)
+	pub, _ := signing.ParsePublicKeyPEM(signing.EdDSA, doc.PublicKey)
+	if err := pub.Verify(msg, sig); err != nil {
+		t.Fatalf("signature by the decrypted key does not verify with the published key: %v", err)
+	}
+
+	rotated, err := a.Identity.RotateKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rotated.KeyID == doc.KeyID || len(rotated.PublicKeys) != 2 {
+		t.Fatalf("after rotation: current %s, keys %+v", rotated.KeyID, rotated.PublicKeys)
+	}
+	for _, k := range rotated.PublicKeys {
+		if want := map[bool]string{true: "current", false: "retired"}[k.KeyID == rotated.KeyID]; k.Status != want {
+			t.Errorf("key %s status %s, want %s", k.KeyID, k.Status, want)
+		}
+	}
+	newSigner, err := a.Identity.Signer(ctx)
+	if err != nil || newSigner.ID() != rotated.KeyID {
+		t.Fatalf("signer after rotation: %v %v", newSigner, err)
+	}
+}
+
+func TestRetiredKeysExpireAfterGrace(t *testing.T) {
+	ctx := context.Background()
+	cfg := apptest.Config(t)
+	cfg.Identity.RetiredGrace = time.Second
+	a := app.New(cfg, awstest.Config(t), nil)
+	first, _ := a.Identity.Document(ctx)
+	if _, err := a.Identity.RotateKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // grace of 1 s has passed
+	doc, err := a.Identity.Document(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.PublicKeys) != 1 || doc.PublicKeys[0].KeyID == first.KeyID {
+		t.Fatalf("retired key still published after its grace: %+v", doc.PublicKeys)
+	}
+	third, err := a.Identity.RotateKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := store.NewInstance(a.DB, cfg.Tables[store.InstanceTable]).Get(ctx)
+	if len(rec.Keys) != 2 || len(third.PublicKeys) != 2 {
+		t.Fatalf("rotation kept %d stored keys, want the current and the just-retired one", len(rec.Keys))
+	}
+}
+
+func TestUpdate(t *testing.T) {
+	ctx := context.Background()
+	a := apptest.New(t)
+	name := "renamed"
+	cmds := []string{"agent.spawn"}
+	meta := json.RawMessage(`{"region":"eu-west-1"}`)
+	doc, err := a.Identity.Update(ctx, identity.Patch{
+		Name: &name, Capabilities: &identity.CapabilityPatch{CommandTypes: &cmds}, Metadata: &meta,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := a.Identity.Document(ctx)
+	for _, d := range []identity.Document{doc, again} {
+		if d.Name != "renamed" || len(d.Capabilities.CommandTypes) != 1 || string(d.Metadata) != `{"region":"eu-west-1"}` ||
+			d.Capabilities.ProtocolVersion != "1" || len(d.Capabilities.MessageTypes) != 9 {
+			t.Fatalf("document after update: %+v", d)
+		}
+	}
+}
+
+func TestEscrowRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	a := apptest.New(t)
+	before, _ := a.Identity.Document(ctx)
+	if _, err := a.Identity.RotateKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	escrow, err := a.Identity.Export(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A new server: other tables, another KMS key.
+	b := apptest.New(t)
+	if err := b.Identity.Import(ctx, escrow); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Identity.Import(ctx, escrow); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("second import: %v, want ErrExists", err)
+	}
+	got, _ := b.Identity.Document(ctx)
+	if got.InstanceID != before.InstanceID || len(got.PublicKeys) != 2 {
+		t.Fatalf("imported identity %+v", got)
+	}
+	signer, err := b.Identity.Signer(ctx)
+	if err != nil || signer.ID() != got.KeyID {
+		t.Fatalf("imported key does not open under the new KMS key: %v", err)
+	}
+}

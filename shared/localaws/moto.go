@@ -1,0 +1,200 @@
+// Package localaws runs and connects to the local AWS-compatible server that
+// tests and the local runner use instead of AWS: moto_server (moto 5.2.1), one
+// process serving DynamoDB, SQS and KMS on one loopback port.
+package localaws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// MotoVersion is the exact moto release fedgate is tested against.
+const MotoVersion = "5.2.1"
+
+// ErrNoMoto explains how to get moto when no interpreter has it.
+var ErrNoMoto = fmt.Errorf("no python3 with moto %s found: install moto[server]==%s into the pyenv Python "+
+	"(or any python3 on PATH), or set FEDGATE_MOTO_PYTHON to an interpreter that has it", MotoVersion, MotoVersion)
+
+// FindPython returns an interpreter that imports moto at MotoVersion: the one
+// named by FEDGATE_MOTO_PYTHON, python3 on PATH, then the pyenv shims and
+// versions (Debian's /usr/bin/python3 has no moto).
+func FindPython() (string, error) {
+	var candidates []string
+	if p := os.Getenv("FEDGATE_MOTO_PYTHON"); p != "" {
+		candidates = append(candidates, p)
+	}
+	if p, err := exec.LookPath("python3"); err == nil {
+		candidates = append(candidates, p)
+	}
+	root := os.Getenv("PYENV_ROOT")
+	if root == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			root = filepath.Join(home, ".pyenv")
+		}
+	}
+	if root != "" {
+		candidates = append(candidates, filepath.Join(root, "shims", "python3"))
+		versions, _ := filepath.Glob(filepath.Join(root, "versions", "*", "bin", "python3"))
+		candidates = append(candidates, versions...)
+	}
+	check := fmt.Sprintf("import moto, sys; sys.exit(0 if moto.__version__ == %q else 3)", MotoVersion)
+	for _, c := range candidates {
+		cmd := exec.Command(c, "-c", check)
+		cmd.Env = append(os.Environ(), "PYENV_VERSION=") // let the shim pick its global version
+		if cmd.Run() == nil {
+			return c, nil
+		}
+	}
+	return "", ErrNoMoto
+}
+
+// launcher runs moto.server's main with one change: DynamoDB requests are
+// served one at a time. moto's server is threaded and its DynamoDB backend
+// has no lock, so two concurrent conditional writes to one item can both
+// succeed, which DynamoDB never allows; serializing them restores the
+// atomicity that fedgate's state transitions rely on. SQS and KMS stay
+// concurrent, so long polls do not block anything.
+const launcher = `
+import sys, threading
+from moto import server
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+_call, _lock = DomainDispatcherApplication.__call__, threading.Lock()
+def _serialized(self, environ, start_response):
+    if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+        with _lock:
+            return _call(self, environ, start_response)
+    return _call(self, environ, start_response)
+DomainDispatcherApplication.__call__ = _serialized
+server.main(sys.argv[1:])
+`
+
+// Server is a moto_server process started by Start.
+type Server struct {
+	URL  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Start launches moto_server on a free loopback port and waits until it
+// answers. The process is killed if this process dies, so no server outlives
+// a crashed test binary.
+func Start(ctx context.Context, logPath string) (*Server, error) {
+	python, err := FindPython()
+	if err != nil {
+		return nil, err
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	logFile := os.Stderr
+	if logPath != "" {
+		if logFile, err = os.Create(logPath); err != nil {
+			return nil, fmt.Errorf("moto log: %w", err)
+		}
+	}
+	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan struct{})}
+	started := make(chan error, 1)
+	// Pdeathsig is tied to the OS thread that forked the child, so that thread
+	// stays locked and alive for the child's whole life.
+	go func() {
+		runtime.LockOSThread()
+		cmd := exec.Command(python, "-c", launcher, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			started <- fmt.Errorf("start moto_server: %w", err)
+			return
+		}
+		s.cmd = cmd
+		started <- nil
+		_ = cmd.Wait()
+		if logFile != os.Stderr {
+			logFile.Close()
+		}
+		close(s.done)
+	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	if err := WaitReady(ctx, s.URL, 30*time.Second); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Stop ends the server and waits for it to exit.
+func (s *Server) Stop() {
+	if s == nil || s.cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
+	}
+}
+
+// WaitReady polls moto's management API until it answers or timeout passes.
+func WaitReady(ctx context.Context, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/moto-api/", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("moto_server at %s did not answer within %s: %v", url, timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Reset clears every resource on the server (POST /moto-api/reset).
+func Reset(ctx context.Context, url string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(url, "/")+"/moto-api/reset", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("reset moto: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("reset moto: status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// FreePort asks the kernel for an unused loopback TCP port.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	addr, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		return 0, errors.New("find a free port: not a TCP address")
+	}
+	return addr.Port, nil
+}

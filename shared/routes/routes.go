@@ -1,0 +1,108 @@
+// Package routes is THE table of fedgate's functions: every Lambda once, with
+// how it is triggered and who may call it. The CDK stack and the local runner
+// both build from it; functions/<Name> holds each one's main.go.
+package routes
+
+import (
+	"fmt"
+	"strings"
+)
+
+// BasePath prefixes every HTTP path (PROTOCOL.md: "All paths are under …").
+const BasePath = "/api/v1/federation"
+
+// Auth is who may call an HTTP route.
+type Auth string
+
+const (
+	Public Auth = "public" // anyone (GET /instance)
+	User   Auth = "user"   // a valid JWT with a workspace claim
+	Admin  Auth = "admin"  // a valid JWT whose roles include "admin"
+	Signed Auth = "signed" // no token: the signed envelope authenticates (/incoming/*)
+)
+
+// Route is one function and its trigger: an HTTP method and path, or a queue.
+type Route struct {
+	Name   string // functions/<Name>, also the Lambda's name suffix
+	Method string // HTTP method, for HTTP routes
+	Path   string // path under BasePath with {param} segments, for HTTP routes
+	Auth   Auth   // for HTTP routes
+}
+
+// IsHTTP reports whether the route is served by the HTTP API.
+func (r Route) IsHTTP() bool { return r.Method != "" }
+
+// FullPath is the path including BasePath.
+func (r Route) FullPath() string { return BasePath + r.Path }
+
+// RouteKey is the API Gateway route key, e.g. "GET /api/v1/federation/instance".
+func (r Route) RouteKey() string { return r.Method + " " + r.FullPath() }
+
+// NeedsToken reports whether callers must present a JWT.
+func (r Route) NeedsToken() bool { return r.Auth == User || r.Auth == Admin }
+
+// All lists every function. Keep it grouped as PROTOCOL.md is.
+var All = []Route{
+	// Identity (PROTOCOL §5)
+	{Name: "identity", Method: "GET", Path: "/instance", Auth: Public},
+	{Name: "instance-update", Method: "PATCH", Path: "/instance", Auth: Admin},
+	{Name: "instance-rotate-keys", Method: "POST", Path: "/instance/keys/rotate", Auth: Admin},
+}
+
+// ByName returns the route named name.
+func ByName(name string) (Route, bool) {
+	for _, r := range All {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Route{}, false
+}
+
+// MustByName is ByName for wiring code, where a missing route is a bug.
+func MustByName(name string) Route {
+	r, ok := ByName(name)
+	if !ok {
+		panic(fmt.Sprintf("routes: no function %q", name))
+	}
+	return r
+}
+
+// Match finds the HTTP route for method and path (with BasePath) and returns
+// its path parameters, the way API Gateway matches route keys.
+func Match(method, path string) (Route, map[string]string, bool) {
+	got := splitPath(path)
+	for _, r := range All {
+		if !r.IsHTTP() || r.Method != method {
+			continue
+		}
+		if params, ok := matchSegments(splitPath(r.FullPath()), got); ok {
+			return r, params, true
+		}
+	}
+	return Route{}, nil, false
+}
+
+func splitPath(p string) []string {
+	return strings.Split(strings.Trim(p, "/"), "/")
+}
+
+func matchSegments(pattern, got []string) (map[string]string, bool) {
+	if len(pattern) != len(got) {
+		return nil, false
+	}
+	params := map[string]string{}
+	for i, seg := range pattern {
+		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+			if got[i] == "" {
+				return nil, false
+			}
+			params[seg[1:len(seg)-1]] = got[i]
+			continue
+		}
+		if seg != got[i] {
+			return nil, false
+		}
+	}
+	return params, true
+}

@@ -1,0 +1,66 @@
+// Package store holds fedgate's DynamoDB repositories, one file per table,
+// and the table definitions that the CDK stack and the local runner both
+// create resources from.
+package store
+
+import (
+	"errors"
+	"strings"
+)
+
+// Errors callers branch on. Repositories wrap them with context.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	ErrConflict = errors.New("concurrent or illegal change")
+)
+
+// Index is a global secondary index (all attributes are strings).
+type Index struct {
+	Name         string
+	PartitionKey string
+	SortKey      string
+}
+
+// Table describes one DynamoDB table. Keys and index keys are strings.
+type Table struct {
+	Name         string // logical name, also the suffix of the physical name
+	PartitionKey string
+	SortKey      string
+	Indexes      []Index
+	TTLAttribute string // "" when items never expire
+}
+
+// Table names.
+const (
+	InstanceTable = "instance"
+)
+
+// Tables lists every table fedgate uses, designed from its access patterns
+// (ARCHITECTURE.md "Tables").
+var Tables = []Table{
+	{
+		// One item: the identity, its capabilities and its (sealed) keys.
+		Name:         InstanceTable,
+		PartitionKey: "pk",
+	},
+}
+
+// Names maps logical table names to physical ones.
+type Names map[string]string
+
+// PrefixedNames names every table prefix+logical name, as the local runner
+// and tests do (each instance or test gets its own prefix).
+func PrefixedNames(prefix string) Names {
+	n := Names{}
+	for _, t := range Tables {
+		n[t.Name] = prefix + t.Name
+	}
+	return n
+}
+
+// EnvVar is the environment variable that carries a table's physical name to
+// a Lambda function, e.g. TABLE_INSTANCE.
+func EnvVar(logical string) string {
+	return "TABLE_" + strings.ToUpper(strings.ReplaceAll(logical, "-", "_"))
+}

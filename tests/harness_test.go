@@ -1,0 +1,138 @@
+// Package tests holds the end-to-end tests: real fedgate instances started by
+// the local runner on loopback, federating over HTTP, with moto_server behind.
+package tests
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/fedgate/fedgate/infra/local"
+	"github.com/fedgate/fedgate/infra/local/devjwt"
+	"github.com/fedgate/fedgate/shared/api"
+	"github.com/fedgate/fedgate/shared/localaws/awstest"
+	"github.com/fedgate/fedgate/shared/routes"
+)
+
+// testAuth is the dev identity provider shared by all instances of a test run.
+var testAuth = func() *devjwt.Authority {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return devjwt.New(k)
+}()
+
+// cluster starts the named instances on free ports with fresh resources. With
+// stateDir set, state survives a Stop and a new cluster on the same dir.
+func cluster(t *testing.T, stateDir string, names ...string) *local.Cluster {
+	t.Helper()
+	prefix := awstest.Prefix(t)
+	var specs []local.InstanceSpec
+	for _, n := range names {
+		specs = append(specs, local.InstanceSpec{Name: n, Prefix: prefix + n + "-"})
+	}
+	var w io.Writer = io.Discard
+	if testing.Verbose() {
+		w = os.Stderr
+	}
+	c, err := local.Start(context.Background(), local.Options{
+		Endpoint: awstest.Endpoint(t), StateDir: stateDir, Instances: specs,
+		Auth: testAuth, Logger: slog.New(slog.NewJSONHandler(w, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop(context.Background()) })
+	return c
+}
+
+// token mints a dev JWT for a workspace.
+func token(t *testing.T, workspace string, roles ...string) string {
+	t.Helper()
+	tok, err := testAuth.Mint(devjwt.Token{Subject: "user-" + workspace, Workspace: workspace, Roles: roles})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// response is an HTTP answer with its body read.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// decode unmarshals the body into v.
+func (r response) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("body %s: %v", r.Body, err)
+	}
+}
+
+// errorCode returns the PROTOCOL error code, failing if the body is not the error shape.
+func (r response) errorCode(t *testing.T) string {
+	t.Helper()
+	var e api.ErrorBody
+	r.decode(t, &e)
+	if e.Error.Code == "" || e.Error.RequestID == "" || e.Error.Message == "" {
+		t.Fatalf("not a PROTOCOL error body: %s", r.Body)
+	}
+	return e.Error.Code
+}
+
+// call sends a request to an instance; path is relative to the base path.
+func call(t *testing.T, inst *local.Instance, method, path, tok string, body any) response {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		data, _ := json.Marshal(b)
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, inst.URL+routes.BasePath+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: data}
+}
+
+// devTokenFromOtherIssuer is a well-formed token signed by a key the
+// instances do not trust.
+func devTokenFromOtherIssuer(t *testing.T) string {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := devjwt.New(k).Mint(devjwt.Token{Subject: "mallory", Workspace: "ws-1", Roles: []string{"admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
