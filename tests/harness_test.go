@@ -14,12 +14,16 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fedgate/fedgate/infra/local"
 	"github.com/fedgate/fedgate/infra/local/devjwt"
 	"github.com/fedgate/fedgate/shared/api"
+	"github.com/fedgate/fedgate/shared/config"
+	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/localaws/awstest"
 	"github.com/fedgate/fedgate/shared/routes"
+	"github.com/fedgate/fedgate/shared/signing"
 )
 
 // testAuth is the dev identity provider shared by all instances of a test run.
@@ -136,3 +140,77 @@ func devTokenFromOtherIssuer(t *testing.T) string {
 	}
 	return tok
 }
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// fastRetries makes delivery retries quick enough for tests.
+func fastRetries(_ string, c *config.Config) {
+	c.Retry = federation.RetryPolicy{BaseDelay: 200 * time.Millisecond, MaxDelay: time.Second, MaxAttempts: 20, MaxAge: time.Hour}
+	c.OutboxGrace = time.Second
+}
+
+// clusterWith starts instances with a configuration hook.
+func clusterWith(t *testing.T, configure func(string, *config.Config), names ...string) *local.Cluster {
+	t.Helper()
+	prefix := awstest.Prefix(t)
+	var specs []local.InstanceSpec
+	for _, n := range names {
+		specs = append(specs, local.InstanceSpec{Name: n, Prefix: prefix + n + "-", Alg: signing.EdDSA})
+	}
+	var w io.Writer = io.Discard
+	if testing.Verbose() {
+		w = os.Stderr
+	}
+	c, err := local.Start(context.Background(), local.Options{
+		Endpoint: awstest.Endpoint(t), Instances: specs, Auth: testAuth, Logger: slog.New(slog.NewJSONHandler(w, nil)),
+		Visibility: 2 * time.Second, ScheduleEvery: 300 * time.Millisecond, Configure: configure,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop(context.Background()) })
+	return c
+}
+
+// connection reads one connection as the workspace's user.
+func connection(t *testing.T, inst *local.Instance, tok, id string) federation.Connection {
+	t.Helper()
+	r := call(t, inst, "GET", "/connections/"+id, tok, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET connection %s: %d %s", id, r.Status, r.Body)
+	}
+	var c federation.Connection
+	r.decode(t, &c)
+	return c
+}
+
+// connect makes an ACTIVE connection from hub workspace hubWS to the spoke
+// (accepted in the spoke's default inbound workspace) and returns its id.
+func connect(t *testing.T, hub, spoke *local.Instance, hubTok, spokeTok string) string {
+	t.Helper()
+	r := call(t, hub, "POST", "/connections/initiate", hubTok, map[string]string{"remoteUrl": spoke.URL})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("initiate: %d %s", r.Status, r.Body)
+	}
+	var c federation.Connection
+	r.decode(t, &c)
+	if r := call(t, spoke, "POST", "/connections/"+c.ID+"/accept", spokeTok, nil); r.Status != http.StatusOK {
+		t.Fatalf("accept: %d %s", r.Status, r.Body)
+	}
+	eventually(t, 15*time.Second, "hub connection ACTIVE", func() bool {
+		return connection(t, hub, hubTok, c.ID).Status == federation.StatusActive
+	})
+	return c.ID
+}
+
+func stringsContains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -11,9 +11,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/fedgate/fedgate/infra/local/devjwt"
 	"github.com/fedgate/fedgate/shared/api"
@@ -22,6 +24,8 @@ import (
 	"github.com/fedgate/fedgate/shared/handlers"
 	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/localaws"
+	"github.com/fedgate/fedgate/shared/queue"
+	"github.com/fedgate/fedgate/shared/routes"
 	"github.com/fedgate/fedgate/shared/signing"
 	"github.com/fedgate/fedgate/shared/store"
 )
@@ -44,6 +48,17 @@ type Options struct {
 	// SaveEvery is how often state is written while running (default 5 s);
 	// it is always written on Stop.
 	SaveEvery time.Duration
+	// Visibility is the local queues' visibility timeout (default 10 s, so a
+	// failed batch comes back quickly; in AWS it is 6× the function timeout).
+	Visibility time.Duration
+	// ScheduleEvery is how often scheduled functions run (default 5 s; every
+	// minute in AWS).
+	ScheduleEvery time.Duration
+	// PollersPerQueue is how many batches of one queue run at once (default 2).
+	PollersPerQueue int
+	// Configure adjusts an instance's configuration before it starts (tests
+	// shrink retry budgets and timeouts with it).
+	Configure func(name string, c *config.Config)
 }
 
 // Instance is one running fedgate instance.
@@ -75,6 +90,15 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.SaveEvery == 0 {
 		opts.SaveEvery = 5 * time.Second
 	}
+	if opts.Visibility == 0 {
+		opts.Visibility = 10 * time.Second
+	}
+	if opts.ScheduleEvery == 0 {
+		opts.ScheduleEvery = 5 * time.Second
+	}
+	if opts.PollersPerQueue == 0 {
+		opts.PollersPerQueue = 2
+	}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	c := &Cluster{Instances: map[string]*Instance{}, opts: opts, stop: stop}
 	for _, spec := range opts.Instances {
@@ -105,7 +129,13 @@ func (c *Cluster) startInstance(ctx, runCtx context.Context, spec InstanceSpec) 
 		return nil, err
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", spec.Port)
+	sqsClient := sqs.NewFromConfig(awsCfg)
+	urls, arns, err := queue.Create(ctx, sqsClient, spec.Prefix, c.opts.Visibility)
+	if err != nil {
+		return nil, err
+	}
 	cfg := config.Config{
+		Queues: urls,
 		Identity: identity.Settings{
 			Name: spec.Name, URL: url, Alg: spec.Alg,
 			CommandTypes: config.DefaultCommandTypes, EventTypes: []string{},
@@ -114,6 +144,10 @@ func (c *Cluster) startInstance(ctx, runCtx context.Context, spec InstanceSpec) 
 		KMSKeyID:       keyID,
 		WorkspaceClaim: "workspace_id",
 		DevMode:        true,
+	}
+	cfg.Defaults()
+	if c.opts.Configure != nil {
+		c.opts.Configure(spec.Name, &cfg)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -140,12 +174,51 @@ func (c *Cluster) startInstance(ctx, runCtx context.Context, spec InstanceSpec) 
 	if err := inst.Up(); err != nil {
 		return nil, err
 	}
+	c.startWorkers(runCtx, inst, urls, arns)
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		c.saveLoop(runCtx, inst)
 	}()
 	return inst, nil
+}
+
+// startWorkers runs the queue consumers and scheduled functions of the route
+// table, as event source mappings and EventBridge rules would.
+func (c *Cluster) startWorkers(ctx context.Context, inst *Instance, urls queue.URLs, arns map[string]string) {
+	log := inst.App.Log
+	for _, r := range routes.All {
+		switch {
+		case r.IsQueue():
+			h := handlers.SQS[r.Name](inst.App)
+			for _, q := range r.Queues {
+				p := &Poller{
+					SQS: inst.App.SQS, QueueURL: urls[q], QueueARN: arns[q], Visibility: c.opts.Visibility,
+					Log: log.With("function", r.Name), Handler: SQSHandler(h),
+				}
+				for range c.opts.PollersPerQueue {
+					c.wg.Go(func() { p.Run(ctx) })
+				}
+			}
+		case r.IsScheduled():
+			h := handlers.Scheduled[r.Name](inst.App)
+			name := r.Name
+			c.wg.Go(func() {
+				t := time.NewTicker(c.opts.ScheduleEvery)
+				defer t.Stop()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-t.C:
+						if err := h(ctx, events.CloudWatchEvent{Source: "aws.events", DetailType: "Scheduled Event"}); err != nil && ctx.Err() == nil {
+							log.Warn("scheduled function failed", "function", name, "error", err.Error())
+						}
+					}
+				}
+			})
+		}
+	}
 }
 
 func createKMSKey(ctx context.Context, client *kms.Client, name string) (string, error) {

@@ -157,4 +157,3 @@ func writeResponse(w http.ResponseWriter, resp events.APIGatewayV2HTTPResponse) 
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
-

@@ -8,43 +8,104 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/fedgate/fedgate/shared/api"
+	"github.com/fedgate/fedgate/shared/backend"
 	"github.com/fedgate/fedgate/shared/config"
+	"github.com/fedgate/fedgate/shared/delivery"
+	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/identity"
+	"github.com/fedgate/fedgate/shared/incoming"
+	"github.com/fedgate/fedgate/shared/peer"
+	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/signing"
 	"github.com/fedgate/fedgate/shared/store"
 )
 
 // App is the dependency graph of one fedgate instance.
 type App struct {
-	Config   config.Config
-	Log      *slog.Logger
-	DB       *dynamodb.Client
-	KMS      *kms.Client
-	Identity *identity.Service
+	Config      config.Config
+	Log         *slog.Logger
+	DB          *dynamodb.Client
+	KMS         *kms.Client
+	SQS         *sqs.Client
+	Identity    *identity.Service
+	Connections *store.Connections
+	Messages    *store.Messages
+	Invites     *store.Invites
+	Jobs        *queue.Sender
+	Peers       *peer.Client
+	Verifier    *incoming.Verifier
+	Signer      *delivery.Signer
+	Outbox      *delivery.Outbox
+	Deliverer   *delivery.Deliverer
+	// Queries answers incoming queries; Commands executes incoming commands.
+	Queries  *backend.Handlers
+	Commands *backend.Handlers
+	// CommandObservers learn of every command of ours that got its response
+	// (the agents registry keeps its records from them).
+	CommandObservers []func(ctx context.Context, rec *store.MessageRecord)
+	Now              func() time.Time
+}
+
+// ObserveCommandResponse tells every observer about a completed command.
+func (a *App) ObserveCommandResponse(ctx context.Context, rec *store.MessageRecord) {
+	for _, o := range a.CommandObservers {
+		o(ctx, rec)
+	}
 }
 
 // New wires an App from cfg and an SDK configuration.
 func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg.Defaults()
 	db := dynamodb.NewFromConfig(awsCfg)
 	kmsClient := kms.NewFromConfig(awsCfg)
-	return &App{
+	sqsClient := sqs.NewFromConfig(awsCfg)
+	a := &App{
 		Config: cfg,
 		Log:    log,
 		DB:     db,
 		KMS:    kmsClient,
+		SQS:    sqsClient,
 		Identity: identity.New(
 			store.NewInstance(db, cfg.Tables[store.InstanceTable]),
 			signing.NewSealer(kmsClient, cfg.KMSKeyID),
 			cfg.Identity,
 		),
+		Connections: store.NewConnections(db, cfg.Tables[store.ConnectionsTable]),
+		Messages:    store.NewMessages(db, cfg.Tables[store.MessagesTable], cfg.Retention),
+		Invites:     store.NewInvites(db, cfg.Tables[store.InvitesTable]),
+		Jobs:        queue.NewSender(sqsClient, cfg.Queues),
+		Peers:       peer.New(cfg.DevMode),
+		Now:         time.Now,
 	}
+	a.Verifier = incoming.New(a.Connections, a.Messages, a.Peers)
+	a.Signer = delivery.NewSigner(a.Identity)
+	a.Outbox = delivery.NewOutbox(a.Messages, a.Jobs, log)
+	a.Deliverer = &delivery.Deliverer{
+		Msgs: a.Messages, Conns: a.Connections, Signer: a.Signer, Peers: a.Peers, Jobs: a.Jobs,
+		Policy: cfg.Retry, Log: log, Now: time.Now,
+	}
+	a.Queries = backend.NewHandlers("query", cfg.QueryBackendURL)
+	a.Commands = backend.NewHandlers("command", cfg.CommandBackendURL)
+	a.Queries.Register("federation.instance", func(ctx context.Context, _ backend.Request) (federation.Response, error) {
+		doc, err := a.Identity.Document(ctx)
+		if err != nil {
+			return federation.Response{}, err
+		}
+		return backend.Success(doc)
+	})
+	return a
 }
 
 // FromEnv is New for a Lambda function: configuration from the environment,

@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/identity"
+	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/signing"
 	"github.com/fedgate/fedgate/shared/store"
 )
@@ -24,6 +28,40 @@ type Config struct {
 	WorkspaceClaim string // JWT claim with the caller's workspace id
 	// DevMode allows http and loopback peers (local runner only).
 	DevMode bool
+	Queues  queue.URLs // work queues and their DLQs by name
+	// DefaultInboundWorkspace receives connections that arrive without an invite.
+	DefaultInboundWorkspace string
+	Retention               time.Duration // how long messages are kept
+	Retry                   federation.RetryPolicy
+	CommandTimeout          time.Duration // no COMMAND_RESPONSE by then → TIMEOUT
+	// QueryBackendURL and CommandBackendURL are the local platform's API that
+	// answers queries and executes commands fedgate has no built-in for ("" = none).
+	QueryBackendURL   string
+	CommandBackendURL string
+	// OutboxGrace is how old an unsent job must be before the sweeper sends it.
+	OutboxGrace time.Duration
+}
+
+// Defaults fills unset durations and policies with the documented defaults.
+func (c *Config) Defaults() {
+	if c.DefaultInboundWorkspace == "" {
+		c.DefaultInboundWorkspace = "default"
+	}
+	if c.Retention == 0 {
+		c.Retention = 30 * 24 * time.Hour
+	}
+	if c.Retry == (federation.RetryPolicy{}) {
+		c.Retry = federation.DefaultRetryPolicy
+	}
+	if c.CommandTimeout == 0 {
+		c.CommandTimeout = 5 * time.Minute
+	}
+	if c.WorkspaceClaim == "" {
+		c.WorkspaceClaim = "workspace_id"
+	}
+	if c.OutboxGrace == 0 {
+		c.OutboxGrace = time.Minute
+	}
 }
 
 // FromEnv reads the configuration from the environment.
@@ -48,6 +86,22 @@ func FromEnv() (Config, error) {
 	for _, t := range store.Tables {
 		c.Tables[t.Name] = os.Getenv(store.EnvVar(t.Name))
 	}
+	c.Queues = queue.URLs{}
+	for _, q := range queue.Queues {
+		for _, name := range []string{q.Name, q.DLQName()} {
+			c.Queues[name] = os.Getenv(queue.URLEnvVar(name))
+		}
+	}
+	c.DefaultInboundWorkspace = os.Getenv("DEFAULT_INBOUND_WORKSPACE")
+	c.QueryBackendURL = os.Getenv("QUERY_BACKEND_URL")
+	c.CommandBackendURL = os.Getenv("COMMAND_BACKEND_URL")
+	if c.Retention, err = seconds("MESSAGE_RETENTION_DAYS", 24*time.Hour); err != nil {
+		return c, err
+	}
+	if c.CommandTimeout, err = seconds("COMMAND_TIMEOUT_SECONDS", time.Second); err != nil {
+		return c, err
+	}
+	c.Defaults()
 	return c, c.Validate()
 }
 
@@ -65,6 +119,13 @@ func (c Config) Validate() error {
 	if c.Identity.URL == "" {
 		missing = append(missing, "INSTANCE_URL")
 	}
+	for _, q := range queue.Queues {
+		for _, name := range []string{q.Name, q.DLQName()} {
+			if c.Queues[name] == "" {
+				missing = append(missing, queue.URLEnvVar(name))
+			}
+		}
+	}
 	if len(missing) > 0 {
 		return fmt.Errorf("config: missing %s", strings.Join(missing, ", "))
 	}
@@ -76,6 +137,19 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: INSTANCE_URL %q must use https", c.Identity.URL)
 	}
 	return nil
+}
+
+// seconds reads a whole number of units from the environment (0 if unset).
+func seconds(name string, unit time.Duration) (time.Duration, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("config: %s must be a positive whole number, not %q", name, v)
+	}
+	return time.Duration(n) * unit, nil
 }
 
 func envOr(name, def string) string {

@@ -18,12 +18,18 @@ import (
 // sure both are the same constructor, so local runs exercise the real thing.
 func TestMainsStartTheRegisteredHandler(t *testing.T) {
 	for _, r := range routes.All {
-		if !r.IsHTTP() {
-			continue
+		var ctor any
+		var ok bool
+		switch {
+		case r.IsHTTP():
+			ctor, ok = HTTP[r.Name]
+		case r.IsQueue():
+			ctor, ok = SQS[r.Name]
+		case r.IsScheduled():
+			ctor, ok = Scheduled[r.Name]
 		}
-		ctor, ok := HTTP[r.Name]
 		if !ok {
-			t.Errorf("route %s has no handler in handlers.HTTP", r.Name)
+			t.Errorf("route %s has no handler constructor in the registry for its trigger", r.Name)
 			continue
 		}
 		registered := runtime.FuncForPC(reflect.ValueOf(ctor).Pointer()).Name()
@@ -35,6 +41,16 @@ func TestMainsStartTheRegisteredHandler(t *testing.T) {
 	for name := range HTTP {
 		if r, ok := routes.ByName(name); !ok || !r.IsHTTP() {
 			t.Errorf("handlers.HTTP has %s, which is no HTTP route", name)
+		}
+	}
+	for name := range SQS {
+		if r, ok := routes.ByName(name); !ok || !r.IsQueue() {
+			t.Errorf("handlers.SQS has %s, which is no queue route", name)
+		}
+	}
+	for name := range Scheduled {
+		if r, ok := routes.ByName(name); !ok || !r.IsScheduled() {
+			t.Errorf("handlers.Scheduled has %s, which is no scheduled route", name)
 		}
 	}
 }

@@ -70,6 +70,25 @@ type Service struct {
 	mu         sync.Mutex
 	signer     *signing.PrivateKey
 	signerRead time.Time
+	instanceID string
+}
+
+// ID returns this instance's id, read once (it never changes).
+func (s *Service) ID(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	id := s.instanceID
+	s.mu.Unlock()
+	if id != "" {
+		return id, nil
+	}
+	rec, err := s.Ensure(ctx)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	s.instanceID = rec.InstanceID
+	s.mu.Unlock()
+	return rec.InstanceID, nil
 }
 
 // New returns the identity service.

@@ -6,6 +6,7 @@ package routes
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // BasePath prefixes every HTTP path (PROTOCOL.md: "All paths are under …").
@@ -21,16 +22,39 @@ const (
 	Signed Auth = "signed" // no token: the signed envelope authenticates (/incoming/*)
 )
 
-// Route is one function and its trigger: an HTTP method and path, or a queue.
+// Route is one function and its trigger: an HTTP method and path, queues
+// (event source mappings), or a schedule.
 type Route struct {
-	Name   string // functions/<Name>, also the Lambda's name suffix
-	Method string // HTTP method, for HTTP routes
-	Path   string // path under BasePath with {param} segments, for HTTP routes
-	Auth   Auth   // for HTTP routes
+	Name     string   // functions/<Name>, also the Lambda's name suffix
+	Method   string   // HTTP method, for HTTP routes
+	Path     string   // path under BasePath with {param} segments, for HTTP routes
+	Auth     Auth     // for HTTP routes
+	Queues   []string // queue names (shared/queue) that trigger it, for queue consumers
+	Schedule string   // EventBridge schedule expression, for scheduled functions
+	// Timeout of the function; queue visibility timeouts are at least 6× it.
+	Timeout time.Duration
 }
 
 // IsHTTP reports whether the route is served by the HTTP API.
 func (r Route) IsHTTP() bool { return r.Method != "" }
+
+// IsQueue reports whether the route consumes queues.
+func (r Route) IsQueue() bool { return len(r.Queues) > 0 }
+
+// IsScheduled reports whether the route runs on a schedule.
+func (r Route) IsScheduled() bool { return r.Schedule != "" }
+
+// FunctionTimeout is the route's timeout with the defaults applied: HTTP
+// functions finish within API Gateway's 30 s, workers get a minute.
+func (r Route) FunctionTimeout() time.Duration {
+	switch {
+	case r.Timeout > 0:
+		return r.Timeout
+	case r.IsHTTP():
+		return 29 * time.Second
+	}
+	return time.Minute
+}
 
 // FullPath is the path including BasePath.
 func (r Route) FullPath() string { return BasePath + r.Path }
@@ -47,6 +71,41 @@ var All = []Route{
 	{Name: "identity", Method: "GET", Path: "/instance", Auth: Public},
 	{Name: "instance-update", Method: "PATCH", Path: "/instance", Auth: Admin},
 	{Name: "instance-rotate-keys", Method: "POST", Path: "/instance/keys/rotate", Auth: Admin},
+
+	// Connections (PROTOCOL §5)
+	{Name: "connections-initiate", Method: "POST", Path: "/connections/initiate", Auth: User},
+	{Name: "connections-invite", Method: "POST", Path: "/connections/invites", Auth: Admin},
+	{Name: "connections-list", Method: "GET", Path: "/connections", Auth: User},
+	{Name: "connections-get", Method: "GET", Path: "/connections/{id}", Auth: User},
+	{Name: "connections-accept", Method: "POST", Path: "/connections/{id}/accept", Auth: User},
+	{Name: "connections-reject", Method: "POST", Path: "/connections/{id}/reject", Auth: User},
+	{Name: "connections-disconnect", Method: "POST", Path: "/connections/{id}/disconnect", Auth: User},
+	{Name: "connections-suspend", Method: "POST", Path: "/connections/{id}/suspend", Auth: User},
+	{Name: "connections-resume", Method: "POST", Path: "/connections/{id}/resume", Auth: User},
+	{Name: "incoming-connect", Method: "POST", Path: "/incoming/connect", Auth: Signed},
+	{Name: "incoming-connect-response", Method: "POST", Path: "/incoming/connect/response", Auth: Signed},
+	{Name: "incoming-disconnect", Method: "POST", Path: "/incoming/disconnect", Auth: Signed},
+
+	// QUERY (PROTOCOL §6)
+	{Name: "query-send", Method: "POST", Path: "/query", Auth: User},
+	{Name: "incoming-query", Method: "POST", Path: "/incoming/query", Auth: Signed},
+	{Name: "queries-list", Method: "GET", Path: "/queries", Auth: User},
+	{Name: "queries-get", Method: "GET", Path: "/queries/{id}", Auth: User},
+
+	// COMMAND (PROTOCOL §7)
+	{Name: "command-send", Method: "POST", Path: "/command", Auth: User},
+	{Name: "incoming-command", Method: "POST", Path: "/incoming/command", Auth: Signed},
+	{Name: "incoming-command-response", Method: "POST", Path: "/incoming/command/response", Auth: Signed},
+	{Name: "commands-list", Method: "GET", Path: "/commands", Auth: User},
+	{Name: "commands-get", Method: "GET", Path: "/commands/{id}", Auth: User},
+
+	// Workers
+	{Name: "deliver", Queues: []string{"delivery"}},
+	{Name: "ack", Queues: []string{"ack"}},
+	{Name: "dispatcher", Queues: []string{"dispatch"}},
+	{Name: "dlq-recorder", Queues: []string{"delivery-dlq", "ack-dlq", "dispatch-dlq"}},
+	{Name: "timeouts", Schedule: "rate(1 minute)"},
+	{Name: "sweeper", Schedule: "rate(1 minute)"},
 }
 
 // ByName returns the route named name.

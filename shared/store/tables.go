@@ -13,6 +13,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrExists   = errors.New("already exists")
 	ErrConflict = errors.New("concurrent or illegal change")
+	// ErrPrecondition: an extra item of a transaction (an invite, say) did not meet its condition.
+	ErrPrecondition = errors.New("precondition failed")
 )
 
 // Index is a global secondary index (all attributes are strings).
@@ -33,7 +35,18 @@ type Table struct {
 
 // Table names.
 const (
-	InstanceTable = "instance"
+	InstanceTable    = "instance"
+	ConnectionsTable = "connections"
+	MessagesTable    = "messages"
+	InvitesTable     = "invites"
+)
+
+// Index names.
+const (
+	IndexConnectionsByStatus = "byStatus"
+	IndexMessagesByType      = "byType"
+	IndexMessagesOutbox      = "outbox"
+	IndexMessagesDeadline    = "deadline"
 )
 
 // Tables lists every table fedgate uses, designed from its access patterns
@@ -43,6 +56,26 @@ var Tables = []Table{
 		// One item: the identity, its capabilities and its (sealed) keys.
 		Name:         InstanceTable,
 		PartitionKey: "pk",
+	},
+	{
+		// Connections by workspace, id pointers and liveness locks (connections.go).
+		Name: ConnectionsTable, PartitionKey: "pk", SortKey: "sk",
+		Indexes: []Index{{Name: IndexConnectionsByStatus, PartitionKey: "statusKey", SortKey: "connectionId"}},
+	},
+	{
+		// Messages by workspace, incoming de-duplication records, outbox and
+		// deadline markers (messages.go).
+		Name: MessagesTable, PartitionKey: "pk", SortKey: "sk",
+		Indexes: []Index{
+			{Name: IndexMessagesByType, PartitionKey: "typeKey", SortKey: "createdKey"},
+			{Name: IndexMessagesOutbox, PartitionKey: "outboxKey", SortKey: "outboxDue"},
+			{Name: IndexMessagesDeadline, PartitionKey: "deadlineKey", SortKey: "deadlineAt"},
+		},
+		TTLAttribute: "expiresAt",
+	},
+	{
+		// Single-use invite tokens, keyed by their SHA-256.
+		Name: InvitesTable, PartitionKey: "pk", TTLAttribute: "expiresAt",
 	},
 }
 

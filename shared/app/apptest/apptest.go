@@ -9,15 +9,18 @@ import (
 	"log/slog"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/fedgate/fedgate/shared/app"
 	"github.com/fedgate/fedgate/shared/config"
 	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/localaws/awstest"
+	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/signing"
 	"github.com/fedgate/fedgate/shared/store"
 )
@@ -37,16 +40,23 @@ func Config(t testing.TB, opts ...Option) config.Config {
 	if err != nil {
 		t.Fatalf("create KMS key: %v", err)
 	}
+	prefix := awstest.Prefix(t)
+	urls, _, err := queue.Create(ctx, sqs.NewFromConfig(awsCfg), prefix, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := config.Config{
+		Queues: urls,
 		Identity: identity.Settings{
 			Name: "test", URL: "http://127.0.0.1:9", Alg: signing.EdDSA,
 			CommandTypes: config.DefaultCommandTypes, EventTypes: []string{},
 		},
-		Tables:         store.PrefixedNames(awstest.Prefix(t)),
+		Tables:         store.PrefixedNames(prefix),
 		KMSKeyID:       aws.ToString(key.KeyMetadata.KeyId),
 		WorkspaceClaim: "workspace_id",
 		DevMode:        true,
 	}
+	cfg.Defaults()
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -66,4 +76,3 @@ func New(t testing.TB, opts ...Option) *app.App {
 	}
 	return app.New(Config(t, opts...), awstest.Config(t), slog.New(slog.NewJSONHandler(w, nil)))
 }
-

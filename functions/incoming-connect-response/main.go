@@ -1,0 +1,13 @@
+// Command incoming-connect-response is the Lambda function for route "incoming-connect-response" (see shared/routes).
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/fedgate/fedgate/shared/app"
+	"github.com/fedgate/fedgate/shared/handlers"
+)
+
+func main() {
+	lambda.Start(handlers.IncomingConnectResponse(app.MustFromEnv()))
+}

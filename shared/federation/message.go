@@ -1,0 +1,67 @@
+package federation
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Message types of the user-visible Message resource.
+const (
+	TypeQuery   = "QUERY"
+	TypeCommand = "COMMAND"
+	TypeEvent   = "EVENT"
+)
+
+// Message statuses (PROTOCOL.md §4).
+const (
+	MsgPending   = "PENDING"
+	MsgRetrying  = "RETRYING"
+	MsgDelivered = "DELIVERED"
+	MsgCompleted = "COMPLETED"
+	MsgFailed    = "FAILED"
+	MsgTimeout   = "TIMEOUT"
+	MsgIgnored   = "IGNORED"
+)
+
+// MessageStatuses lists every message status, for validation.
+var MessageStatuses = []string{MsgPending, MsgRetrying, MsgDelivered, MsgCompleted, MsgFailed, MsgTimeout, MsgIgnored}
+
+// IsFinal reports whether a message status never changes again.
+func IsFinal(status string) bool {
+	switch status {
+	case MsgCompleted, MsgFailed, MsgTimeout, MsgIgnored:
+		return true
+	}
+	return false
+}
+
+// Response is the answer to a QUERY or COMMAND.
+type Response struct {
+	Success bool            `json:"success"`
+	Data    json.RawMessage `json:"data,omitempty"`
+	Error   string          `json:"error,omitempty"`
+}
+
+// Message is a QUERY, COMMAND or EVENT in either direction (PROTOCOL.md §4).
+type Message struct {
+	ID            string          `json:"id"`
+	WorkspaceID   string          `json:"workspaceId"`
+	ConnectionID  string          `json:"connectionId"`
+	MessageType   string          `json:"messageType"`
+	Direction     string          `json:"direction"`
+	Status        string          `json:"status"`
+	Query         string          `json:"query,omitempty"`
+	Context       json.RawMessage `json:"context,omitempty"`
+	CommandType   string          `json:"commandType,omitempty"`
+	EventType     string          `json:"eventType,omitempty"`
+	Payload       json.RawMessage `json:"payload,omitempty"`
+	Response      *Response       `json:"response,omitempty"`
+	Error         string          `json:"error,omitempty"`
+	Attempts      int             `json:"attempts"`
+	NextAttemptAt *time.Time      `json:"nextAttemptAt,omitempty"`
+	ReplayOf      string          `json:"replayOf,omitempty"`
+	CreatedAt     time.Time       `json:"createdAt"`
+	UpdatedAt     time.Time       `json:"updatedAt"`
+	DeliveredAt   *time.Time      `json:"deliveredAt,omitempty"`
+	CompletedAt   *time.Time      `json:"completedAt,omitempty"`
+}

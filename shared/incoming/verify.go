@@ -1,0 +1,225 @@
+// Package incoming verifies signed envelopes arriving at /incoming/*, in the
+// order of PROTOCOL.md §3, and keeps the first answer to each envelope so
+// that a retried delivery gets exactly the same answer.
+package incoming
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/fedgate/fedgate/shared/api"
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/identity"
+	"github.com/fedgate/fedgate/shared/peer"
+	"github.com/fedgate/fedgate/shared/signing"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+// Error constructors for the verification codes of PROTOCOL.md §1.
+func staleTimestamp() *api.Error {
+	return api.Errorf(http.StatusUnauthorized, "stale_timestamp", "timestamp is more than 5 minutes from now")
+}
+
+// UnknownKey is the answer for an unknown connection or key.
+func UnknownKey(format string, args ...any) *api.Error {
+	return api.Errorf(http.StatusUnauthorized, "unknown_key", format, args...)
+}
+
+// InvalidSignature is the answer for a signature that does not verify.
+func InvalidSignature(format string, args ...any) *api.Error {
+	return api.Errorf(http.StatusUnauthorized, "invalid_signature", format, args...)
+}
+
+// NotActive is the answer for a connection that may not carry the message.
+func NotActive(format string, args ...any) *api.Error {
+	return api.Errorf(http.StatusForbidden, "connection_not_active", format, args...)
+}
+
+// Connections is the connection storage verification needs.
+type Connections interface {
+	GetByID(ctx context.Context, id string) (*federation.Connection, error)
+	SetRemoteKeys(ctx context.Context, ws, id string, keys []federation.RemoteKey) error
+}
+
+// Answers is the de-duplication storage.
+type Answers interface {
+	FirstAnswer(ctx context.Context, connID, messageID string) (*store.Answer, error)
+}
+
+// Verifier runs the verification steps.
+type Verifier struct {
+	conns   Connections
+	answers Answers
+	peers   *peer.Client
+	now     func() time.Time
+}
+
+// New returns a Verifier.
+func New(conns Connections, answers Answers, peers *peer.Client) *Verifier {
+	return &Verifier{conns: conns, answers: answers, peers: peers, now: time.Now}
+}
+
+// Envelope is a verified incoming envelope.
+type Envelope struct {
+	federation.Envelope
+	Raw  []byte                 // the whole envelope as received
+	Conn *federation.Connection // the connection it arrived on
+	// Duplicate is the first answer if this messageId was seen before on the
+	// connection; the handler must return it unchanged.
+	Duplicate *store.Answer
+}
+
+// Decode unmarshals the type-specific members into v.
+func (e *Envelope) Decode(v any) error {
+	if err := json.Unmarshal(e.Raw, v); err != nil {
+		return api.ValidationFailed("envelope members: %v", err)
+	}
+	return nil
+}
+
+// Parse runs step 1 (and 2) only: the body parses, has the common members and
+// the expected type, and is fresh. CONNECT, which has no connection yet, uses
+// it directly.
+func (v *Verifier) Parse(raw []byte, wantType string) (federation.Envelope, error) {
+	var env federation.Envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) || len(raw) == 0 {
+			return env, api.InvalidJSON("body is not a JSON envelope: %v", err)
+		}
+		return env, api.ValidationFailed("envelope: %v", err)
+	}
+	if err := env.Check(wantType); err != nil {
+		return env, api.ValidationFailed("%v", err)
+	}
+	if !env.Fresh(v.now()) {
+		return env, staleTimestamp()
+	}
+	return env, nil
+}
+
+// Verify runs every step for an envelope of wantType on a connection whose
+// status is one of statuses (ACTIVE when none are given).
+func (v *Verifier) Verify(ctx context.Context, raw []byte, wantType string, statuses ...string) (*Envelope, error) {
+	env, err := v.Parse(raw, wantType)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := v.conns.GetByID(ctx, env.ConnectionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, UnknownKey("unknown connection %s", env.ConnectionID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if conn.RemoteInstanceID != env.InstanceID {
+		return nil, NotActive("connection %s does not belong to instance %s", conn.ID, env.InstanceID)
+	}
+	if len(statuses) == 0 {
+		statuses = []string{federation.StatusActive}
+	}
+	if !slices.Contains(statuses, conn.Status) {
+		return nil, NotActive("connection %s is %s", conn.ID, conn.Status)
+	}
+	if err := v.checkSignature(ctx, conn, env, raw); err != nil {
+		return nil, err
+	}
+	in := &Envelope{Envelope: env, Raw: raw, Conn: conn}
+	switch first, err := v.answers.FirstAnswer(ctx, conn.ID, env.MessageID); {
+	case err == nil:
+		in.Duplicate = first
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	return in, nil
+}
+
+// checkSignature verifies with the peer key named by keyId (or its current
+// key), re-fetching the peer's GET /instance once when the key is unknown,
+// since the peer may have rotated.
+func (v *Verifier) checkSignature(ctx context.Context, conn *federation.Connection, env federation.Envelope, raw []byte) error {
+	find := func() (federation.RemoteKey, bool) {
+		if env.KeyID == "" {
+			return conn.CurrentRemoteKey()
+		}
+		return conn.RemoteKey(env.KeyID)
+	}
+	k, ok := find()
+	if !ok {
+		doc, err := v.peers.FetchInstance(ctx, conn.RemoteURL)
+		if err == nil && doc.InstanceID == conn.RemoteInstanceID {
+			conn.RemoteKeys = RemoteKeys(doc.PublicKeys)
+			if err := v.conns.SetRemoteKeys(ctx, conn.WorkspaceID, conn.ID, conn.RemoteKeys); err != nil {
+				return err
+			}
+			k, ok = find()
+		}
+		if !ok {
+			return UnknownKey("key %s is not a key of instance %s", env.KeyID, conn.RemoteInstanceID)
+		}
+	}
+	return VerifyWith(k, raw)
+}
+
+// RemoteKeys converts a peer's published keys for storage.
+func RemoteKeys(keys []identity.PublicKey) []federation.RemoteKey {
+	out := make([]federation.RemoteKey, len(keys))
+	for i, k := range keys {
+		out[i] = federation.RemoteKey{KeyID: k.KeyID, Alg: k.Alg, PublicKey: k.PublicKey, Status: k.Status}
+	}
+	return out
+}
+
+// VerifyWith checks an envelope against one published key.
+func VerifyWith(k federation.RemoteKey, raw []byte) error {
+	alg, err := signing.ParseAlg(k.Alg)
+	if err != nil {
+		return UnknownKey("key %s has unsupported algorithm %s", k.KeyID, k.Alg)
+	}
+	pub, err := signing.ParsePublicKeyPEM(alg, k.PublicKey)
+	if err != nil {
+		return UnknownKey("key %s cannot be parsed", k.KeyID)
+	}
+	if err := signing.Verify(pub, raw); err != nil {
+		return InvalidSignature("signature does not verify with key %s", k.KeyID)
+	}
+	return nil
+}
+
+// Respond returns the answer for a verified envelope: the stored first answer
+// for a duplicate, otherwise what persist() produces and stores. persist must
+// persist the answer atomically with its effects (Messages.CreateIncoming);
+// if it reports a concurrent duplicate, that duplicate's first answer wins.
+func Respond(in *Envelope, persist func() (store.Answer, error)) (int, any, error) {
+	if in.Duplicate != nil {
+		return in.Duplicate.Status, json.RawMessage(in.Duplicate.Body), nil
+	}
+	a, err := persist()
+	var dup *storeDuplicate
+	if errors.As(err, &dup) {
+		return dup.First.Status, json.RawMessage(dup.First.Body), nil
+	}
+	if errors.Is(err, store.ErrExists) {
+		return 0, nil, api.Conflict("messageId %s is already used by another message", in.MessageID)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return a.Status, json.RawMessage(a.Body), nil
+}
+
+type storeDuplicate = store.ErrDuplicate
+
+// AnswerJSON builds an Answer with a JSON body.
+func AnswerJSON(status int, body any) (store.Answer, error) {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return store.Answer{}, fmt.Errorf("encode answer: %w", err)
+	}
+	return store.Answer{Status: status, Body: string(data)}, nil
+}

@@ -1,0 +1,217 @@
+// Package peer is the HTTP client fedgate uses to reach other instances:
+// fixed timeouts, no redirects, size-limited answers and, outside development,
+// only https to public addresses (checked when the URL is accepted and again
+// on every dial, so DNS rebinding cannot reach an internal address).
+package peer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fedgate/fedgate/shared/identity"
+	"github.com/fedgate/fedgate/shared/routes"
+)
+
+// Errors a caller maps to 502/504 or retries on.
+var (
+	ErrUnreachable = errors.New("remote unreachable")
+	ErrTimeout     = errors.New("remote timed out")
+	ErrBadURL      = errors.New("invalid remote URL")
+)
+
+// maxAnswer bounds what a peer may send back.
+const maxAnswer = 1 << 20
+
+// Timeout is the limit of one call to a peer (PROTOCOL.md / issue: 10 s).
+const Timeout = 10 * time.Second
+
+// Client calls peers.
+type Client struct {
+	http    *http.Client
+	devMode bool
+}
+
+// New returns a client. devMode allows http and loopback/private addresses,
+// so instances on one machine can federate.
+func New(devMode bool) *Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	if !devMode {
+		dialer.Control = func(network, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			ip, err := netip.ParseAddr(host)
+			if err != nil || !isPublic(ip) {
+				return fmt.Errorf("%w: %s is not a public address", ErrBadURL, host)
+			}
+			return nil
+		}
+	}
+	transport := &http.Transport{
+		DialContext:           dialer.DialContext,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: Timeout,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+	}
+	return &Client{
+		devMode: devMode,
+		http: &http.Client{
+			Transport: transport,
+			Timeout:   Timeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse // a redirect is an answer, never followed
+			},
+		},
+	}
+}
+
+// NormalizeURL checks a peer's base URL and returns it as scheme://authority.
+// A trailing "/" or the federation base path is tolerated.
+func (c *Client) NormalizeURL(ctx context.Context, raw string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%w: %q must look like https://fed.example.org", ErrBadURL, raw)
+	}
+	path := strings.TrimSuffix(u.Path, "/")
+	if path != "" && path != routes.BasePath {
+		return "", fmt.Errorf("%w: %q must be a scheme and authority only", ErrBadURL, raw)
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && c.devMode:
+	default:
+		return "", fmt.Errorf("%w: %q must use https", ErrBadURL, raw)
+	}
+	if !c.devMode {
+		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", u.Hostname())
+		if err != nil || len(addrs) == 0 {
+			return "", fmt.Errorf("%w: cannot resolve %s", ErrBadURL, u.Hostname())
+		}
+		for _, a := range addrs {
+			if !isPublic(a) {
+				return "", fmt.Errorf("%w: %s resolves to a non-public address", ErrBadURL, u.Hostname())
+			}
+		}
+	}
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host), nil
+}
+
+// isPublic rejects loopback, private, link-local, CGNAT, multicast and
+// unspecified addresses.
+func isPublic(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsMulticast() || ip.IsUnspecified() || ip.IsInterfaceLocalMulticast() {
+		return false
+	}
+	for _, p := range []string{"100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15", "0.0.0.0/8", "240.0.0.0/4"} {
+		if netip.MustParsePrefix(p).Contains(ip) {
+			return false
+		}
+	}
+	return true
+}
+
+// Reply is a peer's answer.
+type Reply struct {
+	Status     int
+	Body       []byte
+	RetryAfter time.Duration // from a Retry-After header, if any
+}
+
+// FetchInstance reads a peer's public identity (GET /instance).
+func (c *Client) FetchInstance(ctx context.Context, baseURL string) (*identity.Document, error) {
+	r, err := c.do(ctx, http.MethodGet, baseURL+routes.BasePath+"/instance", nil)
+	if err != nil {
+		return nil, err
+	}
+	if r.Status != http.StatusOK {
+		return nil, fmt.Errorf("%w: GET /instance answered %d", ErrUnreachable, r.Status)
+	}
+	var doc identity.Document
+	if err := json.Unmarshal(r.Body, &doc); err != nil || doc.InstanceID == "" || len(doc.PublicKeys) == 0 {
+		return nil, fmt.Errorf("%w: GET /instance did not return an instance document", ErrUnreachable)
+	}
+	return &doc, nil
+}
+
+// Post sends a signed envelope to a peer endpoint (path under the base path).
+func (c *Client) Post(ctx context.Context, baseURL, path string, body []byte) (*Reply, error) {
+	return c.do(ctx, http.MethodPost, baseURL+routes.BasePath+path, body)
+}
+
+func (c *Client) do(ctx context.Context, method, url string, body []byte) (*Reply, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadURL, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "fedgate/1")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+			return nil, fmt.Errorf("%w: %s", ErrTimeout, method+" "+url)
+		}
+		if errors.Is(err, ErrBadURL) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	if err != nil {
+		if isTimeout(err) {
+			return nil, fmt.Errorf("%w: reading the answer", ErrTimeout)
+		}
+		return nil, fmt.Errorf("%w: reading the answer: %v", ErrUnreachable, err)
+	}
+	if len(data) > maxAnswer {
+		return nil, fmt.Errorf("%w: answer larger than %d bytes", ErrUnreachable, maxAnswer)
+	}
+	r := &Reply{Status: resp.StatusCode, Body: data}
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		if secs, err := strconv.Atoi(ra); err == nil && secs >= 0 {
+			r.RetryAfter = time.Duration(secs) * time.Second
+		} else if t, err := http.ParseTime(ra); err == nil {
+			r.RetryAfter = max(time.Until(t), 0)
+		}
+	}
+	return r, nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// ErrorCode extracts the PROTOCOL error code and message of a peer's error answer.
+func ErrorCode(body []byte) (code, message string) {
+	var e struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &e) != nil {
+		return "", ""
+	}
+	return e.Error.Code, e.Error.Message
+}

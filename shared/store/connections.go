@@ -1,0 +1,299 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/fedgate/fedgate/shared/federation"
+)
+
+// The connections table holds three kinds of items:
+//   - the connection:   pk "WS#<workspace>", sk "CONN#<id>"
+//   - its id pointer:   pk "CONNID#<id>",   sk "CONNID"  → workspace; makes ids unique
+//     across workspaces and lets signed endpoints (which know only the id) find it
+//     with strongly consistent reads
+//   - a liveness lock:  pk "WS#<workspace>", sk "REMOTE#<remote instance id>" → id;
+//     exists while a live connection to that remote exists, so there is at most one.
+// Every read a user can cause is keyed by the caller's workspace.
+
+func wsPK(workspace string) string { return "WS#" + workspace }
+func connSK(id string) string      { return "CONN#" + id }
+func lockSK(remote string) string  { return "REMOTE#" + remote }
+func idPK(id string) string        { return "CONNID#" + id }
+
+const idSK = "CONNID"
+
+// ErrLiveConnection is wrapped by Create when the workspace already has a live
+// connection to the remote; the error's Existing names it.
+type ErrLiveConnection struct{ Existing string }
+
+func (e *ErrLiveConnection) Error() string {
+	return "a live connection to this instance exists: " + e.Existing
+}
+
+// Connections is the repository of the connections table.
+type Connections struct {
+	db    *dynamodb.Client
+	table string
+	now   func() time.Time
+}
+
+// NewConnections returns the repository for the physical table name.
+func NewConnections(db *dynamodb.Client, table string) *Connections {
+	return &Connections{db: db, table: table, now: time.Now}
+}
+
+type connectionItem struct {
+	PK        string `dynamodbav:"pk"`
+	SK        string `dynamodbav:"sk"`
+	StatusKey string `dynamodbav:"statusKey"` // GSI byStatus: "WS#<ws>#<STATUS>"
+	federation.Connection
+}
+
+func statusKey(ws, status string) string { return wsPK(ws) + "#" + status }
+
+// Create stores a new connection with its id pointer and liveness lock in one
+// transaction. ErrExists if the id is taken; *ErrLiveConnection if the
+// workspace already has a live connection to the remote.
+func (r *Connections) Create(ctx context.Context, c *federation.Connection) error {
+	return r.CreateWith(ctx, c)
+}
+
+// CreateWith is Create plus extra transaction items (e.g. consuming an invite),
+// all or nothing.
+func (r *Connections) CreateWith(ctx context.Context, c *federation.Connection, extra ...types.TransactWriteItem) error {
+	if c.Health.Circuit == "" {
+		c.Health.Circuit = federation.CircuitClosed
+	}
+	item, err := attributevalue.MarshalMap(connectionItem{
+		PK: wsPK(c.WorkspaceID), SK: connSK(c.ID), StatusKey: statusKey(c.WorkspaceID, c.Status), Connection: *c,
+	})
+	if err != nil {
+		return fmt.Errorf("encode connection: %w", err)
+	}
+	notExists := aws.String("attribute_not_exists(pk)")
+	items := []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &r.table, Item: map[string]types.AttributeValue{
+			"pk": s(idPK(c.ID)), "sk": s(idSK), "workspaceId": s(c.WorkspaceID),
+		}, ConditionExpression: notExists}},
+		{Put: &types.Put{TableName: &r.table, Item: item, ConditionExpression: notExists}},
+	}
+	if federation.IsLive(c.Status) {
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &r.table, Item: map[string]types.AttributeValue{
+			"pk": s(wsPK(c.WorkspaceID)), "sk": s(lockSK(c.RemoteInstanceID)), "lockedBy": s(c.ID),
+		}, ConditionExpression: notExists}})
+	}
+	items = append(items, extra...)
+	_, err = r.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	var cancelled *types.TransactionCanceledException
+	if errors.As(err, &cancelled) {
+		reasons := cancelled.CancellationReasons
+		failed := func(i int) bool { return i < len(reasons) && aws.ToString(reasons[i].Code) == "ConditionalCheckFailed" }
+		switch {
+		case failed(0) || failed(1):
+			return fmt.Errorf("create connection %s: %w", c.ID, ErrExists)
+		case failed(2) && federation.IsLive(c.Status):
+			existing, _ := r.lockHolder(ctx, c.WorkspaceID, c.RemoteInstanceID)
+			return fmt.Errorf("create connection: %w", &ErrLiveConnection{Existing: existing})
+		}
+		for i := len(items) - len(extra); i < len(items); i++ {
+			if failed(i) {
+				return fmt.Errorf("create connection: %w", ErrPrecondition)
+			}
+		}
+		return fmt.Errorf("create connection: %w: %v", ErrConflict, err)
+	}
+	if err != nil {
+		return fmt.Errorf("create connection: %w", err)
+	}
+	return nil
+}
+
+func (r *Connections) lockHolder(ctx context.Context, ws, remote string) (string, error) {
+	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &r.table, Key: key(wsPK(ws), lockSK(remote)), ConsistentRead: aws.Bool(true)})
+	if err != nil || out.Item == nil {
+		return "", err
+	}
+	var lock struct {
+		LockedBy string `dynamodbav:"lockedBy"`
+	}
+	_ = attributevalue.UnmarshalMap(out.Item, &lock)
+	return lock.LockedBy, nil
+}
+
+// Get returns a connection of a workspace; ErrNotFound for an id of another workspace.
+func (r *Connections) Get(ctx context.Context, ws, id string) (*federation.Connection, error) {
+	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &r.table, Key: key(wsPK(ws), connSK(id)), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("get connection: %w", err)
+	}
+	if out.Item == nil {
+		return nil, fmt.Errorf("connection %s: %w", id, ErrNotFound)
+	}
+	var item connectionItem
+	if err := attributevalue.UnmarshalMap(out.Item, &item); err != nil {
+		return nil, fmt.Errorf("decode connection: %w", err)
+	}
+	return &item.Connection, nil
+}
+
+// GetByID finds a connection by id alone, for signed endpoints: the peer is
+// authenticated by the connection, not by a workspace.
+func (r *Connections) GetByID(ctx context.Context, id string) (*federation.Connection, error) {
+	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &r.table, Key: key(idPK(id), idSK), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("get connection id: %w", err)
+	}
+	if out.Item == nil {
+		return nil, fmt.Errorf("connection %s: %w", id, ErrNotFound)
+	}
+	var ptr struct {
+		WorkspaceID string `dynamodbav:"workspaceId"`
+	}
+	_ = attributevalue.UnmarshalMap(out.Item, &ptr)
+	return r.Get(ctx, ptr.WorkspaceID, id)
+}
+
+// List returns a workspace's connections, newest first, optionally only those
+// with status.
+func (r *Connections) List(ctx context.Context, ws, status string, limit int32, cursor string) (Page[federation.Connection], error) {
+	in := &dynamodb.QueryInput{TableName: &r.table, Limit: aws.Int32(limit), ScanIndexForward: aws.Bool(false)}
+	var partAttr, partValue string
+	if status == "" {
+		partAttr, partValue = "pk", wsPK(ws)
+		in.KeyConditionExpression = aws.String("pk = :p AND begins_with(sk, :c)")
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":p": s(partValue), ":c": s("CONN#")}
+	} else {
+		partAttr, partValue = "statusKey", statusKey(ws, status)
+		in.IndexName = aws.String(IndexConnectionsByStatus)
+		in.KeyConditionExpression = aws.String("statusKey = :p")
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":p": s(partValue)}
+	}
+	start, err := decodeCursor(cursor, partAttr, partValue)
+	if err != nil {
+		return Page[federation.Connection]{}, err
+	}
+	in.ExclusiveStartKey = start
+	out, err := r.db.Query(ctx, in)
+	if err != nil {
+		return Page[federation.Connection]{}, fmt.Errorf("list connections: %w", err)
+	}
+	page := Page[federation.Connection]{Items: []federation.Connection{}, NextCursor: encodeCursor(out.LastEvaluatedKey)}
+	for _, raw := range out.Items {
+		var item connectionItem
+		if err := attributevalue.UnmarshalMap(raw, &item); err != nil {
+			return page, fmt.Errorf("decode connection: %w", err)
+		}
+		page.Items = append(page.Items, item.Connection)
+	}
+	return page, nil
+}
+
+// Change moves a connection to another status.
+type Change struct {
+	To        string         // new status
+	From      []string       // allowed current statuses; nil: every status the state machine allows
+	Direction string         // required direction, "" for either
+	Set       map[string]any // other attributes to set (dynamodbav names)
+	// Extra items written in the same transaction, e.g. the message that tells
+	// the peer about the change, so the change and its notice are never apart.
+	Extra []types.TransactWriteItem
+}
+
+// Transition applies a status change if the state machine allows it from the
+// stored status, atomically (a conditional write): of two concurrent accepts
+// exactly one wins. Leaving the live statuses releases the liveness lock in
+// the same transaction. ErrNotFound for an unknown id in ws, ErrConflict for an
+// illegal move.
+func (r *Connections) Transition(ctx context.Context, ws, id string, ch Change) (*federation.Connection, error) {
+	now := r.now().UTC()
+	u := newUpdate().set("status", ch.To).set("statusKey", statusKey(ws, ch.To)).set("updatedAt", now)
+	for k, v := range ch.Set {
+		u.set(k, v)
+	}
+	if !federation.IsLive(ch.To) {
+		u.set("disconnectedAt", now)
+	}
+	from := ch.From
+	if from == nil {
+		from = federation.SourcesOf(ch.To)
+	}
+	u.in("status", from)
+	if ch.Direction != "" {
+		u.cond("{direction} = ?", ch.Direction)
+	}
+	expr, cond, names, values := u.build()
+	upd := &types.Update{
+		TableName: &r.table, Key: key(wsPK(ws), connSK(id)), UpdateExpression: &expr,
+		ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	}
+	items := []types.TransactWriteItem{{Update: upd}}
+	if !federation.IsLive(ch.To) {
+		current, gerr := r.Get(ctx, ws, id)
+		if gerr != nil {
+			return nil, gerr
+		}
+		items = append(items, types.TransactWriteItem{Delete: &types.Delete{
+			TableName: &r.table, Key: key(wsPK(ws), lockSK(current.RemoteInstanceID)),
+			ConditionExpression:       aws.String("attribute_not_exists(pk) OR lockedBy = :id"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":id": s(id)},
+		}})
+	}
+	items = append(items, ch.Extra...)
+	var err error
+	if len(items) == 1 {
+		_, err = r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: upd.TableName, Key: upd.Key, UpdateExpression: upd.UpdateExpression, ConditionExpression: upd.ConditionExpression,
+			ExpressionAttributeNames: upd.ExpressionAttributeNames, ExpressionAttributeValues: upd.ExpressionAttributeValues,
+		})
+	} else {
+		_, err = r.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	}
+	var failed *types.ConditionalCheckFailedException
+	var cancelled *types.TransactionCanceledException
+	if errors.As(err, &failed) || errors.As(err, &cancelled) {
+		current, gerr := r.Get(ctx, ws, id)
+		if gerr != nil {
+			return nil, gerr
+		}
+		return current, fmt.Errorf("connection %s is %s %s: %w", id, current.Direction, current.Status, ErrConflict)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("update connection: %w", err)
+	}
+	return r.Get(ctx, ws, id)
+}
+
+// SetRemoteKeys replaces the stored keys of the peer (after a re-fetch of its GET /instance).
+func (r *Connections) SetRemoteKeys(ctx context.Context, ws, id string, keys []federation.RemoteKey) error {
+	return r.updateFields(ctx, ws, id, newUpdate().set("remoteKeys", keys).set("updatedAt", r.now().UTC()))
+}
+
+// SetHealth stores the peer health of a connection.
+func (r *Connections) SetHealth(ctx context.Context, ws, id string, h federation.Health) error {
+	return r.updateFields(ctx, ws, id, newUpdate().set("health", h))
+}
+
+func (r *Connections) updateFields(ctx context.Context, ws, id string, u *update) error {
+	u.cond("attribute_exists(pk)")
+	expr, cond, names, values := u.build()
+	_, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &r.table, Key: key(wsPK(ws), connSK(id)), UpdateExpression: &expr,
+		ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	})
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		return fmt.Errorf("connection %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("update connection %s: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,137 @@
+package store
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// update builds an UpdateItem expression from named changes. Attribute names
+// may be paths ("health.circuit"); every segment is aliased, so reserved words
+// such as "status" are safe.
+type update struct {
+	sets    map[string]any
+	adds    map[string]any
+	removes []string
+	conds   []string
+	names   map[string]string
+	values  map[string]types.AttributeValue
+	n       int
+}
+
+func newUpdate() *update {
+	return &update{sets: map[string]any{}, adds: map[string]any{}, names: map[string]string{}, values: map[string]types.AttributeValue{}}
+}
+
+func (u *update) set(path string, v any) *update { u.sets[path] = v; return u }
+func (u *update) add(path string, v any) *update { u.adds[path] = v; return u }
+func (u *update) remove(path string) *update     { u.removes = append(u.removes, path); return u }
+func (u *update) setIf(ok bool, path string, v any) *update {
+	if ok {
+		u.set(path, v)
+	}
+	return u
+}
+
+// name aliases a path: "health.circuit" → "#health.#circuit".
+func (u *update) name(path string) string {
+	parts := strings.Split(path, ".")
+	for i, p := range parts {
+		alias := "#" + strings.NewReplacer("-", "_").Replace(p)
+		u.names[alias] = p
+		parts[i] = alias
+	}
+	return strings.Join(parts, ".")
+}
+
+// value registers a placeholder for v.
+func (u *update) value(v any) string {
+	u.n++
+	ph := fmt.Sprintf(":v%d", u.n)
+	av, err := attributevalue.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("store: cannot encode %T: %v", v, err)) // only our own types reach here
+	}
+	u.values[ph] = av
+	return ph
+}
+
+// cond adds a condition written with {path} and {=value} holes, e.g.
+// u.cond("{status} = ?", "PENDING"), each "?" taking the next value.
+func (u *update) cond(expr string, vals ...any) *update {
+	out := expr
+	for strings.Contains(out, "{") {
+		i := strings.Index(out, "{")
+		j := strings.Index(out[i:], "}") + i
+		out = out[:i] + u.name(out[i+1:j]) + out[j+1:]
+	}
+	for _, v := range vals {
+		out = strings.Replace(out, "?", u.value(v), 1)
+	}
+	u.conds = append(u.conds, out)
+	return u
+}
+
+// in renders "{path} IN (?, ?, …)" for values.
+func (u *update) in(path string, values []string) *update {
+	ph := make([]string, len(values))
+	args := make([]any, len(values))
+	for i, v := range values {
+		ph[i], args[i] = "?", v
+	}
+	return u.cond("{"+path+"} IN ("+strings.Join(ph, ", ")+")", args...)
+}
+
+// build returns the update expression, the condition (or nil) and the maps.
+func (u *update) build() (expr string, cond *string, names map[string]string, values map[string]types.AttributeValue) {
+	var clauses []string
+	if len(u.sets) > 0 {
+		var parts []string
+		for _, p := range sortedKeys(u.sets) {
+			parts = append(parts, u.name(p)+" = "+u.value(u.sets[p]))
+		}
+		clauses = append(clauses, "SET "+strings.Join(parts, ", "))
+	}
+	if len(u.adds) > 0 {
+		var parts []string
+		for _, p := range sortedKeys(u.adds) {
+			parts = append(parts, u.name(p)+" "+u.value(u.adds[p]))
+		}
+		clauses = append(clauses, "ADD "+strings.Join(parts, ", "))
+	}
+	if len(u.removes) > 0 {
+		var parts []string
+		for _, p := range u.removes {
+			parts = append(parts, u.name(p))
+		}
+		clauses = append(clauses, "REMOVE "+strings.Join(parts, ", "))
+	}
+	if len(u.conds) > 0 {
+		c := strings.Join(u.conds, " AND ")
+		cond = &c
+	}
+	if len(u.values) == 0 {
+		u.values = nil
+	}
+	return strings.Join(clauses, " "), cond, u.names, u.values
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// s is a string attribute value.
+func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+// key builds a pk/sk key.
+func key(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"pk": s(pk), "sk": s(sk)}
+}

@@ -1,0 +1,470 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/fedgate/fedgate/shared/federation"
+)
+
+// The messages table holds:
+//   - messages:      pk "WS#<workspace>", sk "MSG#<id>" — the Message resource, and
+//     for outgoing ones the envelope type and members to send. User-visible
+//     messages carry typeKey/createdKey for the newest-first list by type.
+//   - dedupe records: pk "IN#<connection>", sk "MSG#<messageId>" — the first answer
+//     given to an incoming envelope, returned again to duplicates.
+// Sparse attributes put an item on the outbox index (a job still to be sent to
+// a queue) or the deadline index (a command awaiting its response).
+
+func msgSK(id string) string        { return "MSG#" + id }
+func dedupePK(connID string) string { return "IN#" + connID }
+
+// OutboxMarker is the attribute value that puts an item on the outbox index.
+const outboxKey = "OUTBOX"
+const deadlineKey = "AWAITING"
+
+// MessageRecord is a stored message.
+type MessageRecord struct {
+	PK string `json:"pk"`
+	SK string `json:"sk"`
+	federation.Message
+	// EnvelopeType and Body are what an outgoing message sends: the envelope
+	// type and its type-specific members.
+	EnvelopeType string `json:"envelopeType,omitempty"`
+	Body         []byte `json:"body,omitempty"`
+	// User-visible list index.
+	TypeKey    string `json:"typeKey,omitempty"`
+	CreatedKey string `json:"createdKey,omitempty"`
+	// Outbox: the queue a job for this item must still reach.
+	OutboxKey   string `json:"outboxKey,omitempty"`
+	OutboxDue   string `json:"outboxDue,omitempty"`
+	OutboxQueue string `json:"outboxQueue,omitempty"`
+	// Deadline of a command awaiting its response.
+	DeadlineKey string `json:"deadlineKey,omitempty"`
+	DeadlineAt  string `json:"deadlineAt,omitempty"`
+	// DeadLetteredAt is set when the delivery job reached a DLQ.
+	DeadLetteredAt *time.Time `json:"deadLetteredAt,omitempty"`
+	ExpiresAt      int64      `json:"expiresAt"`
+}
+
+// Answer is the first response given to an incoming envelope.
+type Answer struct {
+	Status int    `json:"status"`
+	Body   string `json:"body"`
+}
+
+var jsonTags = func(o *attributevalue.EncoderOptions) { o.TagKey = "json" }
+var jsonTagsDec = func(o *attributevalue.DecoderOptions) { o.TagKey = "json" }
+
+// msTime renders a time as a fixed-width millisecond string, so string order
+// is time order in sort keys.
+func msTime(t time.Time) string { return fmt.Sprintf("%013d", t.UnixMilli()) }
+
+// Messages is the repository of the messages table.
+type Messages struct {
+	db        *dynamodb.Client
+	table     string
+	retention time.Duration
+	now       func() time.Time
+}
+
+// NewMessages returns the repository; items expire after retention.
+func NewMessages(db *dynamodb.Client, table string, retention time.Duration) *Messages {
+	return &Messages{db: db, table: table, retention: retention, now: time.Now}
+}
+
+// NewRecord prepares a record for m: keys, list index (for QUERY, COMMAND
+// and EVENT), expiry, and, if queue is set, the outbox marker.
+func (r *Messages) NewRecord(m federation.Message, envelopeType string, body []byte, queue string) *MessageRecord {
+	rec := &MessageRecord{
+		PK: wsPK(m.WorkspaceID), SK: msgSK(m.ID), Message: m, EnvelopeType: envelopeType, Body: body,
+		ExpiresAt: m.CreatedAt.Add(r.retention).Unix(),
+	}
+	switch m.MessageType {
+	case federation.TypeQuery, federation.TypeCommand, federation.TypeEvent:
+		rec.TypeKey = wsPK(m.WorkspaceID) + "#" + m.MessageType
+		rec.CreatedKey = msTime(m.CreatedAt) + "#" + m.ID
+	}
+	if queue != "" {
+		rec.OutboxKey, rec.OutboxDue, rec.OutboxQueue = outboxKey, msTime(m.CreatedAt), queue
+	}
+	return rec
+}
+
+// WithDeadline puts the record on the deadline index.
+func (rec *MessageRecord) WithDeadline(at time.Time) *MessageRecord {
+	rec.DeadlineKey, rec.DeadlineAt = deadlineKey, msTime(at)
+	return rec
+}
+
+func (r *Messages) put(rec *MessageRecord) (*types.Put, error) {
+	item, err := attributevalue.MarshalMapWithOptions(rec, jsonTags)
+	if err != nil {
+		return nil, fmt.Errorf("encode message: %w", err)
+	}
+	return &types.Put{TableName: &r.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}, nil
+}
+
+// PutItem is the transaction item that creates rec (see Change.Extra).
+func (r *Messages) PutItem(rec *MessageRecord) (types.TransactWriteItem, error) {
+	p, err := r.put(rec)
+	if err != nil {
+		return types.TransactWriteItem{}, err
+	}
+	return types.TransactWriteItem{Put: p}, nil
+}
+
+// AnswerItem is the transaction item that records the first answer to an
+// incoming envelope; it fails if one is recorded already.
+func (r *Messages) AnswerItem(connID, messageID string, answer Answer) types.TransactWriteItem {
+	return types.TransactWriteItem{Put: &types.Put{TableName: &r.table, Item: map[string]types.AttributeValue{
+		"pk": s(dedupePK(connID)), "sk": s(msgSK(messageID)),
+		"status":    &types.AttributeValueMemberN{Value: strconv.Itoa(answer.Status)},
+		"body":      s(answer.Body),
+		"expiresAt": &types.AttributeValueMemberN{Value: strconv.FormatInt(r.now().Add(r.dedupeTTL()).Unix(), 10)},
+	}, ConditionExpression: aws.String("attribute_not_exists(pk)")}}
+}
+
+// Create stores a new message; ErrExists if its id is taken in the workspace.
+func (r *Messages) Create(ctx context.Context, rec *MessageRecord) error {
+	p, err := r.put(rec)
+	if err != nil {
+		return err
+	}
+	_, err = r.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: p.TableName, Item: p.Item, ConditionExpression: p.ConditionExpression})
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		return fmt.Errorf("message %s: %w", rec.ID, ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("put message: %w", err)
+	}
+	return nil
+}
+
+// CreateMany stores several new messages in one transaction (at most 100).
+func (r *Messages) CreateMany(ctx context.Context, recs ...*MessageRecord) error {
+	var items []types.TransactWriteItem
+	for _, rec := range recs {
+		p, err := r.put(rec)
+		if err != nil {
+			return err
+		}
+		items = append(items, types.TransactWriteItem{Put: p})
+	}
+	_, err := r.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	var cancelled *types.TransactionCanceledException
+	if errors.As(err, &cancelled) {
+		return fmt.Errorf("put messages: %w", ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("put messages: %w", err)
+	}
+	return nil
+}
+
+// ErrDuplicate is returned by CreateIncoming when the envelope was seen
+// before on the connection; the first answer comes with it.
+type ErrDuplicate struct{ First Answer }
+
+func (e *ErrDuplicate) Error() string { return "duplicate message" }
+
+// CreateIncoming stores an incoming message (rec may be nil when nothing but
+// the answer is kept) together with the answer given to it, atomically. A
+// duplicate (same connection and messageId) gets *ErrDuplicate with the first
+// answer; the same id arriving on another connection of the workspace gets
+// ErrExists.
+func (r *Messages) CreateIncoming(ctx context.Context, connID, messageID string, rec *MessageRecord, answer Answer, extra ...*MessageRecord) error {
+	items := []types.TransactWriteItem{r.AnswerItem(connID, messageID, answer)}
+	for _, m := range append([]*MessageRecord{rec}, extra...) {
+		if m == nil {
+			continue
+		}
+		p, err := r.put(m)
+		if err != nil {
+			return err
+		}
+		items = append(items, types.TransactWriteItem{Put: p})
+	}
+	_, err := r.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	var cancelled *types.TransactionCanceledException
+	if errors.As(err, &cancelled) {
+		if first, gerr := r.FirstAnswer(ctx, connID, messageID); gerr == nil {
+			return &ErrDuplicate{First: *first}
+		}
+		return fmt.Errorf("message %s: %w", messageID, ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("store incoming message: %w", err)
+	}
+	return nil
+}
+
+// dedupeTTL keeps de-duplication records past the sender's whole retry
+// horizon (24 h) plus a day, and at least as long as messages.
+func (r *Messages) dedupeTTL() time.Duration {
+	return max(r.retention, 48*time.Hour)
+}
+
+// FirstAnswer returns the answer given to an incoming envelope, or ErrNotFound.
+func (r *Messages) FirstAnswer(ctx context.Context, connID, messageID string) (*Answer, error) {
+	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &r.table, Key: key(dedupePK(connID), msgSK(messageID)), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("get dedupe record: %w", err)
+	}
+	if out.Item == nil {
+		return nil, ErrNotFound
+	}
+	var a Answer
+	if err := attributevalue.UnmarshalMapWithOptions(out.Item, &a, jsonTagsDec); err != nil {
+		return nil, fmt.Errorf("decode dedupe record: %w", err)
+	}
+	return &a, nil
+}
+
+// Get returns a workspace's message; ErrNotFound for another workspace's id.
+func (r *Messages) Get(ctx context.Context, ws, id string) (*MessageRecord, error) {
+	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &r.table, Key: key(wsPK(ws), msgSK(id)), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("get message: %w", err)
+	}
+	if out.Item == nil {
+		return nil, fmt.Errorf("message %s: %w", id, ErrNotFound)
+	}
+	return decodeMessage(out.Item)
+}
+
+func decodeMessage(item map[string]types.AttributeValue) (*MessageRecord, error) {
+	var rec MessageRecord
+	if err := attributevalue.UnmarshalMapWithOptions(item, &rec, jsonTagsDec); err != nil {
+		return nil, fmt.Errorf("decode message: %w", err)
+	}
+	return &rec, nil
+}
+
+// MessageUpdate changes a message. Nil members are left alone.
+type MessageUpdate struct {
+	Status        string
+	From          []string // allowed current statuses; nil: any not final
+	Attempts      *int
+	NextAttemptAt *time.Time
+	ClearNext     bool
+	Error         *string
+	Response      *federation.Response
+	DeliveredAt   *time.Time
+	CompletedAt   *time.Time
+	ClearOutbox   bool
+	ClearDeadline bool
+	// Outbox queues a job for the item again (e.g. a response to send).
+	OutboxQueue    string
+	DeadLetteredAt *time.Time
+}
+
+// Update applies u if the message's status allows it; ErrConflict otherwise
+// (with the current record), ErrNotFound if it does not exist.
+func (r *Messages) Update(ctx context.Context, ws, id string, mu MessageUpdate) (*MessageRecord, error) {
+	upd := r.buildUpdate(ws, id, mu)
+	out, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: upd.TableName, Key: upd.Key, UpdateExpression: upd.UpdateExpression, ConditionExpression: upd.ConditionExpression,
+		ExpressionAttributeNames: upd.ExpressionAttributeNames, ExpressionAttributeValues: upd.ExpressionAttributeValues,
+		ReturnValues: types.ReturnValueAllNew,
+	})
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		current, gerr := r.Get(ctx, ws, id)
+		if gerr != nil {
+			return nil, gerr
+		}
+		return current, fmt.Errorf("message %s is %s: %w", id, current.Status, ErrConflict)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("update message: %w", err)
+	}
+	return decodeMessage(out.Attributes)
+}
+
+func (r *Messages) buildUpdate(ws, id string, mu MessageUpdate) *types.Update {
+	now := r.now().UTC()
+	u := newUpdate().set("updatedAt", now)
+	if mu.Status != "" {
+		u.set("status", mu.Status)
+	}
+	if mu.Attempts != nil {
+		u.set("attempts", *mu.Attempts)
+	}
+	u.setIf(mu.NextAttemptAt != nil, "nextAttemptAt", mu.NextAttemptAt)
+	if mu.ClearNext {
+		u.remove("nextAttemptAt")
+	}
+	u.setIf(mu.Error != nil, "error", ptrVal(mu.Error))
+	u.setIf(mu.Response != nil, "response", mu.Response)
+	u.setIf(mu.DeliveredAt != nil, "deliveredAt", mu.DeliveredAt)
+	u.setIf(mu.CompletedAt != nil, "completedAt", mu.CompletedAt)
+	u.setIf(mu.DeadLetteredAt != nil, "deadLetteredAt", mu.DeadLetteredAt)
+	if mu.ClearOutbox {
+		u.remove("outboxKey").remove("outboxDue").remove("outboxQueue")
+	}
+	if mu.OutboxQueue != "" {
+		u.set("outboxKey", outboxKey).set("outboxDue", msTime(now)).set("outboxQueue", mu.OutboxQueue)
+	}
+	if mu.ClearDeadline {
+		u.remove("deadlineKey").remove("deadlineAt")
+	}
+	u.cond("attribute_exists(pk)")
+	from := mu.From
+	if from == nil {
+		for _, st := range federation.MessageStatuses {
+			if !federation.IsFinal(st) {
+				from = append(from, st)
+			}
+		}
+	}
+	u.in("status", from)
+	expr, cond, names, values := u.build()
+	return &types.Update{
+		TableName: &r.table, Key: key(wsPK(ws), msgSK(id)), UpdateExpression: &expr, ConditionExpression: cond,
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	}
+}
+
+// UpdateWith applies mu and creates recs in one transaction: a message's
+// new state and the messages it causes (a COMMAND_RESPONSE, say) are stored
+// together or not at all. ErrConflict if mu's condition fails or a rec exists.
+func (r *Messages) UpdateWith(ctx context.Context, ws, id string, mu MessageUpdate, recs ...*MessageRecord) error {
+	upd := r.buildUpdate(ws, id, mu)
+	items := []types.TransactWriteItem{{Update: upd}}
+	for _, rec := range recs {
+		p, err := r.put(rec)
+		if err != nil {
+			return err
+		}
+		items = append(items, types.TransactWriteItem{Put: p})
+	}
+	_, err := r.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	var cancelled *types.TransactionCanceledException
+	if errors.As(err, &cancelled) {
+		return fmt.Errorf("message %s: %w", id, ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("update message %s: %w", id, err)
+	}
+	return nil
+}
+
+// ClearOutbox takes an item off the outbox index once its job was sent,
+// whatever its status.
+func (r *Messages) ClearOutbox(ctx context.Context, ws, id string) error {
+	_, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &r.table, Key: key(wsPK(ws), msgSK(id)),
+		UpdateExpression:    aws.String("REMOVE outboxKey, outboxDue, outboxQueue"),
+		ConditionExpression: aws.String("attribute_exists(pk)"),
+	})
+	var failed *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &failed) {
+		return fmt.Errorf("clear outbox of %s: %w", id, err)
+	}
+	return nil
+}
+
+func ptrVal(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// ListFilter narrows a message list.
+type ListFilter struct {
+	Type      string // QUERY, COMMAND or EVENT (required)
+	Status    string
+	Direction string
+}
+
+// List returns a workspace's messages of one type, newest first. Status and
+// direction filter within the workspace's own index partition, so a page may
+// hold fewer than limit items and still have a next cursor.
+func (r *Messages) List(ctx context.Context, ws string, f ListFilter, limit int32, cursor string) (Page[federation.Message], error) {
+	part := wsPK(ws) + "#" + f.Type
+	start, err := decodeCursor(cursor, "typeKey", part)
+	if err != nil {
+		return Page[federation.Message]{}, err
+	}
+	in := &dynamodb.QueryInput{
+		TableName: &r.table, IndexName: aws.String(IndexMessagesByType), Limit: aws.Int32(limit),
+		ScanIndexForward: aws.Bool(false), ExclusiveStartKey: start,
+		KeyConditionExpression:    aws.String("typeKey = :p"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": s(part)},
+	}
+	var filters []string
+	names := map[string]string{}
+	if f.Status != "" {
+		filters = append(filters, "#st = :st")
+		names["#st"] = "status"
+		in.ExpressionAttributeValues[":st"] = s(f.Status)
+	}
+	if f.Direction != "" {
+		filters = append(filters, "#dir = :dir")
+		names["#dir"] = "direction"
+		in.ExpressionAttributeValues[":dir"] = s(f.Direction)
+	}
+	if len(filters) > 0 {
+		expr := filters[0]
+		for _, x := range filters[1:] {
+			expr += " AND " + x
+		}
+		in.FilterExpression, in.ExpressionAttributeNames = &expr, names
+	}
+	out, err := r.db.Query(ctx, in)
+	if err != nil {
+		return Page[federation.Message]{}, fmt.Errorf("list messages: %w", err)
+	}
+	page := Page[federation.Message]{Items: []federation.Message{}, NextCursor: encodeCursor(out.LastEvaluatedKey)}
+	for _, item := range out.Items {
+		rec, err := decodeMessage(item)
+		if err != nil {
+			return page, err
+		}
+		page.Items = append(page.Items, rec.Message)
+	}
+	return page, nil
+}
+
+// DueOutbox returns items whose job should have reached its queue before `before`.
+func (r *Messages) DueOutbox(ctx context.Context, before time.Time, limit int32) ([]*MessageRecord, error) {
+	return r.due(ctx, IndexMessagesOutbox, "outboxKey", outboxKey, "outboxDue", before, limit)
+}
+
+// DueDeadlines returns commands whose response deadline passed before `before`.
+func (r *Messages) DueDeadlines(ctx context.Context, before time.Time, limit int32) ([]*MessageRecord, error) {
+	return r.due(ctx, IndexMessagesDeadline, "deadlineKey", deadlineKey, "deadlineAt", before, limit)
+}
+
+func (r *Messages) due(ctx context.Context, index, pkAttr, pkValue, skAttr string, before time.Time, limit int32) ([]*MessageRecord, error) {
+	out, err := r.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: &r.table, IndexName: aws.String(index), Limit: aws.Int32(limit),
+		KeyConditionExpression: aws.String(pkAttr + " = :p AND " + skAttr + " < :t"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p": s(pkValue), ":t": s(msTime(before)),
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("query %s index: %w", index, err)
+	}
+	var recs []*MessageRecord
+	for _, item := range out.Items {
+		rec, err := decodeMessage(item)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, rec)
+	}
+	return recs, nil
+}
