@@ -24,6 +24,7 @@ import (
 	"github.com/fedgate/fedgate/shared/localaws/awstest"
 	"github.com/fedgate/fedgate/shared/routes"
 	"github.com/fedgate/fedgate/shared/signing"
+	"github.com/fedgate/fedgate/shared/store"
 )
 
 // testAuth is the dev identity provider shared by all instances of a test run.
@@ -214,3 +215,62 @@ func connect(t *testing.T, hub, spoke *local.Instance, hubTok, spokeTok string) 
 }
 
 func stringsContains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// envelope builds an envelope as inst would send it, signed with inst's
+// current key, with a chosen messageId and timestamp.
+func envelope(t *testing.T, inst *local.Instance, envType, connID, messageID string, ts time.Time, body any) []byte {
+	t.Helper()
+	id, _ := inst.App.Identity.ID(t.Context())
+	return signAsWithInstance(t, inst, id, envType, connID, messageID, ts, body)
+}
+
+// signAsWithInstance signs with inst's key an envelope that claims to come
+// from instanceID.
+func signAsWithInstance(t *testing.T, inst *local.Instance, id, envType, connID, messageID string, ts time.Time, body any) []byte {
+	t.Helper()
+	key, err := inst.App.Identity.Signer(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := federation.Merge(federation.Envelope{
+		MessageID: messageID, Type: envType, InstanceID: id, ConnectionID: connID, Timestamp: ts.UnixMilli(),
+	}, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := signing.Sign(key, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed
+}
+
+// tamper changes one member of a signed envelope without re-signing it.
+func tamper(t *testing.T, signed []byte, member string, value any) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(signed, &m); err != nil {
+		t.Fatal(err)
+	}
+	if value == nil {
+		delete(m, member)
+	} else {
+		m[member] = value
+	}
+	out, _ := json.Marshal(m)
+	return out
+}
+
+// findControl returns the newest outgoing control message (CONNECT_RESPONSE,
+// DISCONNECT, …) of a connection, or nil.
+func findControl(t *testing.T, inst *local.Instance, ws, connID, envType string) *store.MessageRecord {
+	t.Helper()
+	recs, err := inst.App.Messages.Outgoing(t.Context(), ws, connID, envType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	return recs[len(recs)-1]
+}

@@ -94,7 +94,7 @@ func decodeOptional(c *api.Call, v any) error {
 
 // rawObject validates an optional JSON object member.
 func rawObject(v *api.Validator, field string, raw json.RawMessage) {
-	if len(raw) == 0 {
+	if len(raw) == 0 || string(raw) == "null" {
 		return
 	}
 	var m map[string]json.RawMessage

@@ -437,6 +437,36 @@ func (r *Messages) List(ctx context.Context, ws string, f ListFilter, limit int3
 	return page, nil
 }
 
+// Outgoing returns a connection's outgoing messages of one envelope type,
+// oldest first. Operators and tests use it to see control messages
+// (CONNECT_RESPONSE, DISCONNECT, …), which no user list shows; it reads one
+// workspace's partition.
+func (r *Messages) Outgoing(ctx context.Context, ws, connID, envType string) ([]*MessageRecord, error) {
+	var recs []*MessageRecord
+	p := dynamodb.NewQueryPaginator(r.db, &dynamodb.QueryInput{
+		TableName:              &r.table,
+		KeyConditionExpression: aws.String("pk = :p AND begins_with(sk, :m)"),
+		FilterExpression:       aws.String("connectionId = :c AND envelopeType = :t AND direction = :d"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p": s(wsPK(ws)), ":m": s("MSG#"), ":c": s(connID), ":t": s(envType), ":d": s(federation.Outbound),
+		},
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list outgoing messages: %w", err)
+		}
+		for _, item := range page.Items {
+			rec, err := decodeMessage(item)
+			if err != nil {
+				return nil, err
+			}
+			recs = append(recs, rec)
+		}
+	}
+	return recs, nil
+}
+
 // DueOutbox returns items whose job should have reached its queue before `before`.
 func (r *Messages) DueOutbox(ctx context.Context, before time.Time, limit int32) ([]*MessageRecord, error) {
 	return r.due(ctx, IndexMessagesOutbox, "outboxKey", outboxKey, "outboxDue", before, limit)
