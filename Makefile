@@ -38,6 +38,7 @@ test: lint ## all tests against one moto_server, short fuzzing, then coverage of
 	$(WITHMOTO) $(GO) test -count=1 -coverpkg=./shared/... -coverprofile=$(BUILD)/cover.out ./...
 	$(GO) test ./shared/signing -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/signing -run '^$$' -fuzz '^FuzzCanonicalize$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/incoming -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	@$(GO) tool cover -func=$(BUILD)/cover.out | tail -n 1 | awk '{print "coverage of shared/...: " $$3}'
 
 .PHONY: lint
@@ -54,9 +55,10 @@ $(BUILD)/%/bootstrap: FORCE
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags "-s -w" -o $@ ./functions/$*
 
 .PHONY: fuzz
-fuzz: ## fuzz envelope verification and canonicalization longer (FUZZTIME=1m)
+fuzz: ## fuzz envelope parsing, verification and canonicalization longer (FUZZTIME=1m)
 	$(GO) test ./shared/signing -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/signing -run '^$$' -fuzz '^FuzzCanonicalize$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/incoming -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
 .PHONY: clean
 clean: ## remove build output and local state (.local/: identities, data, dev JWT key)

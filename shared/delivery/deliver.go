@@ -105,6 +105,7 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 		return err
 	}
 	reply, postErr := d.Peers.Post(ctx, conn.RemoteURL, path, envelope)
+	now = d.Now() // waits count from the answer, not from the start of the attempt
 	attempts := rec.Attempts + 1
 	outcome := classify(rec, conn, reply, postErr)
 	log = log.With("attempt", attempts, "status", replyStatus(reply))

@@ -1,0 +1,145 @@
+package federation
+
+import (
+	"testing"
+	"time"
+)
+
+func TestCanTransition(t *testing.T) {
+	tests := []struct {
+		from, to string
+		ok       bool
+	}{
+		{StatusPending, StatusActive, true},
+		{StatusPending, StatusRejected, true},
+		{StatusPending, StatusDisconnected, true},
+		{StatusPending, StatusSuspended, false},
+		{StatusActive, StatusSuspended, true},
+		{StatusActive, StatusDisconnected, true},
+		{StatusActive, StatusActive, false},
+		{StatusActive, StatusRejected, false},
+		{StatusSuspended, StatusActive, true},
+		{StatusSuspended, StatusDisconnected, true},
+		{StatusDisconnected, StatusActive, false},
+		{StatusRejected, StatusActive, false},
+		{StatusRejected, StatusDisconnected, false},
+	}
+	for _, tt := range tests {
+		if got := CanTransition(tt.from, tt.to); got != tt.ok {
+			t.Errorf("%s → %s: %v, want %v", tt.from, tt.to, got, tt.ok)
+		}
+	}
+	for _, to := range ConnectionStatuses {
+		for _, from := range SourcesOf(to) {
+			if !CanTransition(from, to) {
+				t.Errorf("SourcesOf(%s) lists %s, which cannot move there", to, from)
+			}
+		}
+	}
+}
+
+func TestQueryAllowed(t *testing.T) {
+	for q, want := range map[string]bool{
+		"tasks.count":               true,
+		"federation.instance":       true,
+		"list credentials":          false,
+		"USER_CREDENTIAL by id":     false,
+		"get Api_Key":               false,
+		"secret santa":              false,
+		"refresh token":             false,
+		"password reset":            false,
+		"OAuth clients":             false,
+		"access_token":              false,
+		"tokenize is still refused": false,
+	} {
+		if got := QueryAllowed(q); got != want {
+			t.Errorf("QueryAllowed(%q) = %v, want %v", q, got, want)
+		}
+	}
+}
+
+func TestCommandAllowed(t *testing.T) {
+	allow := []string{"agent.spawn", "credential.read", "credentials.rotate"}
+	for ct, want := range map[string]bool{
+		"agent.spawn":        true,
+		"agent.kill":         false, // not in the list
+		"credential.read":    false, // never, even when listed
+		"credentials.rotate": false,
+		"credentialsx.read":  false,
+	} {
+		if got := CommandAllowed(ct, allow); got != want {
+			t.Errorf("CommandAllowed(%q) = %v, want %v", ct, got, want)
+		}
+	}
+}
+
+func TestRetrySchedule(t *testing.T) {
+	p := DefaultRetryPolicy
+	wantCeilings := []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second,
+		160 * time.Second, 320 * time.Second, 640 * time.Second, 15 * time.Minute, 15 * time.Minute}
+	for i, want := range wantCeilings {
+		if got := p.Ceiling(i + 1); got != want {
+			t.Errorf("Ceiling(%d) = %s, want %s", i+1, got, want)
+		}
+	}
+	for attempt := 1; attempt <= 20; attempt++ {
+		for _, r := range []float64{0, 0.3, 0.999999} {
+			d := p.Delay(attempt, func() float64 { return r })
+			if d < p.BaseDelay || d > p.Ceiling(attempt) {
+				t.Errorf("Delay(%d, %v) = %s outside [%s, %s]", attempt, r, d, p.BaseDelay, p.Ceiling(attempt))
+			}
+		}
+	}
+	// Full jitter: the upper draws grow with the attempt.
+	hi := func(a int) time.Duration { return p.Delay(a, func() float64 { return 0.99 }) }
+	if !(hi(1) < hi(3) && hi(3) < hi(6) && hi(6) < hi(9)) {
+		t.Errorf("delays do not grow: %s %s %s %s", hi(1), hi(3), hi(6), hi(9))
+	}
+	created := time.Now()
+	if p.Exhausted(19, created, created.Add(time.Hour)) {
+		t.Error("19 attempts within an hour exhausted")
+	}
+	if !p.Exhausted(20, created, created.Add(time.Hour)) {
+		t.Error("20 attempts not exhausted")
+	}
+	if !p.Exhausted(3, created, created.Add(25*time.Hour)) {
+		t.Error("a try after 24 h not exhausted")
+	}
+	for status, want := range map[int]bool{0: true, 408: true, 429: true, 500: true, 503: true, 400: false, 401: false, 403: false, 404: false, 409: false, 410: false, 413: false} {
+		if Retryable(status) != want {
+			t.Errorf("Retryable(%d) = %v", status, !want)
+		}
+	}
+}
+
+func TestEnvelopeCheckAndMerge(t *testing.T) {
+	now := time.Now()
+	e := Envelope{MessageID: "m", Type: EnvEvent, InstanceID: "i", ConnectionID: "c", Timestamp: now.UnixMilli(), Signature: "s"}
+	if err := e.Check(EnvEvent); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Check(EnvQuery); err == nil {
+		t.Error("type mismatch accepted")
+	}
+	missing := e
+	missing.MessageID, missing.Timestamp = "", 0
+	if err := missing.Check(EnvEvent); err == nil || err.Error() != "messageId, timestamp is required" {
+		t.Errorf("missing fields: %v", err)
+	}
+	for d, fresh := range map[time.Duration]bool{0: true, 4 * time.Minute: true, -4 * time.Minute: true, 6 * time.Minute: false, -6 * time.Minute: false} {
+		e.Timestamp = now.Add(d).UnixMilli()
+		if e.Fresh(now) != fresh {
+			t.Errorf("timestamp %s from now: fresh %v", d, !fresh)
+		}
+	}
+	raw, err := Merge(Envelope{MessageID: "m", Type: EnvEvent, KeyID: "dropped", Signature: "dropped"}, EventBody{EventType: "task.created", Payload: []byte(`{"a":1}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(raw) != `{"connectionId":"","eventType":"task.created","instanceId":"","messageId":"m","payload":{"a":1},"timestamp":0,"type":"EVENT"}` {
+		t.Errorf("Merge = %s", raw)
+	}
+	if _, err := Merge(Envelope{}, []int{1}); err == nil {
+		t.Error("a non-object body merged")
+	}
+}

@@ -1,0 +1,40 @@
+package incoming
+
+import (
+	"testing"
+	"time"
+
+	"github.com/fedgate/fedgate/shared/api"
+)
+
+// FuzzParse: envelope parsing never panics and every refusal is a client
+// error with a PROTOCOL code.
+func FuzzParse(f *testing.F) {
+	now := time.Now().UnixMilli()
+	for _, s := range []string{
+		`{"messageId":"m","type":"EVENT","instanceId":"i","connectionId":"c","timestamp":` + itoa(now) + `,"signature":"s"}`,
+		`{"type":"EVENT"}`, `[]`, `null`, `{"timestamp":"x"}`, `{"timestamp":1e400}`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	v := &Verifier{now: time.Now}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		_, err := v.Parse(in, "EVENT")
+		if err == nil {
+			return
+		}
+		e, ok := api.AsError(err)
+		if !ok || e.Status < 400 || e.Status >= 500 || e.Code == "" {
+			t.Fatalf("Parse(%q) = %v, want a 4xx PROTOCOL error", in, err)
+		}
+	})
+}
+
+func itoa(n int64) string {
+	b := []byte{}
+	for n > 0 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+		n /= 10
+	}
+	return string(b)
+}

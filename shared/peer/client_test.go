@@ -1,0 +1,108 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestNormalizeURL(t *testing.T) {
+	dev, prod := New(true), New(false)
+	ctx := context.Background()
+	tests := []struct {
+		client *Client
+		in     string
+		want   string // "" means rejected
+	}{
+		{dev, "http://127.0.0.1:8082", "http://127.0.0.1:8082"},
+		{dev, "http://127.0.0.1:8082/", "http://127.0.0.1:8082"},
+		{dev, "http://127.0.0.1:8082/api/v1/federation/", "http://127.0.0.1:8082"},
+		{dev, "HTTP://LOCALHOST:8082", "http://localhost:8082"},
+		{dev, "http://127.0.0.1:8082/other", ""},
+		{dev, "ftp://x.org", ""},
+		{dev, "http://user:pw@x.org", ""},
+		{dev, "http://x.org?a=1", ""},
+		{dev, "not a url", ""},
+		{prod, "http://fed.example.org", ""},         // https only
+		{prod, "https://127.0.0.1", ""},              // loopback
+		{prod, "https://10.0.0.8", ""},               // private
+		{prod, "https://169.254.169.254", ""},        // metadata service
+		{prod, "https://[::1]:443", ""},              // loopback v6
+		{prod, "https://100.64.1.1", ""},             // CGNAT
+		{prod, "https://93.184.215.14", "https://93.184.215.14"},
+	}
+	for _, tt := range tests {
+		got, err := tt.client.NormalizeURL(ctx, tt.in)
+		if tt.want == "" {
+			if err == nil || !errors.Is(err, ErrBadURL) {
+				t.Errorf("NormalizeURL(%q, dev=%v) = %q, %v; want ErrBadURL", tt.in, tt.client.devMode, got, err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("NormalizeURL(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+	for addr, public := range map[string]bool{"8.8.8.8": true, "2606:4700::1111": true, "192.168.1.1": false, "fe80::1": false, "0.0.0.0": false, "::ffff:127.0.0.1": false} {
+		if isPublic(netip.MustParseAddr(addr)) != public {
+			t.Errorf("isPublic(%s) = %v", addr, !public)
+		}
+	}
+}
+
+// In production mode the dial-time check refuses loopback even when the URL
+// was accepted earlier (DNS rebinding).
+func TestProductionClientRefusesPrivateDial(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	_, err := New(false).Post(context.Background(), srv.URL, "/incoming/event", []byte(`{}`))
+	if err == nil || !strings.Contains(err.Error(), "not a public address") {
+		t.Fatalf("dial to loopback: %v", err)
+	}
+}
+
+func TestPostAnswers(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/v1/federation/busy":
+			w.Header().Set("Retry-After", "7")
+			w.WriteHeader(429)
+		case "/api/v1/federation/redirect":
+			http.Redirect(w, r, "http://example.org/", http.StatusFound)
+		case "/api/v1/federation/big":
+			_, _ = w.Write([]byte(strings.Repeat("x", maxAnswer+10)))
+		case "/api/v1/federation/slow":
+			time.Sleep(200 * time.Millisecond)
+		}
+	}))
+	defer srv.Close()
+	c := New(true)
+	r, err := c.Post(context.Background(), srv.URL, "/busy", nil)
+	if err != nil || r.Status != 429 || r.RetryAfter != 7*time.Second {
+		t.Errorf("429: %+v %v", r, err)
+	}
+	r, err = c.Post(context.Background(), srv.URL, "/redirect", nil)
+	if err != nil || r.Status != http.StatusFound {
+		t.Errorf("redirect followed or failed: %+v %v", r, err)
+	}
+	if _, err := c.Post(context.Background(), srv.URL, "/big", nil); !errors.Is(err, ErrUnreachable) {
+		t.Errorf("oversized answer: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.Post(ctx, srv.URL, "/slow", nil); !errors.Is(err, ErrTimeout) {
+		t.Errorf("slow answer: %v", err)
+	}
+	srv.Close()
+	if _, err := c.Post(context.Background(), srv.URL, "/x", nil); !errors.Is(err, ErrUnreachable) {
+		t.Errorf("closed server: %v", err)
+	}
+	if _, err := c.FetchInstance(context.Background(), "http://127.0.0.1:1"); !errors.Is(err, ErrUnreachable) {
+		t.Errorf("FetchInstance of nothing: %v", err)
+	}
+}
