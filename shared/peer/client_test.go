@@ -28,12 +28,12 @@ func TestNormalizeURL(t *testing.T) {
 		{dev, "http://user:pw@x.org", ""},
 		{dev, "http://x.org?a=1", ""},
 		{dev, "not a url", ""},
-		{prod, "http://fed.example.org", ""},         // https only
-		{prod, "https://127.0.0.1", ""},              // loopback
-		{prod, "https://10.0.0.8", ""},               // private
-		{prod, "https://169.254.169.254", ""},        // metadata service
-		{prod, "https://[::1]:443", ""},              // loopback v6
-		{prod, "https://100.64.1.1", ""},             // CGNAT
+		{prod, "http://fed.example.org", ""},  // https only
+		{prod, "https://127.0.0.1", ""},       // loopback
+		{prod, "https://10.0.0.8", ""},        // private
+		{prod, "https://169.254.169.254", ""}, // metadata service
+		{prod, "https://[::1]:443", ""},       // loopback v6
+		{prod, "https://100.64.1.1", ""},      // CGNAT
 		{prod, "https://93.184.215.14", "https://93.184.215.14"},
 	}
 	for _, tt := range tests {
