@@ -145,12 +145,19 @@ func devTokenFromOtherIssuer(t *testing.T) string {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
+	eventuallyEvery(t, within, 100*time.Millisecond, what, cond)
+}
+
+// eventuallyEvery is eventually with a chosen polling interval, for
+// conditions that are expensive to check.
+func eventuallyEvery(t *testing.T, within, every time.Duration, what string, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %s waiting for %s", within, what)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(every)
 	}
 }
 
@@ -174,7 +181,9 @@ func clusterWith(t *testing.T, configure func(string, *config.Config), names ...
 	}
 	c, err := local.Start(context.Background(), local.Options{
 		Endpoint: awstest.Endpoint(t), Instances: specs, Auth: testAuth, Logger: slog.New(slog.NewJSONHandler(w, nil)),
-		Visibility: 2 * time.Second, ScheduleEvery: 300 * time.Millisecond, Configure: configure,
+		// moto walks a whole table for every Query, and the scheduled functions
+		// query: once a second keeps them from crowding out the real work.
+		Visibility: 2 * time.Second, ScheduleEvery: time.Second, Configure: configure,
 	})
 	if err != nil {
 		t.Fatal(err)

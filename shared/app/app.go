@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"github.com/fedgate/fedgate/shared/backend"
 	"github.com/fedgate/fedgate/shared/config"
 	"github.com/fedgate/fedgate/shared/delivery"
+	"github.com/fedgate/fedgate/shared/fanout"
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/incoming"
@@ -40,6 +42,8 @@ type App struct {
 	Connections *store.Connections
 	Messages    *store.Messages
 	Invites     *store.Invites
+	Subs        *store.Subscriptions
+	Events      *fanout.Service
 	Jobs        *queue.Sender
 	Peers       *peer.Client
 	Verifier    *incoming.Verifier
@@ -85,6 +89,7 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 		Connections: store.NewConnections(db, cfg.Tables[store.ConnectionsTable]),
 		Messages:    store.NewMessages(db, cfg.Tables[store.MessagesTable], cfg.Retention),
 		Invites:     store.NewInvites(db, cfg.Tables[store.InvitesTable]),
+		Subs:        store.NewSubscriptions(db, cfg.Tables[store.SubscriptionsTable]),
 		Jobs:        queue.NewSender(sqsClient, cfg.Queues),
 		Peers:       peer.New(cfg.DevMode),
 		Now:         time.Now,
@@ -96,15 +101,18 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 		Msgs: a.Messages, Conns: a.Connections, Signer: a.Signer, Peers: a.Peers, Jobs: a.Jobs,
 		Policy: cfg.Retry, Log: log, Now: time.Now,
 	}
+	a.Events = &fanout.Service{
+		Msgs: a.Messages, Conns: a.Connections, Subs: a.Subs, Jobs: a.Jobs, Outbox: a.Outbox, Log: log, Now: time.Now,
+	}
+	a.Deliverer.OnSuspend = func(ctx context.Context, conn *federation.Connection, reason string) {
+		payload, _ := json.Marshal(map[string]string{"connectionId": conn.ID, "remoteInstanceId": conn.RemoteInstanceID, "reason": reason})
+		if _, _, err := a.Events.Publish(ctx, conn.WorkspaceID, "federation.connection.suspended", payload); err != nil {
+			log.Warn("operational event not published", "error", err.Error())
+		}
+	}
 	a.Queries = backend.NewHandlers("query", cfg.QueryBackendURL)
 	a.Commands = backend.NewHandlers("command", cfg.CommandBackendURL)
-	a.Queries.Register("federation.instance", func(ctx context.Context, _ backend.Request) (federation.Response, error) {
-		doc, err := a.Identity.Document(ctx)
-		if err != nil {
-			return federation.Response{}, err
-		}
-		return backend.Success(doc)
-	})
+	registerBuiltins(a)
 	return a
 }
 

@@ -143,3 +143,46 @@ func TestEnvelopeCheckAndMerge(t *testing.T) {
 		t.Error("a non-object body merged")
 	}
 }
+
+func TestEventTypes(t *testing.T) {
+	for s, want := range map[string]bool{
+		"task.created": true, "task.status.changed": true, "a1.b_2": true,
+		"task": false, "Task.created": false, "task..created": false, "task.created.": false,
+		".task": false, "task.*": false, "task.crea-ted": false, "1task.created": false, "": false,
+	} {
+		if ValidEventType(s) != want {
+			t.Errorf("ValidEventType(%q) = %v", s, !want)
+		}
+	}
+	for s, want := range map[string]bool{
+		"task.created": true, "project.*": true, "task.status.*": true,
+		"*": false, ".*": false, "project.*.x": false, "Project.*": false, "project*": false, "project": false,
+	} {
+		if ValidEventPattern(s) != want {
+			t.Errorf("ValidEventPattern(%q) = %v", s, !want)
+		}
+	}
+	tests := []struct {
+		pattern, eventType string
+		want               bool
+	}{
+		{"task.created", "task.created", true},
+		{"task.created", "task.created.late", false},
+		{"task.created", "task.updated", false},
+		{"project.*", "project.updated", true},
+		{"project.*", "project.status.changed", true},
+		{"project.*", "project", false},
+		{"project.*", "projects.updated", false},
+		{"task.status.*", "task.status.changed", true},
+		{"task.status.*", "task.created", false},
+		{"user.*", "task.created", false},
+	}
+	for _, tt := range tests {
+		if got := MatchEventType(tt.pattern, tt.eventType); got != tt.want {
+			t.Errorf("MatchEventType(%q, %q) = %v", tt.pattern, tt.eventType, got)
+		}
+		if tt.want && EventFamily(tt.pattern) != EventFamily(tt.eventType) {
+			t.Errorf("a match across families: %q %q", tt.pattern, tt.eventType)
+		}
+	}
+}

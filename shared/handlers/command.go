@@ -125,7 +125,7 @@ func IncomingCommand(a *app.App) api.LambdaHandler {
 				Payload: msg.Payload, CreatedAt: now, UpdatedAt: now, DeliveredAt: &now,
 			}, "", nil, queue.Dispatch)
 			answer, _ := incoming.AnswerJSON(http.StatusAccepted, map[string]any{"accepted": true, "messageId": in.MessageID})
-			if err := a.Messages.CreateIncoming(ctx, conn.ID, in.MessageID, rec, answer); err != nil {
+			if err := a.Messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, rec, answer); err != nil {
 				return store.Answer{}, err
 			}
 			a.Outbox.Kick(ctx, rec)
@@ -192,7 +192,7 @@ func IncomingCommandResponse(a *app.App) api.LambdaHandler {
 				a.ObserveCommandResponse(ctx, updated)
 			}
 			answer, _ := incoming.AnswerJSON(http.StatusOK, map[string]string{"status": status})
-			return answer, a.Messages.CreateIncoming(ctx, conn.ID, in.MessageID, nil, answer)
+			return answer, a.Messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, nil, answer)
 		})
 	})
 }

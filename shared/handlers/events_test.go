@@ -56,6 +56,14 @@ var sampleStatus = map[string]int{
 	"queries-get":               http.StatusNotFound,
 	"command-send":              http.StatusNotFound,
 	"commands-get":              http.StatusNotFound,
+	"events-subscribe":          http.StatusNotFound,
+	"events-unsubscribe":        http.StatusNotFound,
+	"events-publish":            http.StatusAccepted,
+	"events-message":            http.StatusNotFound,
+	"events-redeliver":          http.StatusNotFound,
+	"events-replay":             http.StatusNotFound,
+	"incoming-event":            http.StatusUnauthorized,
+	"incoming-event-ack":        http.StatusUnauthorized,
 }
 
 // Every function has a sample event in events/, and its handler answers it

@@ -76,7 +76,7 @@ func IncomingConnect(a *app.App) api.LambdaHandler {
 		if doc.InstanceID != env.InstanceID || !served {
 			return 0, nil, incoming.UnknownKey("key %s is not served by instance %s at %s", keyID, env.InstanceID, instanceURL)
 		}
-		if first, err := a.Messages.FirstAnswer(ctx, env.ConnectionID, env.MessageID); err == nil {
+		if first, err := a.Messages.FirstAnswer(ctx, "", env.ConnectionID, env.MessageID); err == nil {
 			return first.Status, json.RawMessage(first.Body), nil
 		}
 
@@ -109,7 +109,7 @@ func IncomingConnect(a *app.App) api.LambdaHandler {
 		err = a.Connections.CreateWith(ctx, conn, extra...)
 		switch {
 		case errors.Is(err, store.ErrPrecondition):
-			if first, ferr := a.Messages.FirstAnswer(ctx, conn.ID, env.MessageID); ferr == nil {
+			if first, ferr := a.Messages.FirstAnswer(ctx, "", conn.ID, env.MessageID); ferr == nil {
 				return first.Status, json.RawMessage(first.Body), nil // a concurrent duplicate won
 			}
 			return 0, nil, api.Forbidden("the invite is invalid, already used or expired")
@@ -138,7 +138,7 @@ func IncomingConnectResponse(a *app.App) api.LambdaHandler {
 				return store.Answer{}, err
 			}
 			answer, _ := incoming.AnswerJSON(http.StatusOK, map[string]string{"status": updated.Status})
-			return answer, a.Messages.CreateIncoming(ctx, in.Conn.ID, in.MessageID, nil, answer)
+			return answer, a.Messages.CreateIncoming(ctx, in.Conn.WorkspaceID, in.Conn.ID, in.MessageID, nil, answer)
 		})
 	})
 }
@@ -171,7 +171,7 @@ func IncomingDisconnect(a *app.App) api.LambdaHandler {
 			}
 			c.Log.Info("peer disconnected", "connectionId", in.Conn.ID)
 			answer, _ := incoming.AnswerJSON(http.StatusOK, map[string]string{"status": federation.StatusDisconnected})
-			return answer, a.Messages.CreateIncoming(ctx, in.Conn.ID, in.MessageID, nil, answer)
+			return answer, a.Messages.CreateIncoming(ctx, in.Conn.WorkspaceID, in.Conn.ID, in.MessageID, nil, answer)
 		})
 	})
 }

@@ -168,7 +168,7 @@ func IncomingQuery(a *app.App) api.LambdaHandler {
 				Response: &resp, Attempts: 1, CreatedAt: now, UpdatedAt: now, DeliveredAt: &now, CompletedAt: &now,
 			}, "", nil, "")
 			answer := store.Answer{Status: http.StatusOK, Body: string(signed)}
-			return answer, a.Messages.CreateIncoming(ctx, conn.ID, in.MessageID, rec, answer)
+			return answer, a.Messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, rec, answer)
 		})
 	})
 }

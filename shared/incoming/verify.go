@@ -48,7 +48,7 @@ type Connections interface {
 
 // Answers is the de-duplication storage.
 type Answers interface {
-	FirstAnswer(ctx context.Context, connID, messageID string) (*store.Answer, error)
+	FirstAnswer(ctx context.Context, ws, connID, messageID string) (*store.Answer, error)
 }
 
 // Verifier runs the verification steps.
@@ -130,7 +130,7 @@ func (v *Verifier) Verify(ctx context.Context, raw []byte, wantType string, stat
 		return nil, err
 	}
 	in := &Envelope{Envelope: env, Raw: raw, Conn: conn}
-	switch first, err := v.answers.FirstAnswer(ctx, conn.ID, env.MessageID); {
+	switch first, err := v.answers.FirstAnswer(ctx, conn.WorkspaceID, conn.ID, env.MessageID); {
 	case err == nil:
 		in.Duplicate = first
 	case !errors.Is(err, store.ErrNotFound):

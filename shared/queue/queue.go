@@ -22,6 +22,7 @@ const (
 	Delivery = "delivery" // signed messages to peers (deliver)
 	Ack      = "ack"      // EVENT_ACKs and COMMAND_RESPONSEs back to senders (ack)
 	Dispatch = "dispatch" // incoming commands to execute (dispatcher)
+	Fanout   = "fanout"   // published events to fan out to subscribers (fanout)
 )
 
 // MaxReceiveCount is how often a job may fail before SQS moves it to its DLQ.
@@ -39,7 +40,7 @@ type Queue struct {
 func (q Queue) DLQName() string { return q.Name + "-dlq" }
 
 // Queues lists every work queue.
-var Queues = []Queue{{Name: Delivery}, {Name: Ack}, {Name: Dispatch}}
+var Queues = []Queue{{Name: Delivery}, {Name: Ack}, {Name: Dispatch}, {Name: Fanout}}
 
 // URLEnvVar names the environment variable with a queue's URL, e.g. QUEUE_URL_DELIVERY_DLQ.
 func URLEnvVar(name string) string {
@@ -55,6 +56,8 @@ type Job struct {
 	WorkspaceID string `json:"workspaceId"`
 	MessageID   string `json:"messageId"`
 	NotBefore   int64  `json:"notBefore,omitempty"`
+	// Cursor continues a fan-out larger than one invocation.
+	Cursor string `json:"cursor,omitempty"`
 }
 
 // ParseJob decodes a job body.

@@ -99,11 +99,24 @@ var All = []Route{
 	{Name: "commands-list", Method: "GET", Path: "/commands", Auth: User},
 	{Name: "commands-get", Method: "GET", Path: "/commands/{id}", Auth: User},
 
+	// EVENT (PROTOCOL §8)
+	{Name: "events-subscribe", Method: "POST", Path: "/events/subscribe", Auth: User},
+	{Name: "events-unsubscribe", Method: "POST", Path: "/events/unsubscribe", Auth: User},
+	{Name: "events-subscriptions", Method: "GET", Path: "/events/subscriptions", Auth: User},
+	{Name: "events-publish", Method: "POST", Path: "/events/publish", Auth: User},
+	{Name: "events-messages", Method: "GET", Path: "/events/messages", Auth: User},
+	{Name: "events-message", Method: "GET", Path: "/events/messages/{id}", Auth: User},
+	{Name: "events-redeliver", Method: "POST", Path: "/events/messages/{id}/redeliver", Auth: User},
+	{Name: "events-replay", Method: "POST", Path: "/events/replay", Auth: User},
+	{Name: "incoming-event", Method: "POST", Path: "/incoming/event", Auth: Signed},
+	{Name: "incoming-event-ack", Method: "POST", Path: "/incoming/event/ack", Auth: Signed},
+
 	// Workers
+	{Name: "fanout", Queues: []string{"fanout"}, Timeout: 5 * time.Minute},
 	{Name: "deliver", Queues: []string{"delivery"}},
 	{Name: "ack", Queues: []string{"ack"}},
 	{Name: "dispatcher", Queues: []string{"dispatch"}},
-	{Name: "dlq-recorder", Queues: []string{"delivery-dlq", "ack-dlq", "dispatch-dlq"}},
+	{Name: "dlq-recorder", Queues: []string{"delivery-dlq", "ack-dlq", "dispatch-dlq", "fanout-dlq"}},
 	{Name: "timeouts", Schedule: "rate(1 minute)"},
 	{Name: "sweeper", Schedule: "rate(1 minute)"},
 }

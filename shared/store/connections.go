@@ -297,3 +297,35 @@ func (r *Connections) updateFields(ctx context.Context, ws, id string, u *update
 	}
 	return nil
 }
+
+// GetMany returns those of a workspace's connections that exist, 100 per
+// BatchGetItem call.
+func (r *Connections) GetMany(ctx context.Context, ws string, connIDs []string) (map[string]*federation.Connection, error) {
+	found := map[string]*federation.Connection{}
+	for start := 0; start < len(connIDs); start += 100 {
+		var keys []map[string]types.AttributeValue
+		for _, id := range connIDs[start:min(start+100, len(connIDs))] {
+			keys = append(keys, key(wsPK(ws), connSK(id)))
+		}
+		pending := map[string]types.KeysAndAttributes{r.table: {Keys: keys}}
+		for attempt := 0; len(pending) > 0; attempt++ {
+			if attempt == 8 {
+				return nil, fmt.Errorf("batch get connections: keys still unprocessed")
+			}
+			out, err := r.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
+			if err != nil {
+				return nil, fmt.Errorf("batch get connections: %w", err)
+			}
+			for _, raw := range out.Responses[r.table] {
+				var item connectionItem
+				if err := attributevalue.UnmarshalMap(raw, &item); err != nil {
+					return nil, fmt.Errorf("decode connection: %w", err)
+				}
+				c := item.Connection
+				found[c.ID] = &c
+			}
+			pending = out.UnprocessedKeys
+		}
+	}
+	return found, nil
+}

@@ -50,6 +50,10 @@ type MessageRecord struct {
 	// Deadline of a command awaiting its response.
 	DeadlineKey string `json:"deadlineKey,omitempty"`
 	DeadlineAt  string `json:"deadlineAt,omitempty"`
+	// AnswerStatus and AnswerBody are the first answer given to an incoming
+	// message, returned again to duplicates.
+	AnswerStatus int    `json:"answerStatus,omitempty"`
+	AnswerBody   string `json:"answerBody,omitempty"`
 	// DeadLetteredAt is set when the delivery job reached a DLQ.
 	DeadLetteredAt *time.Time `json:"deadLetteredAt,omitempty"`
 	ExpiresAt      int64      `json:"expiresAt"`
@@ -94,8 +98,14 @@ func (r *Messages) NewRecord(m federation.Message, envelopeType string, body []b
 		rec.CreatedKey = msTime(m.CreatedAt) + "#" + m.ID
 	}
 	if queue != "" {
-		rec.OutboxKey, rec.OutboxDue, rec.OutboxQueue = outboxKey, msTime(m.CreatedAt), queue
+		rec.WithOutbox(queue, m.CreatedAt)
 	}
+	return rec
+}
+
+// WithOutbox puts the record on the outbox index: a job for it is owed to queue.
+func (rec *MessageRecord) WithOutbox(queue string, at time.Time) *MessageRecord {
+	rec.OutboxKey, rec.OutboxDue, rec.OutboxQueue = outboxKey, msTime(at), queue
 	return rec
 }
 
@@ -177,27 +187,25 @@ type ErrDuplicate struct{ First Answer }
 
 func (e *ErrDuplicate) Error() string { return "duplicate message" }
 
-// CreateIncoming stores an incoming message (rec may be nil when nothing but
-// the answer is kept) together with the answer given to it, atomically. A
-// duplicate (same connection and messageId) gets *ErrDuplicate with the first
-// answer; the same id arriving on another connection of the workspace gets
-// ErrExists.
-func (r *Messages) CreateIncoming(ctx context.Context, connID, messageID string, rec *MessageRecord, answer Answer, extra ...*MessageRecord) error {
-	items := []types.TransactWriteItem{r.AnswerItem(connID, messageID, answer)}
-	for _, m := range append([]*MessageRecord{rec}, extra...) {
-		if m == nil {
-			continue
-		}
-		p, err := r.put(m)
-		if err != nil {
-			return err
-		}
-		items = append(items, types.TransactWriteItem{Put: p})
+// CreateIncoming stores the first answer to an incoming envelope, together
+// with the incoming message rec when there is one. The answer lives in the
+// message item itself, so one conditional write stores both atomically
+// (no transaction: moto copies whole tables for each one, and one write is
+// cheaper in DynamoDB too). Without a message, a de-duplication record keeps
+// the answer. A duplicate (same connection and messageId) gets *ErrDuplicate
+// with the first answer; the same id from another connection gets ErrExists.
+func (r *Messages) CreateIncoming(ctx context.Context, ws, connID, messageID string, rec *MessageRecord, answer Answer) error {
+	var err error
+	if rec == nil {
+		a := r.AnswerItem(connID, messageID, answer).Put
+		_, err = r.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: a.TableName, Item: a.Item, ConditionExpression: a.ConditionExpression})
+	} else {
+		rec.AnswerStatus, rec.AnswerBody = answer.Status, answer.Body
+		err = r.Create(ctx, rec)
 	}
-	_, err := r.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	var cancelled *types.TransactionCanceledException
-	if errors.As(err, &cancelled) {
-		if first, gerr := r.FirstAnswer(ctx, connID, messageID); gerr == nil {
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) || errors.Is(err, ErrExists) {
+		if first, gerr := r.FirstAnswer(ctx, ws, connID, messageID); gerr == nil {
 			return &ErrDuplicate{First: *first}
 		}
 		return fmt.Errorf("message %s: %w", messageID, ErrExists)
@@ -214,8 +222,19 @@ func (r *Messages) dedupeTTL() time.Duration {
 	return max(r.retention, 48*time.Hour)
 }
 
-// FirstAnswer returns the answer given to an incoming envelope, or ErrNotFound.
-func (r *Messages) FirstAnswer(ctx context.Context, connID, messageID string) (*Answer, error) {
+// FirstAnswer returns the answer given to an incoming envelope of a
+// connection of workspace ws ("" when the connection is not known yet), or
+// ErrNotFound.
+func (r *Messages) FirstAnswer(ctx context.Context, ws, connID, messageID string) (*Answer, error) {
+	if ws != "" {
+		rec, err := r.Get(ctx, ws, messageID)
+		switch {
+		case err == nil && rec.Direction == federation.Inbound && rec.ConnectionID == connID && rec.AnswerStatus != 0:
+			return &Answer{Status: rec.AnswerStatus, Body: rec.AnswerBody}, nil
+		case err != nil && !errors.Is(err, ErrNotFound):
+			return nil, err
+		}
+	}
 	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &r.table, Key: key(dedupePK(connID), msgSK(messageID)), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return nil, fmt.Errorf("get dedupe record: %w", err)
@@ -435,6 +454,100 @@ func (r *Messages) List(ctx context.Context, ws string, f ListFilter, limit int3
 		page.Items = append(page.Items, rec.Message)
 	}
 	return page, nil
+}
+
+// BatchCreate writes new records 25 per BatchWriteItem call (DynamoDB's
+// limit), retrying unprocessed items. Unlike Create it does not refuse
+// existing ids, so callers write only records they know are new.
+func (r *Messages) BatchCreate(ctx context.Context, recs []*MessageRecord) error {
+	for start := 0; start < len(recs); start += 25 {
+		var reqs []types.WriteRequest
+		for _, rec := range recs[start:min(start+25, len(recs))] {
+			item, err := attributevalue.MarshalMapWithOptions(rec, jsonTags)
+			if err != nil {
+				return fmt.Errorf("encode message: %w", err)
+			}
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+		}
+		pending := map[string][]types.WriteRequest{r.table: reqs}
+		for attempt := 0; len(pending) > 0; attempt++ {
+			if attempt == 8 {
+				return fmt.Errorf("batch write messages: items still unprocessed")
+			}
+			if attempt > 0 {
+				time.Sleep(time.Duration(25<<attempt) * time.Millisecond)
+			}
+			out, err := r.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
+			if err != nil {
+				return fmt.Errorf("batch write messages: %w", err)
+			}
+			pending = out.UnprocessedItems
+		}
+	}
+	return nil
+}
+
+// Existing returns those of a workspace's message ids that are stored, 100
+// per BatchGetItem call.
+func (r *Messages) Existing(ctx context.Context, ws string, msgIDs []string) (map[string]*MessageRecord, error) {
+	found := map[string]*MessageRecord{}
+	for start := 0; start < len(msgIDs); start += 100 {
+		var keys []map[string]types.AttributeValue
+		for _, id := range msgIDs[start:min(start+100, len(msgIDs))] {
+			keys = append(keys, key(wsPK(ws), msgSK(id)))
+		}
+		pending := map[string]types.KeysAndAttributes{r.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
+		for attempt := 0; len(pending) > 0; attempt++ {
+			if attempt == 8 {
+				return nil, fmt.Errorf("batch get messages: keys still unprocessed")
+			}
+			out, err := r.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
+			if err != nil {
+				return nil, fmt.Errorf("batch get messages: %w", err)
+			}
+			for _, item := range out.Responses[r.table] {
+				rec, err := decodeMessage(item)
+				if err != nil {
+					return nil, err
+				}
+				found[rec.ID] = rec
+			}
+			pending = out.UnprocessedKeys
+		}
+	}
+	return found, nil
+}
+
+// Window returns a workspace's messages of one type created in [since,
+// until), oldest first, as long as keep says so (it filters).
+func (r *Messages) Window(ctx context.Context, ws, msgType string, since, until time.Time, keep func(*MessageRecord) bool, max int) ([]*MessageRecord, error) {
+	p := dynamodb.NewQueryPaginator(r.db, &dynamodb.QueryInput{
+		TableName: &r.table, IndexName: aws.String(IndexMessagesByType),
+		KeyConditionExpression: aws.String("typeKey = :p AND createdKey BETWEEN :a AND :b"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p": s(wsPK(ws) + "#" + msgType), ":a": s(msTime(since)), ":b": s(msTime(until.Add(-time.Millisecond)) + "#~"),
+		},
+	})
+	var recs []*MessageRecord
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("messages in window: %w", err)
+		}
+		for _, item := range page.Items {
+			rec, err := decodeMessage(item)
+			if err != nil {
+				return nil, err
+			}
+			if keep(rec) {
+				if len(recs) == max {
+					return nil, fmt.Errorf("more than %d messages in the window: %w", max, ErrConflict)
+				}
+				recs = append(recs, rec)
+			}
+		}
+	}
+	return recs, nil
 }
 
 // Outgoing returns a connection's outgoing messages of one envelope type,

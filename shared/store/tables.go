@@ -35,10 +35,11 @@ type Table struct {
 
 // Table names.
 const (
-	InstanceTable    = "instance"
-	ConnectionsTable = "connections"
-	MessagesTable    = "messages"
-	InvitesTable     = "invites"
+	InstanceTable      = "instance"
+	ConnectionsTable   = "connections"
+	MessagesTable      = "messages"
+	InvitesTable       = "invites"
+	SubscriptionsTable = "subscriptions"
 )
 
 // Index names.
@@ -47,6 +48,7 @@ const (
 	IndexMessagesByType      = "byType"
 	IndexMessagesOutbox      = "outbox"
 	IndexMessagesDeadline    = "deadline"
+	IndexSubscriptionsFanout = "fanout"
 )
 
 // Tables lists every table fedgate uses, designed from its access patterns
@@ -72,6 +74,12 @@ var Tables = []Table{
 			{Name: IndexMessagesDeadline, PartitionKey: "deadlineKey", SortKey: "deadlineAt"},
 		},
 		TTLAttribute: "expiresAt",
+	},
+	{
+		// Subscriptions in both directions; the fan-out index holds the active
+		// INBOUND ones by workspace and event family (subscriptions.go).
+		Name: SubscriptionsTable, PartitionKey: "pk", SortKey: "sk",
+		Indexes: []Index{{Name: IndexSubscriptionsFanout, PartitionKey: "fanKey", SortKey: "fanSort"}},
 	},
 	{
 		// Single-use invite tokens, keyed by their SHA-256.

@@ -1,0 +1,13 @@
+// Command fanout is the Lambda function for route "fanout" (see shared/routes).
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/fedgate/fedgate/shared/app"
+	"github.com/fedgate/fedgate/shared/handlers"
+)
+
+func main() {
+	lambda.Start(handlers.Fanout(app.MustFromEnv()))
+}

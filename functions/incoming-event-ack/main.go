@@ -1,0 +1,13 @@
+// Command incoming-event-ack is the Lambda function for route "incoming-event-ack" (see shared/routes).
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/fedgate/fedgate/shared/app"
+	"github.com/fedgate/fedgate/shared/handlers"
+)
+
+func main() {
+	lambda.Start(handlers.IncomingEventAck(app.MustFromEnv()))
+}

@@ -1,0 +1,70 @@
+package federation
+
+import (
+	"strings"
+	"time"
+)
+
+// Event type rules (PROTOCOL.md §8): dot-separated lower-case words, at least
+// two ("entity.action"); a subscription pattern may end in ".*" to match one
+// or more trailing words.
+
+const maxEventTypeLen = 100
+
+func validWords(words []string) bool {
+	for _, w := range words {
+		if w == "" || w[0] < 'a' || w[0] > 'z' {
+			return false
+		}
+		for _, r := range w {
+			if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// ValidEventType reports whether s can be published: "task.created".
+func ValidEventType(s string) bool {
+	words := strings.Split(s, ".")
+	return len(s) <= maxEventTypeLen && len(words) >= 2 && validWords(words)
+}
+
+// ValidEventPattern reports whether s can be subscribed to: an event type,
+// or words followed by ".*" ("project.*", "task.status.*").
+func ValidEventPattern(s string) bool {
+	if prefix, ok := strings.CutSuffix(s, ".*"); ok {
+		return len(s) <= maxEventTypeLen && prefix != "" && validWords(strings.Split(prefix, "."))
+	}
+	return ValidEventType(s)
+}
+
+// MatchEventType reports whether a subscription pattern matches an event type.
+func MatchEventType(pattern, eventType string) bool {
+	if prefix, ok := strings.CutSuffix(pattern, ".*"); ok {
+		return strings.HasPrefix(eventType, prefix+".") && len(eventType) > len(prefix)+1
+	}
+	return pattern == eventType
+}
+
+// EventFamily is the first word of an event type or pattern: every pattern
+// that can match a type shares its family, so the fan-out reads one family.
+func EventFamily(s string) string {
+	family, _, _ := strings.Cut(s, ".")
+	return family
+}
+
+// Subscription is one workspace's interest in a remote's event type
+// (OUTBOUND: we subscribed there; INBOUND: the remote subscribed here).
+type Subscription struct {
+	ID           string    `json:"id"`
+	WorkspaceID  string    `json:"workspaceId"`
+	ConnectionID string    `json:"connectionId"`
+	EventType    string    `json:"eventType"`
+	Direction    string    `json:"direction"`
+	Metadata     []byte    `json:"-"`
+	IsActive     bool      `json:"isActive"`
+	CreatedAt    time.Time `json:"createdAt"`
+	UpdatedAt    time.Time `json:"updatedAt"`
+}

@@ -1,0 +1,198 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/ids"
+)
+
+// Subscriptions live under their workspace: pk "WS#<ws>", sk
+// "SUB#<connection>#<direction>#<eventType>", which makes them unique per
+// (workspace, connection, eventType, direction). Active INBOUND ones are also
+// on the fan-out index under "WS#<ws>#<event family>", so a publish reads the
+// patterns that can match its type with one Query, never a Scan.
+
+func subSK(connID, direction, eventType string) string {
+	return "SUB#" + connID + "#" + direction + "#" + eventType
+}
+
+func fanKey(ws, pattern string) string { return wsPK(ws) + "#" + federation.EventFamily(pattern) }
+
+type subscriptionItem struct {
+	PK           string    `dynamodbav:"pk"`
+	SK           string    `dynamodbav:"sk"`
+	ID           string    `dynamodbav:"id"`
+	WorkspaceID  string    `dynamodbav:"workspaceId"`
+	ConnectionID string    `dynamodbav:"connectionId"`
+	EventType    string    `dynamodbav:"eventType"`
+	Direction    string    `dynamodbav:"direction"`
+	Metadata     []byte    `dynamodbav:"metadata"`
+	IsActive     bool      `dynamodbav:"isActive"`
+	CreatedAt    time.Time `dynamodbav:"createdAt"`
+	UpdatedAt    time.Time `dynamodbav:"updatedAt"`
+}
+
+func (i subscriptionItem) subscription() federation.Subscription {
+	return federation.Subscription{
+		ID: i.ID, WorkspaceID: i.WorkspaceID, ConnectionID: i.ConnectionID, EventType: i.EventType,
+		Direction: i.Direction, Metadata: i.Metadata, IsActive: i.IsActive, CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt,
+	}
+}
+
+// Subscriptions is the repository of the subscriptions table.
+type Subscriptions struct {
+	db    *dynamodb.Client
+	table string
+	now   func() time.Time
+}
+
+// NewSubscriptions returns the repository for the physical table name.
+func NewSubscriptions(db *dynamodb.Client, table string) *Subscriptions {
+	return &Subscriptions{db: db, table: table, now: time.Now}
+}
+
+// Set creates or updates a subscription: active or not, keeping its id and
+// creation time across re-subscriptions (which reactivate it).
+func (r *Subscriptions) Set(ctx context.Context, ws, connID, direction, eventType string, active bool, metadata []byte) (*federation.Subscription, error) {
+	now := r.now().UTC()
+	nowAV, _ := attributevalue.Marshal(now)
+	values := map[string]types.AttributeValue{
+		":id": s(ids.New()), ":now": nowAV, ":ws": s(ws), ":c": s(connID), ":t": s(eventType), ":d": s(direction),
+		":a": &types.AttributeValueMemberBOOL{Value: active},
+	}
+	expr := "SET id = if_not_exists(id, :id), createdAt = if_not_exists(createdAt, :now), updatedAt = :now, " +
+		"workspaceId = :ws, connectionId = :c, eventType = :t, direction = :d, isActive = :a"
+	if metadata != nil {
+		expr += ", metadata = :m"
+		values[":m"] = &types.AttributeValueMemberB{Value: metadata}
+	}
+	if active && direction == federation.Inbound {
+		expr += ", fanKey = :fk, fanSort = :fs"
+		values[":fk"], values[":fs"] = s(fanKey(ws, eventType)), s(connID+"#"+eventType)
+	} else {
+		expr += " REMOVE fanKey, fanSort"
+	}
+	out, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &r.table, Key: key(wsPK(ws), subSK(connID, direction, eventType)),
+		UpdateExpression: aws.String(expr), ExpressionAttributeValues: values, ReturnValues: types.ReturnValueAllNew,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set subscription: %w", err)
+	}
+	var item subscriptionItem
+	if err := attributevalue.UnmarshalMap(out.Attributes, &item); err != nil {
+		return nil, fmt.Errorf("decode subscription: %w", err)
+	}
+	sub := item.subscription()
+	return &sub, nil
+}
+
+// Get returns one subscription; ErrNotFound if it was never made.
+func (r *Subscriptions) Get(ctx context.Context, ws, connID, direction, eventType string) (*federation.Subscription, error) {
+	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &r.table, Key: key(wsPK(ws), subSK(connID, direction, eventType)), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("get subscription: %w", err)
+	}
+	if out.Item == nil {
+		return nil, ErrNotFound
+	}
+	var item subscriptionItem
+	if err := attributevalue.UnmarshalMap(out.Item, &item); err != nil {
+		return nil, fmt.Errorf("decode subscription: %w", err)
+	}
+	sub := item.subscription()
+	return &sub, nil
+}
+
+// List returns a workspace's subscriptions in both directions, of one
+// connection if connID is set.
+func (r *Subscriptions) List(ctx context.Context, ws, connID string) ([]federation.Subscription, error) {
+	prefix := "SUB#"
+	if connID != "" {
+		prefix += connID + "#"
+	}
+	return r.query(ctx, &dynamodb.QueryInput{
+		TableName:                 &r.table,
+		KeyConditionExpression:    aws.String("pk = :p AND begins_with(sk, :s)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": s(wsPK(ws)), ":s": s(prefix)},
+		ConsistentRead:            aws.Bool(true),
+	})
+}
+
+// ActivePatterns returns the active OUTBOUND patterns of a connection: what
+// this workspace asked the peer for.
+func (r *Subscriptions) ActivePatterns(ctx context.Context, ws, connID string) ([]string, error) {
+	subs, err := r.query(ctx, &dynamodb.QueryInput{
+		TableName:                 &r.table,
+		KeyConditionExpression:    aws.String("pk = :p AND begins_with(sk, :s)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": s(wsPK(ws)), ":s": s("SUB#" + connID + "#" + federation.Outbound + "#")},
+		ConsistentRead:            aws.Bool(true),
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, sub := range subs {
+		if sub.IsActive {
+			out = append(out, sub.EventType)
+		}
+	}
+	return out, nil
+}
+
+// Matching returns one page of the active INBOUND subscriptions of ws whose
+// pattern matches eventType, and the cursor of the next page.
+func (r *Subscriptions) Matching(ctx context.Context, ws, eventType string, limit int32, cursor string) ([]federation.Subscription, string, error) {
+	part := fanKey(ws, eventType)
+	start, err := decodeCursor(cursor, "fanKey", part)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := r.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: &r.table, IndexName: aws.String(IndexSubscriptionsFanout), Limit: aws.Int32(limit),
+		KeyConditionExpression:    aws.String("fanKey = :p"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": s(part)},
+		ExclusiveStartKey:         start,
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("matching subscriptions: %w", err)
+	}
+	var subs []federation.Subscription
+	for _, raw := range out.Items {
+		var item subscriptionItem
+		if err := attributevalue.UnmarshalMap(raw, &item); err != nil {
+			return nil, "", fmt.Errorf("decode subscription: %w", err)
+		}
+		if item.IsActive && federation.MatchEventType(item.EventType, eventType) {
+			subs = append(subs, item.subscription())
+		}
+	}
+	return subs, encodeCursor(out.LastEvaluatedKey), nil
+}
+
+func (r *Subscriptions) query(ctx context.Context, in *dynamodb.QueryInput) ([]federation.Subscription, error) {
+	var subs []federation.Subscription
+	p := dynamodb.NewQueryPaginator(r.db, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("query subscriptions: %w", err)
+		}
+		for _, raw := range page.Items {
+			var item subscriptionItem
+			if err := attributevalue.UnmarshalMap(raw, &item); err != nil {
+				return nil, fmt.Errorf("decode subscription: %w", err)
+			}
+			subs = append(subs, item.subscription())
+		}
+	}
+	return subs, nil
+}
