@@ -17,6 +17,18 @@ FUZZTIME  ?= 5s
 
 export AWS_EC2_METADATA_DISABLED := true
 export GOFLAGS := -buildvcs=false
+# The CDK runs its construct library in node (jsii): quiet and offline.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+# Pinned tools, installed into .tools/ (Go ignores dot-directories, so a
+# node_modules there cannot upset go vet ./...).
+TOOLS   := $(CURDIR)/.tools
+RIE     := $(TOOLS)/bin/aws-lambda-rie
+RIE_VER := v0.0.0-20261030222936-bef5c4ba774d
+CDK     := $(TOOLS)/node_modules/.bin/cdk
+CDKFLAGS := --no-notices
 
 WITHMOTO := $(GO) run ./infra/local/cmd/withmoto --
 
@@ -33,9 +45,9 @@ token: ## print a dev JWT: make -s token WORKSPACE=ws-1 [ROLES=admin] [SUB=dev-u
 	@$(GO) run ./infra/local/cmd/devtoken -state .local -workspace '$(WORKSPACE)' -roles '$(ROLES)' -sub '$(SUB)'
 
 .PHONY: test
-test: lint ## all tests against one moto_server, short fuzzing, then coverage of shared/
+test: lint $(RIE) ## all tests (unit, moto, infra, RIE smoke, end-to-end), short fuzzing, coverage of shared/
 	@mkdir -p $(BUILD)
-	$(WITHMOTO) $(GO) test -count=1 -coverpkg=./shared/... -coverprofile=$(BUILD)/cover.out ./...
+	FEDGATE_RIE=$(RIE) $(WITHMOTO) $(GO) test -count=1 -timeout 20m -coverpkg=./shared/... -coverprofile=$(BUILD)/cover.out ./...
 	$(GO) test ./shared/signing -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/signing -run '^$$' -fuzz '^FuzzCanonicalize$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./shared/incoming -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
@@ -54,6 +66,22 @@ $(BUILD)/%/bootstrap: FORCE
 	@mkdir -p $(dir $@)
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags "-s -w" -o $@ ./functions/$*
 
+.PHONY: synth
+synth: build $(CDK) ## build the functions and synthesize the stack offline (CloudFormation validation and cdk-nag on)
+	$(CDK) synth $(CDKFLAGS) -q -o $(BUILD)/cdk.out
+	@echo "template: $(BUILD)/cdk.out/FedgateStack.template.json; cdk-nag report: $(BUILD)/cdk.out/AwsSolutions-*-NagReport.csv"
+
+.PHONY: deploy
+deploy: build $(CDK) ## deploy to AWS (needs credentials and a bootstrapped account); prints the API URL (FedgateStack.ApiUrl)
+	$(CDK) deploy $(CDKFLAGS) --require-approval never -o $(BUILD)/cdk.out --outputs-file $(BUILD)/outputs.json
+
+$(RIE):
+	GOBIN=$(TOOLS)/bin $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VER)
+
+$(CDK): $(TOOLS)/package-lock.json
+	cd $(TOOLS) && npm ci --no-audit --no-fund
+	@touch $@
+
 .PHONY: fuzz
 fuzz: ## fuzz envelope parsing, verification and canonicalization longer (FUZZTIME=1m)
 	$(GO) test ./shared/signing -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)
@@ -61,8 +89,8 @@ fuzz: ## fuzz envelope parsing, verification and canonicalization longer (FUZZTI
 	$(GO) test ./shared/incoming -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
 .PHONY: clean
-clean: ## remove build output and local state (.local/: identities, data, dev JWT key)
-	rm -rf $(BUILD) .local
+clean: ## remove build output, local state (.local/: identities, data, dev JWT key) and installed tools
+	rm -rf $(BUILD) .local $(TOOLS)/bin $(TOOLS)/node_modules
 
 .PHONY: FORCE
 FORCE:
