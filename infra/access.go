@@ -27,10 +27,11 @@ func (a access) with(b access) access {
 }
 
 const (
-	tConn = store.ConnectionsTable
-	tMsg  = store.MessagesTable
-	tInv  = store.InvitesTable
-	tSubs = store.SubscriptionsTable
+	tConn   = store.ConnectionsTable
+	tMsg    = store.MessagesTable
+	tInv    = store.InvitesTable
+	tSubs   = store.SubscriptionsTable
+	tAgents = store.AgentsTable
 )
 
 var accessByFunction = map[string]access{
@@ -55,7 +56,11 @@ var accessByFunction = map[string]access{
 	"queries-get":               {read: []string{tMsg}},
 	"command-send":              {read: []string{tConn}, write: []string{tMsg}, send: []string{queue.Delivery}},
 	"incoming-command":          identity.with(access{write: []string{tConn, tMsg}, send: []string{queue.Dispatch}}),
-	"incoming-command-response": {write: []string{tConn, tMsg}},
+	"incoming-command-response": {write: []string{tConn, tMsg, tAgents}},
+	"agents-spawn":              {read: []string{tConn}, write: []string{tMsg}, send: []string{queue.Delivery}},
+	"agents-list":               {read: []string{tAgents}},
+	"agents-get":                {read: []string{tConn, tAgents}, write: []string{tMsg}, send: []string{queue.Delivery}},
+	"agents-kill":               {read: []string{tConn, tAgents}, write: []string{tMsg}, send: []string{queue.Delivery}},
 	"commands-list":             {read: []string{tMsg}},
 	"commands-get":              {read: []string{tMsg}},
 	"events-subscribe":          {read: []string{tConn}, write: []string{tSubs, tMsg}, send: []string{queue.Delivery}},

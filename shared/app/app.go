@@ -43,6 +43,7 @@ type App struct {
 	Messages    *store.Messages
 	Invites     *store.Invites
 	Subs        *store.Subscriptions
+	Agents      *store.Agents
 	Events      *fanout.Service
 	Jobs        *queue.Sender
 	Peers       *peer.Client
@@ -90,6 +91,7 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 		Messages:    store.NewMessages(db, cfg.Tables[store.MessagesTable], cfg.Retention),
 		Invites:     store.NewInvites(db, cfg.Tables[store.InvitesTable]),
 		Subs:        store.NewSubscriptions(db, cfg.Tables[store.SubscriptionsTable]),
+		Agents:      store.NewAgents(db, cfg.Tables[store.AgentsTable]),
 		Jobs:        queue.NewSender(sqsClient, cfg.Queues),
 		Peers:       peer.New(cfg.DevMode),
 		Now:         time.Now,
@@ -113,6 +115,7 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 	a.Queries = backend.NewHandlers("query", cfg.QueryBackendURL)
 	a.Commands = backend.NewHandlers("command", cfg.CommandBackendURL)
 	registerBuiltins(a)
+	registerAgents(a, awsCfg)
 	return a
 }
 

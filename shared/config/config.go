@@ -38,6 +38,13 @@ type Config struct {
 	// answers queries and executes commands fedgate has no built-in for ("" = none).
 	QueryBackendURL   string
 	CommandBackendURL string
+	// OrchestratorURL is the local orchestrator the dispatcher sends agent.*
+	// commands to ("" = none); its API key comes from OrchestratorAPIKey
+	// (local runner) or the Secrets Manager secret OrchestratorSecretARN,
+	// read once per cold start.
+	OrchestratorURL       string
+	OrchestratorAPIKey    string
+	OrchestratorSecretARN string
 	// OutboxGrace is how old an unsent job must be before the sweeper sends it.
 	OutboxGrace time.Duration
 }
@@ -95,6 +102,8 @@ func FromEnv() (Config, error) {
 	c.DefaultInboundWorkspace = os.Getenv("DEFAULT_INBOUND_WORKSPACE")
 	c.QueryBackendURL = os.Getenv("QUERY_BACKEND_URL")
 	c.CommandBackendURL = os.Getenv("COMMAND_BACKEND_URL")
+	c.OrchestratorURL = os.Getenv("ORCHESTRATOR_URL")
+	c.OrchestratorSecretARN = os.Getenv("ORCHESTRATOR_SECRET_ARN")
 	if c.Retention, err = seconds("MESSAGE_RETENTION_DAYS", 24*time.Hour); err != nil {
 		return c, err
 	}

@@ -99,6 +99,12 @@ var All = []Route{
 	{Name: "commands-list", Method: "GET", Path: "/commands", Auth: User},
 	{Name: "commands-get", Method: "GET", Path: "/commands/{id}", Auth: User},
 
+	// Agents via federation (PROTOCOL §7)
+	{Name: "agents-spawn", Method: "POST", Path: "/agents/spawn", Auth: User},
+	{Name: "agents-list", Method: "GET", Path: "/agents", Auth: User},
+	{Name: "agents-get", Method: "GET", Path: "/agents/{agentId}", Auth: User},
+	{Name: "agents-kill", Method: "POST", Path: "/agents/{agentId}/kill", Auth: User},
+
 	// EVENT (PROTOCOL §8)
 	{Name: "events-subscribe", Method: "POST", Path: "/events/subscribe", Auth: User},
 	{Name: "events-unsubscribe", Method: "POST", Path: "/events/unsubscribe", Auth: User},

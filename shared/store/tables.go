@@ -40,6 +40,7 @@ const (
 	MessagesTable      = "messages"
 	InvitesTable       = "invites"
 	SubscriptionsTable = "subscriptions"
+	AgentsTable        = "agents"
 )
 
 // Index names.
@@ -80,6 +81,10 @@ var Tables = []Table{
 		// INBOUND ones by workspace and event family (subscriptions.go).
 		Name: SubscriptionsTable, PartitionKey: "pk", SortKey: "sk",
 		Indexes: []Index{{Name: IndexSubscriptionsFanout, PartitionKey: "fanKey", SortKey: "fanSort"}},
+	},
+	{
+		// The hub's records of agents on peers (agents.go).
+		Name: AgentsTable, PartitionKey: "pk", SortKey: "sk",
 	},
 	{
 		// Single-use invite tokens, keyed by their SHA-256.

@@ -7,15 +7,26 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/fedgate/fedgate/infra/local"
 	"github.com/fedgate/fedgate/infra/local/devjwt"
+	"github.com/fedgate/fedgate/infra/local/orchestrator"
 	"github.com/fedgate/fedgate/shared/app"
+	"github.com/fedgate/fedgate/shared/config"
 	"github.com/fedgate/fedgate/shared/localaws"
+)
+
+// The simulator the spoke's dispatcher sends agent.* commands to.
+const (
+	orchestratorPort   = 8090
+	devOrchestratorKey = "dev-orchestrator-key"
 )
 
 func main() {
@@ -45,6 +56,14 @@ func run(dir string, hubPort, spokePort int) error {
 		return err
 	}
 	log := app.NewLogger(os.Stdout)
+	// The spoke's orchestrator: a simulator of its HTTP API.
+	sim := &orchestrator.Simulator{APIKey: devOrchestratorKey, MaxConcurrent: 5, SpawnDelay: 5 * time.Second, RunTime: 2 * time.Minute}
+	simListener, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", orchestratorPort))
+	if err != nil {
+		return fmt.Errorf("orchestrator simulator: %w", err)
+	}
+	go func() { _ = http.Serve(simListener, sim) }()
+	defer simListener.Close()
 	cluster, err := local.Start(ctx, local.Options{
 		Endpoint: moto.URL,
 		StateDir: filepath.Join(dir, "state"),
@@ -54,6 +73,12 @@ func run(dir string, hubPort, spokePort int) error {
 		},
 		Auth:   auth,
 		Logger: log,
+		Configure: func(name string, c *config.Config) {
+			if name == "spoke" {
+				c.OrchestratorURL = fmt.Sprintf("http://127.0.0.1:%d", orchestratorPort)
+				c.OrchestratorAPIKey = devOrchestratorKey
+			}
+		},
 	})
 	if err != nil {
 		return err
@@ -67,7 +92,7 @@ func run(dir string, hubPort, spokePort int) error {
 		fmt.Fprintf(os.Stderr, "%-5s %s  instanceId=%s keyId=%s\n", name, inst.URL, doc.InstanceID, doc.KeyID)
 	}
 	fmt.Fprintf(os.Stderr, `
-moto_server: %s (log: %s/moto.log)   state: %s/state
+moto_server: %s (log: %s/moto.log)   state: %s/state   orchestrator simulator (spoke): http://127.0.0.1:8090
 Try:
   curl -s localhost:8081/api/v1/federation/instance
   TOKEN=$(make -s token WORKSPACE=ws-1 ROLES=admin)

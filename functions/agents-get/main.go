@@ -1,0 +1,13 @@
+// Command agents-get is the Lambda function for route "agents-get" (see shared/routes).
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/fedgate/fedgate/shared/app"
+	"github.com/fedgate/fedgate/shared/handlers"
+)
+
+func main() {
+	lambda.Start(handlers.AgentsGet(app.MustFromEnv()))
+}

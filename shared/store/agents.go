@@ -1,0 +1,101 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Agent is the hub's record of an agent running on a peer (PROTOCOL.md §7),
+// kept from the COMMAND_RESPONSEs of agent.* commands.
+type Agent struct {
+	AgentID      string     `json:"agentId" dynamodbav:"agentId"`
+	ConnectionID string     `json:"connectionId" dynamodbav:"connectionId"`
+	TaskID       string     `json:"taskId" dynamodbav:"taskId"`
+	AgentType    string     `json:"agentType" dynamodbav:"agentType"`
+	Status       string     `json:"status" dynamodbav:"status"`
+	SpawnedAt    *time.Time `json:"spawnedAt,omitempty" dynamodbav:"spawnedAt,omitempty"`
+	CompletedAt  *time.Time `json:"completedAt,omitempty" dynamodbav:"completedAt,omitempty"`
+	Error        string     `json:"error,omitempty" dynamodbav:"error,omitempty"`
+	UpdatedAt    time.Time  `json:"updatedAt" dynamodbav:"updatedAt"`
+}
+
+// Agents is the repository of the agents table: pk "WS#<ws>", sk
+// "AGENT#<connection>#<agentId>" — a workspace only ever reads its own.
+type Agents struct {
+	db    *dynamodb.Client
+	table string
+}
+
+// NewAgents returns the repository for the physical table name.
+func NewAgents(db *dynamodb.Client, table string) *Agents { return &Agents{db: db, table: table} }
+
+func agentSK(connID, agentID string) string { return "AGENT#" + connID + "#" + agentID }
+
+// Save merges what a response told about an agent into its record: empty
+// fields leave the stored ones as they are.
+func (r *Agents) Save(ctx context.Context, ws string, a Agent) error {
+	u := newUpdate().set("agentId", a.AgentID).set("connectionId", a.ConnectionID).set("updatedAt", a.UpdatedAt)
+	u.setIf(a.TaskID != "", "taskId", a.TaskID).setIf(a.AgentType != "", "agentType", a.AgentType)
+	u.setIf(a.Status != "", "status", a.Status).setIf(a.SpawnedAt != nil, "spawnedAt", a.SpawnedAt)
+	u.setIf(a.CompletedAt != nil, "completedAt", a.CompletedAt).set("error", a.Error)
+	expr, _, names, values := u.build()
+	_, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &r.table, Key: key(wsPK(ws), agentSK(a.ConnectionID, a.AgentID)), UpdateExpression: &expr,
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	})
+	if err != nil {
+		return fmt.Errorf("save agent %s: %w", a.AgentID, err)
+	}
+	return nil
+}
+
+// Get returns an agent of a workspace's connection; ErrNotFound otherwise.
+func (r *Agents) Get(ctx context.Context, ws, connID, agentID string) (*Agent, error) {
+	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &r.table, Key: key(wsPK(ws), agentSK(connID, agentID)), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("get agent: %w", err)
+	}
+	if out.Item == nil {
+		return nil, fmt.Errorf("agent %s: %w", agentID, ErrNotFound)
+	}
+	var a Agent
+	if err := attributevalue.UnmarshalMap(out.Item, &a); err != nil {
+		return nil, fmt.Errorf("decode agent: %w", err)
+	}
+	return &a, nil
+}
+
+// List returns a workspace's agents, of one connection if connID is set.
+func (r *Agents) List(ctx context.Context, ws, connID string, limit int32, cursor string) (Page[Agent], error) {
+	start, err := decodeCursor(cursor, "pk", wsPK(ws))
+	if err != nil {
+		return Page[Agent]{}, err
+	}
+	prefix := "AGENT#"
+	if connID != "" {
+		prefix += connID + "#"
+	}
+	out, err := r.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: &r.table, Limit: aws.Int32(limit), ExclusiveStartKey: start, ConsistentRead: aws.Bool(true),
+		KeyConditionExpression:    aws.String("pk = :p AND begins_with(sk, :s)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": s(wsPK(ws)), ":s": s(prefix)},
+	})
+	if err != nil {
+		return Page[Agent]{}, fmt.Errorf("list agents: %w", err)
+	}
+	page := Page[Agent]{Items: []Agent{}, NextCursor: encodeCursor(out.LastEvaluatedKey)}
+	for _, item := range out.Items {
+		var a Agent
+		if err := attributevalue.UnmarshalMap(item, &a); err != nil {
+			return page, fmt.Errorf("decode agent: %w", err)
+		}
+		page.Items = append(page.Items, a)
+	}
+	return page, nil
+}
