@@ -82,6 +82,10 @@ $(CDK): $(TOOLS)/package-lock.json
 	cd $(TOOLS) && npm ci --no-audit --no-fund
 	@touch $@
 
+.PHONY: bench
+bench: build ## benchmarks as ratios (signing, fan-out with counted AWS calls, incoming-event CPU, binary size); build/bench/results.md
+	$(GO) run ./infra/local/cmd/bench
+
 .PHONY: fuzz
 fuzz: ## fuzz envelope parsing, verification and canonicalization longer (FUZZTIME=1m)
 	$(GO) test ./shared/signing -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)

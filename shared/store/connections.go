@@ -329,3 +329,26 @@ func (r *Connections) GetMany(ctx context.Context, ws string, connIDs []string) 
 	}
 	return found, nil
 }
+
+// Import writes ACTIVE connections in bulk (BatchWriteItem), without id
+// pointers or liveness locks: for load generators and benchmarks that need
+// thousands of peers, never for request handling.
+func (r *Connections) Import(ctx context.Context, conns []federation.Connection) error {
+	for start := 0; start < len(conns); start += 25 {
+		var reqs []types.WriteRequest
+		for _, c := range conns[start:min(start+25, len(conns))] {
+			item, err := attributevalue.MarshalMap(connectionItem{PK: wsPK(c.WorkspaceID), SK: connSK(c.ID), StatusKey: statusKey(c.WorkspaceID, c.Status), Connection: c})
+			if err != nil {
+				return err
+			}
+			ptr := map[string]types.AttributeValue{"pk": s(idPK(c.ID)), "sk": s(idSK), "workspaceId": s(c.WorkspaceID)}
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}}, types.WriteRequest{PutRequest: &types.PutRequest{Item: ptr}})
+		}
+		for i := 0; i < len(reqs); i += 25 {
+			if _, err := r.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{r.table: reqs[i:min(i+25, len(reqs))]}}); err != nil {
+				return fmt.Errorf("import connections: %w", err)
+			}
+		}
+	}
+	return nil
+}

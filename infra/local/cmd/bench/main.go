@@ -1,0 +1,329 @@
+// Command bench is `make bench`: the cost of signing, fan-out and cold start,
+// measured in one run and reported as ratios (machines here are noisy, so
+// nothing is asserted). It prints one Markdown table and writes it to
+// build/bench/results.md.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/fedgate/fedgate/shared/api"
+	"github.com/fedgate/fedgate/shared/app"
+	"github.com/fedgate/fedgate/shared/config"
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/handlers"
+	"github.com/fedgate/fedgate/shared/identity"
+	"github.com/fedgate/fedgate/shared/ids"
+	"github.com/fedgate/fedgate/shared/localaws"
+	"github.com/fedgate/fedgate/shared/queue"
+	"github.com/fedgate/fedgate/shared/signing"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+type row struct{ what, value, target string }
+
+var rows []row
+
+func report(what, target, format string, args ...any) {
+	rows = append(rows, row{what, fmt.Sprintf(format, args...), target})
+	fmt.Fprintf(os.Stderr, "%-60s %s\n", what, fmt.Sprintf(format, args...))
+}
+
+func main() {
+	ctx := context.Background()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	var b strings.Builder
+	b.WriteString("| measurement | result | target |\n|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", r.what, r.value, r.target)
+	}
+	fmt.Print(b.String())
+	_ = os.MkdirAll("build/bench", 0o755)
+	_ = os.WriteFile("build/bench/results.md", []byte("# fedgate benchmarks ("+time.Now().UTC().Format(time.RFC3339)+")\n\n"+b.String()), 0o644)
+}
+
+func envelopeOfSize(n int) []byte {
+	pad := make([]byte, n)
+	for i := range pad {
+		pad[i] = 'a' + byte(i%26)
+	}
+	raw, _ := federation.Merge(federation.Envelope{MessageID: ids.New(), Type: federation.EnvEvent, InstanceID: ids.New(), ConnectionID: ids.New(), Timestamp: time.Now().UnixMilli()},
+		federation.EventBody{EventType: "task.created", Payload: json.RawMessage(`{"title":"` + string(pad) + `","n":[1,2.5,1e21]}`)})
+	return raw
+}
+
+func nsPerOp(fn func()) float64 {
+	r := testing.Benchmark(func(b *testing.B) {
+		for b.Loop() {
+			fn()
+		}
+	})
+	return float64(r.NsPerOp())
+}
+
+func run(ctx context.Context) error {
+	// 1. Signing and canonicalization (pure CPU).
+	env := envelopeOfSize(1024)
+	keys := map[signing.Alg]*signing.PrivateKey{}
+	signNs := map[signing.Alg]float64{}
+	for _, alg := range []signing.Alg{signing.RS256, signing.EdDSA} {
+		k, _ := signing.GenerateKey(alg)
+		keys[alg] = k
+		signed, _ := signing.Sign(k, env)
+		input, _ := signing.SigningInput(signed)
+		signNs[alg] = nsPerOp(func() { _, _ = k.Sign(input) })
+		verifyNs := nsPerOp(func() { _ = signing.Verify(k.Public(), signed) })
+		report(fmt.Sprintf("sign, %s (bare signature of a 1 KiB envelope)", alg), "", "%.1f µs/op", signNs[alg]/1e3)
+		report(fmt.Sprintf("verify envelope, %s (parse + JCS + verify)", alg), "", "%.1f µs/op", verifyNs/1e3)
+	}
+	big := envelopeOfSize(16 * 1024)
+	jcsNs := nsPerOp(func() { _, _ = signing.Canonicalize(big) })
+	report("JCS canonicalization", "", "%.2f µs per KiB", jcsNs/1e3/float64(len(big)/1024))
+
+	// 2. Sender CPU per delivery: canonicalize + sign + build the request.
+	rs := keys[signing.RS256]
+	sendNs := nsPerOp(func() {
+		signed, _ := signing.Sign(rs, env)
+		req, _ := http.NewRequest(http.MethodPost, "https://peer.example.org/api/v1/federation/incoming/event", bytes.NewReader(signed))
+		req.Header.Set("Content-Type", "application/json")
+	})
+	report("sender CPU per delivery (RS256) / one bare signature", "≤ 2×", "%.2f× (%.1f µs)", sendNs/signNs[signing.RS256], sendNs/1e3)
+
+	// moto for the rest.
+	moto, err := localaws.Start(ctx, os.DevNull)
+	if err != nil {
+		return err
+	}
+	defer moto.Stop()
+
+	// 3. Fan-out to 1, 100, 1000 subscribers, counting SDK calls.
+	for _, n := range []int{1, 100, 1000} {
+		if err := fanout(ctx, moto.URL, n, signNs[signing.RS256]); err != nil {
+			return fmt.Errorf("fan-out %d: %w", n, err)
+		}
+	}
+
+	// 4. incoming-event: verified events per CPU-second of this process.
+	if err := incomingEvents(ctx, moto.URL); err != nil {
+		return fmt.Errorf("incoming-event: %w", err)
+	}
+
+	// 5. Binaries: size of the Lambda builds (make build ran first).
+	sizes, err := filepath.Glob("build/*/bootstrap")
+	if err != nil || len(sizes) == 0 {
+		return fmt.Errorf("no build/*/bootstrap: run make build first")
+	}
+	var largest int64
+	var name string
+	for _, p := range sizes {
+		st, _ := os.Stat(p)
+		if st.Size() > largest {
+			largest, name = st.Size(), filepath.Base(filepath.Dir(p))
+		}
+	}
+	report(fmt.Sprintf("largest Lambda binary of %d (linux/arm64, stripped)", len(sizes)), "≤ 15 MB", "%.1f MB (%s)", float64(largest)/1e6, name)
+	return nil
+}
+
+// counter counts SDK calls by service and operation.
+type counter struct{ calls map[string]*atomic.Int64 }
+
+func (c *counter) option(o *aws.Config) {
+	o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("count", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			op := middleware.GetServiceID(ctx) + "." + middleware.GetOperationName(ctx)
+			if c.calls[op] == nil {
+				c.calls[op] = &atomic.Int64{}
+			}
+			c.calls[op].Add(1)
+			return next.HandleInitialize(ctx, in)
+		}), middleware.After)
+	})
+}
+
+func (c *counter) sum(match func(op string) bool) int64 {
+	var n int64
+	for op, v := range c.calls {
+		if match(op) {
+			n += v.Load()
+		}
+	}
+	return n
+}
+
+func newApp(ctx context.Context, endpoint string, c *counter) (*app.App, error) {
+	awsCfg := localaws.Config(endpoint)
+	prefix := "b" + ids.Token(4) + "-"
+	names := store.PrefixedNames(prefix)
+	if err := store.CreateTables(ctx, dynamodb.NewFromConfig(awsCfg), names); err != nil {
+		return nil, err
+	}
+	urls, _, err := queue.Create(ctx, sqs.NewFromConfig(awsCfg), prefix, time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	key, err := kms.NewFromConfig(awsCfg).CreateKey(ctx, &kms.CreateKeyInput{})
+	if err != nil {
+		return nil, err
+	}
+	cfg := config.Config{
+		Identity: identity.Settings{Name: "bench", URL: "https://bench.example.org", Alg: signing.RS256, CommandTypes: config.DefaultCommandTypes},
+		Tables:   names, Queues: urls, KMSKeyID: aws.ToString(key.KeyMetadata.KeyId),
+	}
+	cfg.Defaults()
+	if c != nil {
+		c.calls = map[string]*atomic.Int64{}
+		c.option(&awsCfg)
+	}
+	return app.New(cfg, awsCfg, slog.New(slog.NewJSONHandler(io.Discard, nil))), nil
+}
+
+func fanout(ctx context.Context, endpoint string, n int, signNs float64) error {
+	var c counter
+	a, err := newApp(ctx, endpoint, &c)
+	if err != nil {
+		return err
+	}
+	ws := "ws-bench"
+	now := time.Now().UTC()
+	conns := make([]federation.Connection, n)
+	for i := range conns {
+		conns[i] = federation.Connection{ID: ids.New(), WorkspaceID: ws, RemoteInstanceID: ids.New(), RemoteURL: "https://peer.example.org",
+			Direction: federation.Inbound, Status: federation.StatusActive, CreatedAt: now, UpdatedAt: now}
+	}
+	if err := a.Connections.Import(ctx, conns); err != nil {
+		return err
+	}
+	for _, cn := range conns {
+		if _, err := a.Subs.Set(ctx, ws, cn.ID, federation.Inbound, "task.*", true, nil); err != nil {
+			return err
+		}
+	}
+	eventID, deliveries, err := a.Events.Publish(ctx, ws, "task.created", json.RawMessage(`{"taskId":"t1"}`))
+	if err != nil || deliveries != n {
+		return fmt.Errorf("publish: %d deliveries, %v", deliveries, err)
+	}
+	for k := range c.calls {
+		c.calls[k].Store(0) // count the fan-out only
+	}
+	start := time.Now()
+	job := queue.Job{WorkspaceID: ws, MessageID: eventID}
+	for {
+		if err := a.Events.Fanout(ctx, job); err != nil {
+			return err
+		}
+		// The continuation, if any, is the next job on the fanout queue.
+		out, err := a.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(a.Config.Queues[queue.Fanout]), MaxNumberOfMessages: 1})
+		if err != nil {
+			return err
+		}
+		if len(out.Messages) == 0 {
+			break
+		}
+		next, _ := queue.ParseJob(aws.ToString(out.Messages[0].Body))
+		if next.Cursor == "" {
+			break // the publish's own job
+		}
+		job = next
+	}
+	wall := time.Since(start)
+	sqsCalls := c.sum(func(op string) bool { return strings.HasPrefix(op, "SQS.Send") })
+	writes := c.sum(func(op string) bool {
+		return strings.HasPrefix(op, "DynamoDB.") && (strings.Contains(op, "Put") || strings.Contains(op, "Write") || strings.Contains(op, "Update") || strings.Contains(op, "Delete"))
+	})
+	reads := c.sum(func(op string) bool { return strings.HasPrefix(op, "DynamoDB.") }) - writes
+	per := float64(n)
+	report(fmt.Sprintf("fan-out 1→%d: SQS send calls per delivery", n), "≤ 0.2", "%.3f", float64(sqsCalls)/per)
+	report(fmt.Sprintf("fan-out 1→%d: DynamoDB write calls per delivery", n), "≤ 1.1", "%.3f (reads %.3f)", float64(writes)/per, float64(reads)/per)
+	report(fmt.Sprintf("fan-out 1→%d: wall time / signing %d envelopes (RS256)", n, n), "≤ 3×", "%.1f× (%s)", float64(wall.Nanoseconds())/(signNs*per), wall.Round(time.Millisecond))
+	if n == 1000 {
+		costModel(float64(writes)/per, float64(reads)/per, float64(sqsCalls)/per)
+	}
+	return nil
+}
+
+// costModel prices one million delivered events from the counted fan-out
+// calls plus the deliver function's own calls per delivery (counted in its
+// code path: get message, get connection, update message; one receive and
+// one delete per batch of 10).
+func costModel(fanWrites, fanReads, fanSQS float64) {
+	const deliverReads, deliverWrites = 2.0, 1.0
+	const sqsPerDelivery = 0.2 // event source mapping: one receive and one delete per batch of 10
+	// Assumed, not measured here: a deliver batch of 10 runs concurrently for
+	// about one peer round trip (100 ms) at 256 MB.
+	const invocationsPerDelivery = 0.1
+	const gbSecondsPerDelivery = 0.1 * 0.25 / 10
+	perDelivery := (fanWrites+deliverWrites)*prices.DynamoWriteUnit + (fanReads+deliverReads)*prices.DynamoReadUnit +
+		(fanSQS+sqsPerDelivery)*prices.SQSRequest + invocationsPerDelivery*prices.LambdaRequest + gbSecondsPerDelivery*prices.LambdaGBSecondARM
+	report("cost per million delivered events (sender side, prices in prices.go)", "", "$%.2f", perDelivery*1e6)
+}
+
+func incomingEvents(ctx context.Context, endpoint string) error {
+	a, err := newApp(ctx, endpoint, nil)
+	if err != nil {
+		return err
+	}
+	peerKey, _ := signing.GenerateKey(signing.RS256)
+	now := time.Now().UTC()
+	conn := federation.Connection{ID: ids.New(), WorkspaceID: "ws", RemoteInstanceID: "peer", RemoteURL: "https://peer.example.org",
+		Direction: federation.Inbound, Status: federation.StatusActive, CreatedAt: now, UpdatedAt: now,
+		RemoteKeys: []federation.RemoteKey{{KeyID: peerKey.ID(), Alg: "RS256", PublicKey: peerKey.Public().PEM(), Status: "current"}}}
+	if err := a.Connections.Import(ctx, []federation.Connection{conn}); err != nil {
+		return err
+	}
+	if _, err := a.Subs.Set(ctx, "ws", conn.ID, federation.Outbound, "task.*", true, nil); err != nil {
+		return err
+	}
+	h := handlers.IncomingEvent(a)
+	const n = 200
+	bodies := make([]string, n)
+	for i := range bodies {
+		raw, _ := federation.Merge(federation.Envelope{MessageID: ids.New(), Type: federation.EnvEvent, InstanceID: "peer", ConnectionID: conn.ID, Timestamp: time.Now().UnixMilli()},
+			federation.EventBody{EventType: "task.created", Payload: json.RawMessage(`{"i":1}`)})
+		signed, _ := signing.Sign(peerKey, raw)
+		bodies[i] = string(signed)
+	}
+	prev := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(prev)
+	_, _ = a.Identity.Signer(ctx) // the cold start is not part of the measurement
+	cpu0, wall0 := cpuTime(), time.Now()
+	for _, b := range bodies {
+		resp, err := h(ctx, api.Request{Body: b})
+		if err != nil || resp.StatusCode != 200 {
+			return fmt.Errorf("status %d %v %s", resp.StatusCode, err, resp.Body)
+		}
+	}
+	cpu, wall := cpuTime()-cpu0, time.Since(wall0)
+	report("incoming-event: verified events per CPU-second (one core, RS256)", "≥ 500/s", "%.0f/s", n/cpu.Seconds())
+	report("incoming-event: events per wall second with moto_server behind", "", "%.0f/s (bottleneck: moto round trips, %.1f ms/event)", n/wall.Seconds(), float64(wall.Milliseconds())/n)
+	return nil
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
