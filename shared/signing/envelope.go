@@ -60,7 +60,14 @@ func Verify(key PublicKey, envelope []byte) error {
 	if err != nil {
 		return ErrInvalidSignature
 	}
-	input, err := SigningInput(envelope)
+	// The members are already parsed and validated: canonicalize them without
+	// the signature instead of parsing the envelope again (SigningInput).
+	delete(members, "signature")
+	stripped, err := json.Marshal(members)
+	if err != nil {
+		return fmt.Errorf("re-encode envelope: %w", err)
+	}
+	input, err := Canonicalize(stripped)
 	if err != nil {
 		return err
 	}

@@ -230,24 +230,23 @@ func fanout(ctx context.Context, endpoint string, n int, signNs float64) error {
 		c.calls[k].Store(0) // count the fan-out only
 	}
 	start := time.Now()
-	job := queue.Job{WorkspaceID: ws, MessageID: eventID}
-	for {
-		if err := a.Events.Fanout(ctx, job); err != nil {
+	jobs := []queue.Job{{WorkspaceID: ws, MessageID: eventID}}
+	for len(jobs) > 0 {
+		if err := a.Events.Fanout(ctx, jobs[0]); err != nil {
 			return err
 		}
-		// The continuation, if any, is the next job on the fanout queue.
-		out, err := a.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(a.Config.Queues[queue.Fanout]), MaxNumberOfMessages: 1})
+		jobs = jobs[1:]
+		// Continuations arrive on the fanout queue (the publish's own job,
+		// without a cursor, is the one processed above).
+		out, err := a.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(a.Config.Queues[queue.Fanout]), MaxNumberOfMessages: 10})
 		if err != nil {
 			return err
 		}
-		if len(out.Messages) == 0 {
-			break
+		for _, m := range out.Messages {
+			if next, err := queue.ParseJob(aws.ToString(m.Body)); err == nil && next.Cursor != "" {
+				jobs = append(jobs, next)
+			}
 		}
-		next, _ := queue.ParseJob(aws.ToString(out.Messages[0].Body))
-		if next.Cursor == "" {
-			break // the publish's own job
-		}
-		job = next
 	}
 	wall := time.Since(start)
 	sqsCalls := c.sum(func(op string) bool { return strings.HasPrefix(op, "SQS.Send") })
