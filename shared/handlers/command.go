@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/fedgate/fedgate/shared/api"
 	"github.com/fedgate/fedgate/shared/app"
@@ -164,12 +165,9 @@ func IncomingCommandResponse(a *app.App) api.LambdaHandler {
 		}
 		return incoming.Respond(in, func() (store.Answer, error) {
 			conn := in.Conn
-			rec, err := a.Messages.Get(ctx, conn.WorkspaceID, msg.CorrelationID)
-			if err == nil && (rec.MessageType != federation.TypeCommand || rec.Direction != federation.Outbound || rec.ConnectionID != conn.ID) {
-				err = store.ErrNotFound
-			}
+			rec, err := outgoingOn(ctx, a, conn, msg.CorrelationID, federation.TypeCommand)
 			if err != nil {
-				return store.Answer{}, storeError(err, "command")
+				return store.Answer{}, err
 			}
 			resp := &federation.Response{Success: msg.Success, Data: msg.Data, Error: msg.Error}
 			status := federation.MsgCompleted
@@ -195,6 +193,20 @@ func IncomingCommandResponse(a *app.App) api.LambdaHandler {
 			return answer, a.Messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, nil, answer)
 		})
 	})
+}
+
+// outgoingOn finds the outgoing message of msgType that an incoming answer
+// (COMMAND_RESPONSE, EVENT_ACK) correlates to: it must have been sent on the
+// answer's own connection, or it is not found.
+func outgoingOn(ctx context.Context, a *app.App, conn *federation.Connection, id, msgType string) (*store.MessageRecord, error) {
+	rec, err := a.Messages.Get(ctx, conn.WorkspaceID, id)
+	if err == nil && (rec.MessageType != msgType || rec.Direction != federation.Outbound || rec.ConnectionID != conn.ID) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return nil, storeError(err, "outgoing "+strings.ToLower(msgType)+" message")
+	}
+	return rec, nil
 }
 
 // CommandsList serves GET /commands.

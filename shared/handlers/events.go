@@ -335,12 +335,9 @@ func IncomingEventAck(a *app.App) api.LambdaHandler {
 		}
 		return incoming.Respond(in, func() (store.Answer, error) {
 			conn := in.Conn
-			rec, err := a.Messages.Get(ctx, conn.WorkspaceID, msg.CorrelationID)
-			if err == nil && (rec.MessageType != federation.TypeEvent || rec.Direction != federation.Outbound || rec.ConnectionID != conn.ID) {
-				err = store.ErrNotFound
-			}
+			rec, err := outgoingOn(ctx, a, conn, msg.CorrelationID, federation.TypeEvent)
 			if err != nil {
-				return store.Answer{}, storeError(err, "event message")
+				return store.Answer{}, err
 			}
 			resp := &federation.Response{Success: msg.Received}
 			if !msg.Received {

@@ -160,27 +160,6 @@ func (r *Messages) Create(ctx context.Context, rec *MessageRecord) error {
 	return nil
 }
 
-// CreateMany stores several new messages in one transaction (at most 100).
-func (r *Messages) CreateMany(ctx context.Context, recs ...*MessageRecord) error {
-	var items []types.TransactWriteItem
-	for _, rec := range recs {
-		p, err := r.put(rec)
-		if err != nil {
-			return err
-		}
-		items = append(items, types.TransactWriteItem{Put: p})
-	}
-	_, err := r.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	var cancelled *types.TransactionCanceledException
-	if errors.As(err, &cancelled) {
-		return fmt.Errorf("put messages: %w", ErrExists)
-	}
-	if err != nil {
-		return fmt.Errorf("put messages: %w", err)
-	}
-	return nil
-}
-
 // ErrDuplicate is returned by CreateIncoming when the envelope was seen
 // before on the connection; the first answer comes with it.
 type ErrDuplicate struct{ First Answer }
