@@ -83,8 +83,8 @@ $(CDK): $(TOOLS)/package-lock.json
 	@touch $@
 
 .PHONY: bench
-bench: build ## benchmarks as ratios (signing, fan-out with counted AWS calls, incoming-event CPU, binary size); build/bench/results.md
-	$(GO) run ./infra/local/cmd/bench
+bench: build $(RIE) ## benchmarks as ratios (signing, fan-out with counted AWS calls, incoming-event CPU, binary sizes, init times); build/bench/results.md
+	FEDGATE_RIE=$(RIE) $(GO) run ./infra/local/cmd/bench
 
 .PHONY: fuzz
 fuzz: ## fuzz envelope parsing, verification and canonicalization longer (FUZZTIME=1m)

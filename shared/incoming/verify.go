@@ -46,10 +46,17 @@ type Connections interface {
 	SetRemoteKeys(ctx context.Context, ws, id string, keys []federation.RemoteKey) error
 }
 
-// Answers is the de-duplication storage.
+// Answers is the de-duplication storage: answers kept in the stored message
+// itself, or in a de-duplication record for envelopes that store none.
 type Answers interface {
-	FirstAnswer(ctx context.Context, ws, connID, messageID string) (*store.Answer, error)
+	StoredAnswer(ctx context.Context, ws, connID, messageID string) (*store.Answer, error)
+	RecordedAnswer(ctx context.Context, connID, messageID string) (*store.Answer, error)
 }
+
+// storesMessage lists the envelope types whose receiver stores a message and
+// keeps the answer in it; the others keep a de-duplication record. Knowing
+// which saves one read per incoming envelope.
+var storesMessage = map[string]bool{federation.EnvQuery: true, federation.EnvCommand: true, federation.EnvEvent: true}
 
 // Verifier runs the verification steps.
 type Verifier struct {
@@ -130,7 +137,13 @@ func (v *Verifier) Verify(ctx context.Context, raw []byte, wantType string, stat
 		return nil, err
 	}
 	in := &Envelope{Envelope: env, Raw: raw, Conn: conn}
-	switch first, err := v.answers.FirstAnswer(ctx, conn.WorkspaceID, conn.ID, env.MessageID); {
+	lookup := func() (*store.Answer, error) { return v.answers.RecordedAnswer(ctx, conn.ID, env.MessageID) }
+	if storesMessage[wantType] {
+		lookup = func() (*store.Answer, error) {
+			return v.answers.StoredAnswer(ctx, conn.WorkspaceID, conn.ID, env.MessageID)
+		}
+	}
+	switch first, err := lookup(); {
 	case err == nil:
 		in.Duplicate = first
 	case !errors.Is(err, store.ErrNotFound):

@@ -203,17 +203,33 @@ func (r *Messages) dedupeTTL() time.Duration {
 
 // FirstAnswer returns the answer given to an incoming envelope of a
 // connection of workspace ws ("" when the connection is not known yet), or
-// ErrNotFound.
+// ErrNotFound. It looks where either kind of answer lives.
 func (r *Messages) FirstAnswer(ctx context.Context, ws, connID, messageID string) (*Answer, error) {
 	if ws != "" {
-		rec, err := r.Get(ctx, ws, messageID)
-		switch {
-		case err == nil && rec.Direction == federation.Inbound && rec.ConnectionID == connID && rec.AnswerStatus != 0:
-			return &Answer{Status: rec.AnswerStatus, Body: rec.AnswerBody}, nil
-		case err != nil && !errors.Is(err, ErrNotFound):
-			return nil, err
+		a, err := r.StoredAnswer(ctx, ws, connID, messageID)
+		if !errors.Is(err, ErrNotFound) {
+			return a, err
 		}
 	}
+	return r.RecordedAnswer(ctx, connID, messageID)
+}
+
+// StoredAnswer returns the answer kept in an incoming message item (QUERY,
+// COMMAND and EVENT keep theirs there), or ErrNotFound.
+func (r *Messages) StoredAnswer(ctx context.Context, ws, connID, messageID string) (*Answer, error) {
+	rec, err := r.Get(ctx, ws, messageID)
+	switch {
+	case err != nil:
+		return nil, err
+	case rec.Direction == federation.Inbound && rec.ConnectionID == connID && rec.AnswerStatus != 0:
+		return &Answer{Status: rec.AnswerStatus, Body: rec.AnswerBody}, nil
+	}
+	return nil, ErrNotFound
+}
+
+// RecordedAnswer returns the answer kept in a de-duplication record (for
+// envelopes that store no message), or ErrNotFound.
+func (r *Messages) RecordedAnswer(ctx context.Context, connID, messageID string) (*Answer, error) {
 	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &r.table, Key: key(dedupePK(connID), msgSK(messageID)), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return nil, fmt.Errorf("get dedupe record: %w", err)

@@ -8,13 +8,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -49,7 +53,16 @@ func report(what, target, format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%-60s %s\n", what, fmt.Sprintf(format, args...))
 }
 
+// only limits the run to some sections (comma-separated: signing, fanout,
+// incoming, binaries), e.g. while profiling one of them.
+var only = flag.String("only", "", "run only these sections")
+
+func want(section string) bool {
+	return *only == "" || slices.Contains(strings.Split(*only, ","), section)
+}
+
 func main() {
+	flag.Parse()
 	ctx := context.Background()
 	if err := run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -62,7 +75,7 @@ func main() {
 	}
 	fmt.Print(b.String())
 	_ = os.MkdirAll("build/bench", 0o755)
-	_ = os.WriteFile("build/bench/results.md", []byte("# fedgate benchmarks ("+time.Now().UTC().Format(time.RFC3339)+")\n\n"+b.String()), 0o644)
+	_ = os.WriteFile("build/bench/results.md", []byte("# fedgate benchmarks ("+time.Now().UTC().Format(time.RFC3339)+")\n\n"+b.String()+extra), 0o644)
 }
 
 func envelopeOfSize(n int) []byte {
@@ -121,14 +134,24 @@ func run(ctx context.Context) error {
 
 	// 3. Fan-out to 1, 100, 1000 subscribers, counting SDK calls.
 	for _, n := range []int{1, 100, 1000} {
+		if !want("fanout") {
+			break
+		}
 		if err := fanout(ctx, moto.URL, n, signNs[signing.RS256]); err != nil {
 			return fmt.Errorf("fan-out %d: %w", n, err)
 		}
 	}
 
 	// 4. incoming-event: verified events per CPU-second of this process.
-	if err := incomingEvents(ctx, moto.URL); err != nil {
-		return fmt.Errorf("incoming-event: %w", err)
+	if want("incoming") {
+		for _, alg := range []signing.Alg{signing.RS256, signing.EdDSA} {
+			if err := incomingEvents(ctx, moto.URL, alg); err != nil {
+				return fmt.Errorf("incoming-event: %w", err)
+			}
+		}
+	}
+	if !want("binaries") {
+		return nil
 	}
 
 	// 5. Binaries: size of the Lambda builds (make build ran first).
@@ -145,8 +168,104 @@ func run(ctx context.Context) error {
 		}
 	}
 	report(fmt.Sprintf("largest Lambda binary of %d (linux/arm64, stripped)", len(sizes)), "≤ 15 MB", "%.1f MB (%s)", float64(largest)/1e6, name)
+
+	// 6. Init time of each bootstrap under the runtime emulator.
+	return initTimes(ctx, moto.URL, sizes)
+}
+
+// initTimes starts every bootstrap (built for this host) under the Lambda
+// Runtime Interface Emulator five times and takes the median time from
+// process start to the answer of a first invocation (a GET /instance-like
+// cheap event for HTTP functions, the sample event otherwise).
+func initTimes(ctx context.Context, endpoint string, armBinaries []string) error {
+	rie := os.Getenv("FEDGATE_RIE")
+	if rie == "" {
+		return fmt.Errorf("FEDGATE_RIE is not set (make bench sets it)")
+	}
+	bin, err := os.MkdirTemp("", "fedgate-bench-bin")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(bin)
+	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", bin+"/", "./functions/...")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build: %v\n%s", err, out)
+	}
+	a, err := newApp(ctx, endpoint, nil)
+	if err != nil {
+		return err
+	}
+	env := []string{"AWS_ENDPOINT_URL=" + endpoint, "AWS_REGION=" + localaws.Region, "AWS_ACCESS_KEY_ID=local",
+		"AWS_SECRET_ACCESS_KEY=local", "AWS_EC2_METADATA_DISABLED=true", "INSTANCE_URL=https://bench.example.org",
+		"KMS_KEY_ID=" + a.Config.KMSKeyID}
+	for logical, physical := range a.Config.Tables {
+		env = append(env, store.EnvVar(logical)+"="+physical)
+	}
+	for name, url := range a.Config.Queues {
+		env = append(env, queue.URLEnvVar(name)+"="+url)
+	}
+	var detail strings.Builder
+	detail.WriteString("\n## Per function\n\n| function | size (arm64) | init + first invocation (median of 5) |\n|---|---|---|\n")
+	var medians []time.Duration
+	worst, worstName := time.Duration(0), ""
+	for _, arm := range armBinaries {
+		name := filepath.Base(filepath.Dir(arm))
+		event, err := os.ReadFile(filepath.Join("events", name+".json"))
+		if err != nil {
+			return err
+		}
+		var runs []time.Duration
+		for range 5 {
+			d, err := timeFirstInvoke(rie, filepath.Join(bin, name), env, event)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			runs = append(runs, d)
+		}
+		slices.Sort(runs)
+		med := runs[2]
+		medians = append(medians, med)
+		if med > worst {
+			worst, worstName = med, name
+		}
+		st, _ := os.Stat(arm)
+		fmt.Fprintf(&detail, "| %s | %.1f MB | %d ms |\n", name, float64(st.Size())/1e6, med.Milliseconds())
+	}
+	slices.Sort(medians)
+	report("init + first invocation under the emulator, median over functions", "< 100 ms (init)", "%d ms (slowest: %s, %d ms)",
+		medians[len(medians)/2].Milliseconds(), worstName, worst.Milliseconds())
+	extra = detail.String()
 	return nil
 }
+
+// timeFirstInvoke measures process start → answer of the first invocation.
+func timeFirstInvoke(rie, bootstrap string, env []string, event []byte) (time.Duration, error) {
+	port, _ := localaws.FreePort()
+	apiPort, _ := localaws.FreePort()
+	start := time.Now()
+	cmd := exec.Command(rie, "--runtime-interface-emulator-address", fmt.Sprintf("127.0.0.1:%d", port),
+		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort), bootstrap)
+	cmd.Env = append(os.Environ(), env...)
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	url := fmt.Sprintf("http://127.0.0.1:%d/2015-03-31/functions/function/invocations", port)
+	for time.Since(start) < 10*time.Second {
+		resp, err := http.Post(url, "application/json", bytes.NewReader(event))
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return time.Since(start), nil
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("no answer within 10 s")
+}
+
+// extra is appended to results.md after the table.
+var extra string
 
 // counter counts SDK calls by service and operation.
 type counter struct{ calls map[string]*atomic.Int64 }
@@ -175,6 +294,10 @@ func (c *counter) sum(match func(op string) bool) int64 {
 }
 
 func newApp(ctx context.Context, endpoint string, c *counter) (*app.App, error) {
+	return newAppAlg(ctx, endpoint, c, signing.RS256)
+}
+
+func newAppAlg(ctx context.Context, endpoint string, c *counter, alg signing.Alg) (*app.App, error) {
 	awsCfg := localaws.Config(endpoint)
 	prefix := "b" + ids.Token(4) + "-"
 	names := store.PrefixedNames(prefix)
@@ -190,7 +313,7 @@ func newApp(ctx context.Context, endpoint string, c *counter) (*app.App, error) 
 		return nil, err
 	}
 	cfg := config.Config{
-		Identity: identity.Settings{Name: "bench", URL: "https://bench.example.org", Alg: signing.RS256, CommandTypes: config.DefaultCommandTypes},
+		Identity: identity.Settings{Name: "bench", URL: "https://bench.example.org", Alg: alg, CommandTypes: config.DefaultCommandTypes},
 		Tables:   names, Queues: urls, KMSKeyID: aws.ToString(key.KeyMetadata.KeyId),
 	}
 	cfg.Defaults()
@@ -280,8 +403,10 @@ func costModel(fanWrites, fanReads, fanSQS float64) {
 	report("cost per million delivered events (sender side, prices in prices.go)", "", "$%.2f", perDelivery*1e6)
 }
 
-func incomingEvents(ctx context.Context, endpoint string) error {
-	a, err := newApp(ctx, endpoint, nil)
+// incomingEvents runs the incoming-event handler in-process on one core:
+// RS256-signed events from the peer, this instance's ACKs signed with alg.
+func incomingEvents(ctx context.Context, endpoint string, alg signing.Alg) error {
+	a, err := newAppAlg(ctx, endpoint, nil, alg)
 	if err != nil {
 		return err
 	}
@@ -308,6 +433,11 @@ func incomingEvents(ctx context.Context, endpoint string) error {
 	prev := runtime.GOMAXPROCS(1)
 	defer runtime.GOMAXPROCS(prev)
 	_, _ = a.Identity.Signer(ctx) // the cold start is not part of the measurement
+	prof, _ := os.Create("build/bench/incoming-event-" + string(alg) + ".pprof")
+	if prof != nil {
+		_ = pprof.StartCPUProfile(prof)
+		defer func() { pprof.StopCPUProfile(); prof.Close() }()
+	}
 	cpu0, wall0 := cpuTime(), time.Now()
 	for _, b := range bodies {
 		resp, err := h(ctx, api.Request{Body: b})
@@ -316,8 +446,8 @@ func incomingEvents(ctx context.Context, endpoint string) error {
 		}
 	}
 	cpu, wall := cpuTime()-cpu0, time.Since(wall0)
-	report("incoming-event: verified events per CPU-second (one core, RS256)", "≥ 500/s", "%.0f/s", n/cpu.Seconds())
-	report("incoming-event: events per wall second with moto_server behind", "", "%.0f/s (bottleneck: moto round trips, %.1f ms/event)", n/wall.Seconds(), float64(wall.Milliseconds())/n)
+	report(fmt.Sprintf("incoming-event: RS256 events verified per CPU-second, one core (ACKs signed %s)", alg), "≥ 500/s", "%.0f/s (%.2f ms CPU/event; profile build/bench/incoming-event-%s.pprof)", n/cpu.Seconds(), cpu.Seconds()*1000/n, alg)
+	report(fmt.Sprintf("incoming-event: events per wall second with moto_server behind (ACKs %s)", alg), "", "%.0f/s (%.1f ms/event, moto round trips)", n/wall.Seconds(), float64(wall.Milliseconds())/n)
 	return nil
 }
 
