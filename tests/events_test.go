@@ -422,3 +422,38 @@ func TestEventsBadInput(t *testing.T) {
 		t.Fatalf("another workspace sees subscriptions: %+v", subs.Items)
 	}
 }
+
+// A receiver that answered 202 acknowledges later at /incoming/event/ack:
+// the delivery becomes DELIVERED only on that verified ACK.
+func TestLateEventAck(t *testing.T) {
+	c := clusterWith(t, fastRetries, "hub", "spoke")
+	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
+	hubTok := token(t, "ws-hub")
+	conn := connect(t, hub, spoke, hubTok, token(t, "default"))
+	now := time.Now().UTC()
+	rec := hub.App.Messages.NewRecord(federation.Message{
+		ID: "evt-late", WorkspaceID: "ws-hub", ConnectionID: conn, MessageType: federation.TypeEvent,
+		Direction: federation.Outbound, Status: federation.MsgPending, EventType: "task.created",
+		Attempts: 1, CreatedAt: now, UpdatedAt: now, DeliveredAt: &now, // answered 202
+	}, federation.EnvEvent, []byte(`{"eventType":"task.created","payload":{}}`), "")
+	if err := hub.App.Messages.Create(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	ack := envelope(t, spoke, federation.EnvEventAck, conn, "ack-1", time.Now(), federation.EventAckBody{CorrelationID: "evt-late", Received: true})
+	if r := call(t, hub, "POST", "/incoming/event/ack", "", ack); r.Status != 200 {
+		t.Fatalf("ack: %d %s", r.Status, r.Body)
+	}
+	var m federation.Message
+	call(t, hub, "GET", "/events/messages/evt-late", hubTok, nil).decode(t, &m)
+	if m.Status != federation.MsgDelivered || m.Response == nil || !m.Response.Success {
+		t.Fatalf("after the late ACK: %+v", m)
+	}
+	// The same ACK again answers the same; an ACK for a message of no one answers 404.
+	if r := call(t, hub, "POST", "/incoming/event/ack", "", ack); r.Status != 200 {
+		t.Fatalf("duplicate ack: %d", r.Status)
+	}
+	bogus := envelope(t, spoke, federation.EnvEventAck, conn, "ack-2", time.Now(), federation.EventAckBody{CorrelationID: "nope", Received: true})
+	if r := call(t, hub, "POST", "/incoming/event/ack", "", bogus); r.Status != 404 {
+		t.Fatalf("ack for an unknown message: %d %s", r.Status, r.Body)
+	}
+}

@@ -62,9 +62,6 @@ func NewHandlers(kind, relayURL string) *Handlers {
 // Register adds a built-in for name (a query text or a command type).
 func (h *Handlers) Register(name string, fn Func) { h.builtins[name] = fn }
 
-// Has reports whether name has a built-in.
-func (h *Handlers) Has(name string) bool { _, ok := h.builtins[name]; return ok }
-
 // Handle runs the built-in for name, or the relay, or reports that nothing
 // handles it.
 func (h *Handlers) Handle(ctx context.Context, name string, req Request) (federation.Response, error) {

@@ -206,9 +206,6 @@ func (p PublicKey) ID() string { return p.id }
 // Alg returns the key's algorithm.
 func (p PublicKey) Alg() Alg { return p.alg }
 
-// IsZero reports whether p holds no key.
-func (p PublicKey) IsZero() bool { return p.key == nil }
-
 // PEM encodes the key as an SPKI "PUBLIC KEY" block.
 func (p PublicKey) PEM() string {
 	der, err := x509.MarshalPKIXPublicKey(p.key)

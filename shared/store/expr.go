@@ -14,7 +14,6 @@ import (
 // such as "status" are safe.
 type update struct {
 	sets    map[string]any
-	adds    map[string]any
 	removes []string
 	conds   []string
 	names   map[string]string
@@ -23,11 +22,10 @@ type update struct {
 }
 
 func newUpdate() *update {
-	return &update{sets: map[string]any{}, adds: map[string]any{}, names: map[string]string{}, values: map[string]types.AttributeValue{}}
+	return &update{sets: map[string]any{}, names: map[string]string{}, values: map[string]types.AttributeValue{}}
 }
 
 func (u *update) set(path string, v any) *update { u.sets[path] = v; return u }
-func (u *update) add(path string, v any) *update { u.adds[path] = v; return u }
 func (u *update) remove(path string) *update     { u.removes = append(u.removes, path); return u }
 func (u *update) setIf(ok bool, path string, v any) *update {
 	if ok {
@@ -94,13 +92,6 @@ func (u *update) build() (expr string, cond *string, names map[string]string, va
 			parts = append(parts, u.name(p)+" = "+u.value(u.sets[p]))
 		}
 		clauses = append(clauses, "SET "+strings.Join(parts, ", "))
-	}
-	if len(u.adds) > 0 {
-		var parts []string
-		for _, p := range sortedKeys(u.adds) {
-			parts = append(parts, u.name(p)+" "+u.value(u.adds[p]))
-		}
-		clauses = append(clauses, "ADD "+strings.Join(parts, ", "))
 	}
 	if len(u.removes) > 0 {
 		var parts []string
