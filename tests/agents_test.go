@@ -224,3 +224,34 @@ func TestAgentOrchestratorDown(t *testing.T) {
 		t.Fatalf("error %q does not say why", m.Error)
 	}
 }
+
+// The hub subscribes to agent.status.changed when it first spawns on a
+// connection, and the spoke's agents-watch pushes status changes: GET /agents
+// follows the orchestrator without anyone asking for agent.status.
+func TestAgentStatusPushedToTheHub(t *testing.T) {
+	sim := &orchestrator.Simulator{APIKey: simKey, SpawnDelay: 300 * time.Millisecond, RunTime: 700 * time.Millisecond}
+	hub, spoke, conn := agentCluster(t, sim, simKey, nil)
+	tok := token(t, "ws-hub")
+	var m federation.Message
+	call(t, hub, "POST", "/agents/spawn", tok, spawnBody(conn)).decode(t, &m)
+	if m = command(t, hub, tok, m.ID); m.Status != federation.MsgCompleted {
+		t.Fatalf("spawn %+v", m)
+	}
+	eventually(t, 20*time.Second, "completed via agent.status.changed", func() bool {
+		list := agents(t, hub, tok, conn)
+		return len(list) == 1 && list[0].Status == "completed"
+	})
+	// No agent.status command was sent: only the spawn and the subscription.
+	var cmds struct{ Items []federation.Message }
+	call(t, hub, "GET", "/commands?direction=OUTBOUND", tok, nil).decode(t, &cmds)
+	for _, c := range cmds.Items {
+		if c.CommandType == "agent.status" {
+			t.Fatal("the hub polled with agent.status")
+		}
+	}
+	var evs struct{ Items []federation.Message }
+	call(t, spoke, "GET", "/events/messages?direction=OUTBOUND", token(t, "default"), nil).decode(t, &evs)
+	if len(evs.Items) < 2 {
+		t.Fatalf("the spoke sent %d status events, want at least running and completed", len(evs.Items))
+	}
+}

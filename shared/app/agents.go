@@ -24,8 +24,9 @@ import (
 func registerAgents(a *App, awsCfg aws.Config) {
 	if a.Config.OrchestratorURL != "" {
 		client := orchestrator.New(strings.TrimRight(a.Config.OrchestratorURL, "/"), apiKeySource(a, awsCfg))
+		a.Orchestrator = client
 		for name, fn := range client.Handlers() {
-			a.Commands.Register(name, fn)
+			a.Commands.Register(name, trackLocal(a, fn))
 		}
 	} else {
 		for _, name := range []string{"agent.spawn", "agent.status", "agent.kill"} {
@@ -38,6 +39,97 @@ func registerAgents(a *App, awsCfg aws.Config) {
 		if err := recordAgent(ctx, a, rec); err != nil {
 			a.Log.Warn("agent record not updated", "messageId", rec.ID, "error", err.Error())
 		}
+	})
+	a.EventObservers = append(a.EventObservers, func(ctx context.Context, rec *store.MessageRecord) {
+		if rec.EventType != AgentStatusChanged {
+			return
+		}
+		if err := agentStatusEvent(ctx, a, rec); err != nil {
+			a.Log.Warn("agent record not updated from event", "messageId", rec.ID, "error", err.Error())
+		}
+	})
+}
+
+// AgentStatusChanged is the event a spoke sends to the peer that spawned an
+// agent when the orchestrator reports a new status.
+const AgentStatusChanged = "agent.status.changed"
+
+// agentStatus is the data of agent responses and of agent.status.changed events.
+type agentStatus struct {
+	AgentID     string     `json:"agentId"`
+	Status      string     `json:"status"`
+	SpawnedAt   *time.Time `json:"spawnedAt,omitempty"`
+	CompletedAt *time.Time `json:"completedAt,omitempty"`
+	Error       string     `json:"error,omitempty"`
+}
+
+func finished(status string) bool {
+	return status == "completed" || status == "failed" || status == "killed"
+}
+
+// trackLocal remembers, on the spoke, the agents its orchestrator runs for a
+// peer, so agents-watch can tell the peer about status changes.
+func trackLocal(a *App, fn backend.Func) backend.Func {
+	return func(ctx context.Context, req backend.Request) (federation.Response, error) {
+		resp, err := fn(ctx, req)
+		if err == nil && resp.Success {
+			var st agentStatus
+			if json.Unmarshal(resp.Data, &st) == nil && st.AgentID != "" {
+				local := store.LocalAgent{WorkspaceID: req.WorkspaceID, ConnectionID: req.ConnectionID, AgentID: st.AgentID, Status: st.Status}
+				if serr := a.Agents.SaveLocal(ctx, local, finished(st.Status), a.Now()); serr != nil {
+					a.Log.Warn("local agent not recorded", "agentId", st.AgentID, "error", serr.Error())
+				}
+			}
+		}
+		return resp, err
+	}
+}
+
+// WatchAgents asks the orchestrator about every unfinished local agent and
+// sends agent.status.changed to the peer that spawned it when its status
+// changed (if that peer subscribed). The agents-watch function runs it.
+func (a *App) WatchAgents(ctx context.Context) error {
+	if a.Orchestrator == nil {
+		return nil
+	}
+	status := a.Orchestrator.Handlers()["agent.status"]
+	watched, err := a.Agents.Watched(ctx, 100)
+	if err != nil {
+		return err
+	}
+	for _, w := range watched {
+		payload, _ := json.Marshal(map[string]string{"agentId": w.AgentID})
+		resp, err := status(ctx, backend.Request{WorkspaceID: w.WorkspaceID, ConnectionID: w.ConnectionID, Payload: payload})
+		if err != nil || !resp.Success {
+			continue // asked again next time
+		}
+		var st agentStatus
+		if json.Unmarshal(resp.Data, &st) != nil || st.Status == w.Status {
+			continue
+		}
+		w.Status = st.Status
+		if _, err := a.Events.SendTo(ctx, w.WorkspaceID, w.ConnectionID, AgentStatusChanged, resp.Data); err != nil {
+			return err
+		}
+		if err := a.Agents.SaveLocal(ctx, w, finished(st.Status), a.Now()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// agentStatusEvent updates the hub's record of an agent it knows on that connection.
+func agentStatusEvent(ctx context.Context, a *App, rec *store.MessageRecord) error {
+	var st agentStatus
+	if err := json.Unmarshal(rec.Payload, &st); err != nil || st.AgentID == "" {
+		return errors.New("agent.status.changed without agentId")
+	}
+	if _, err := a.Agents.Get(ctx, rec.WorkspaceID, rec.ConnectionID, st.AgentID); err != nil {
+		return nil // not an agent this workspace spawned on that connection
+	}
+	return a.Agents.Save(ctx, rec.WorkspaceID, store.Agent{
+		AgentID: st.AgentID, ConnectionID: rec.ConnectionID, Status: st.Status, SpawnedAt: st.SpawnedAt,
+		CompletedAt: st.CompletedAt, Error: st.Error, UpdatedAt: a.Now().UTC(),
 	})
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/incoming"
+	"github.com/fedgate/fedgate/shared/orchestrator"
 	"github.com/fedgate/fedgate/shared/peer"
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/signing"
@@ -57,7 +58,18 @@ type App struct {
 	// CommandObservers learn of every command of ours that got its response
 	// (the agents registry keeps its records from them).
 	CommandObservers []func(ctx context.Context, rec *store.MessageRecord)
-	Now              func() time.Time
+	// EventObservers learn of every incoming event this workspace subscribed to.
+	EventObservers []func(ctx context.Context, rec *store.MessageRecord)
+	// Orchestrator is set on instances that run agents (ORCHESTRATOR_URL).
+	Orchestrator *orchestrator.Client
+	Now          func() time.Time
+}
+
+// ObserveEvent tells every observer about a received event.
+func (a *App) ObserveEvent(ctx context.Context, rec *store.MessageRecord) {
+	for _, o := range a.EventObservers {
+		o(ctx, rec)
+	}
 }
 
 // ObserveCommandResponse tells every observer about a completed command.

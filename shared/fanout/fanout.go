@@ -225,3 +225,26 @@ func (s *Service) Resend(ctx context.Context, ws string, originals []*store.Mess
 	}
 	return out, nil
 }
+
+// SendTo delivers an event of workspace ws to one connection only, if that
+// peer subscribed to its type (used for events about the peer's own agents).
+// It reports whether a delivery was made.
+func (s *Service) SendTo(ctx context.Context, ws, connID, eventType string, payload json.RawMessage) (bool, error) {
+	subs, err := s.Subs.List(ctx, ws, connID)
+	if err != nil {
+		return false, err
+	}
+	subscribed := false
+	for _, sub := range subs {
+		if sub.Direction == federation.Inbound && sub.IsActive && federation.MatchEventType(sub.EventType, eventType) {
+			subscribed = true
+		}
+	}
+	if !subscribed {
+		return false, nil
+	}
+	now := s.Now().UTC()
+	event := &store.MessageRecord{Message: federation.Message{WorkspaceID: ws, EventType: eventType, Payload: payload}}
+	rec := s.delivery(event, connID, ids.New(), "", now).WithOutbox(queue.Delivery, now)
+	return true, s.Outbox.Create(ctx, rec)
+}

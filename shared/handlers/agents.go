@@ -7,6 +7,7 @@ import (
 
 	"github.com/fedgate/fedgate/shared/api"
 	"github.com/fedgate/fedgate/shared/app"
+	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/orchestrator"
 	"github.com/fedgate/fedgate/shared/store"
 )
@@ -51,8 +52,31 @@ func AgentsSpawn(a *app.App) api.LambdaHandler {
 		if err := payloadChecks["agent.spawn"](payload); err != nil {
 			return 0, nil, err
 		}
+		if err := followAgents(ctx, a, c, req.ConnectionID); err != nil {
+			return 0, nil, err
+		}
 		return sendAgentCommand(ctx, a, c, req.ConnectionID, "agent.spawn", payload)
 	})
+}
+
+// followAgents subscribes the workspace to agent.status.changed on the
+// connection the first time it spawns there, so status reaches it without polling.
+func followAgents(ctx context.Context, a *app.App, c *api.Call, connID string) error {
+	ws := c.Claims.Workspace
+	sub, err := a.Subs.Get(ctx, ws, connID, federation.Outbound, app.AgentStatusChanged)
+	if err == nil && sub.IsActive {
+		return nil
+	}
+	conn, err := activeConnection(ctx, a, ws, connID)
+	if err != nil {
+		return err
+	}
+	if _, err := a.Subs.Set(ctx, ws, conn.ID, federation.Outbound, app.AgentStatusChanged, true, nil); err != nil {
+		return err
+	}
+	payload, _ := json.Marshal(map[string]string{"eventType": app.AgentStatusChanged})
+	_, err = SendCommand(ctx, a, conn, "event.subscribe", payload)
+	return err
 }
 
 func optional(raw json.RawMessage) any {

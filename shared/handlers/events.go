@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/fedgate/fedgate/shared/api"
 	"github.com/fedgate/fedgate/shared/app"
 	"github.com/fedgate/fedgate/shared/federation"
@@ -308,7 +310,13 @@ func IncomingEvent(a *app.App) api.LambdaHandler {
 				ReplayOf: msg.ReplayOf, Attempts: 1, CreatedAt: now, UpdatedAt: now, DeliveredAt: &now,
 			}, "", nil, "")
 			answer := store.Answer{Status: http.StatusOK, Body: string(ack)}
-			return answer, a.Messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, rec, answer)
+			if err := a.Messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, rec, answer); err != nil {
+				return store.Answer{}, err
+			}
+			if received {
+				a.ObserveEvent(ctx, rec)
+			}
+			return answer, nil
 		})
 	})
 }
@@ -358,6 +366,14 @@ func IncomingEventAck(a *app.App) api.LambdaHandler {
 			return answer, a.Messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, nil, answer)
 		})
 	})
+}
+
+// AgentsWatch polls the orchestrator about the agents run here for peers and
+// tells each peer about status changes (scheduled every minute).
+func AgentsWatch(a *app.App) ScheduledHandler {
+	return func(ctx context.Context, _ events.CloudWatchEvent) error {
+		return a.WatchAgents(ctx)
+	}
 }
 
 // Fanout is the fanout-queue consumer.

@@ -57,7 +57,8 @@ var (
 		"dlq-recorder": DLQRecorder,
 	}
 	Scheduled = map[string]func(*app.App) ScheduledHandler{
-		"timeouts": Timeouts,
-		"sweeper":  Sweeper,
+		"timeouts":     Timeouts,
+		"sweeper":      Sweeper,
+		"agents-watch": AgentsWatch,
 	}
 )

@@ -125,6 +125,7 @@ var All = []Route{
 	{Name: "dlq-recorder", Queues: []string{"delivery-dlq", "ack-dlq", "dispatch-dlq", "fanout-dlq"}},
 	{Name: "timeouts", Schedule: "rate(1 minute)"},
 	{Name: "sweeper", Schedule: "rate(1 minute)"},
+	{Name: "agents-watch", Schedule: "rate(1 minute)"},
 }
 
 // ByName returns the route named name.

@@ -37,6 +37,63 @@ func NewAgents(db *dynamodb.Client, table string) *Agents { return &Agents{db: d
 
 func agentSK(connID, agentID string) string { return "AGENT#" + connID + "#" + agentID }
 
+// Agents spawned here on a peer's behalf are kept under "LOCAL#…" (no user
+// list shows them); while not finished they are on the watch index, which
+// the agents-watch function polls.
+func localSK(connID, agentID string) string { return "LOCAL#" + connID + "#" + agentID }
+
+const watchKey = "WATCH"
+
+// LocalAgent is an agent this instance's orchestrator runs for a peer.
+type LocalAgent struct {
+	WorkspaceID  string `dynamodbav:"workspaceId"`
+	ConnectionID string `dynamodbav:"connectionId"`
+	AgentID      string `dynamodbav:"agentId"`
+	Status       string `dynamodbav:"status"`
+}
+
+// SaveLocal records the last known status of a local agent; finished agents
+// leave the watch index.
+func (r *Agents) SaveLocal(ctx context.Context, a LocalAgent, finished bool, now time.Time) error {
+	u := newUpdate().set("workspaceId", a.WorkspaceID).set("connectionId", a.ConnectionID).set("agentId", a.AgentID).
+		set("status", a.Status).set("updatedAt", now)
+	if finished {
+		u.remove("watchKey").remove("watchAt")
+	} else {
+		u.set("watchKey", watchKey).set("watchAt", now.UTC().Format(time.RFC3339Nano))
+	}
+	expr, _, names, values := u.build()
+	_, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &r.table, Key: key(wsPK(a.WorkspaceID), localSK(a.ConnectionID, a.AgentID)), UpdateExpression: &expr,
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	})
+	if err != nil {
+		return fmt.Errorf("save local agent %s: %w", a.AgentID, err)
+	}
+	return nil
+}
+
+// Watched returns local agents that have not finished (up to limit).
+func (r *Agents) Watched(ctx context.Context, limit int32) ([]LocalAgent, error) {
+	out, err := r.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: &r.table, IndexName: aws.String(IndexAgentsWatch), Limit: aws.Int32(limit),
+		KeyConditionExpression:    aws.String("watchKey = :w"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":w": s(watchKey)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watched agents: %w", err)
+	}
+	var list []LocalAgent
+	for _, item := range out.Items {
+		var a LocalAgent
+		if err := attributevalue.UnmarshalMap(item, &a); err != nil {
+			return nil, fmt.Errorf("decode local agent: %w", err)
+		}
+		list = append(list, a)
+	}
+	return list, nil
+}
+
 // Save merges what a response told about an agent into its record: empty
 // fields leave the stored ones as they are.
 func (r *Agents) Save(ctx context.Context, ws string, a Agent) error {

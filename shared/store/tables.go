@@ -50,6 +50,7 @@ const (
 	IndexMessagesOutbox      = "outbox"
 	IndexMessagesDeadline    = "deadline"
 	IndexSubscriptionsFanout = "fanout"
+	IndexAgentsWatch         = "watch"
 )
 
 // Tables lists every table fedgate uses, designed from its access patterns
@@ -83,8 +84,10 @@ var Tables = []Table{
 		Indexes: []Index{{Name: IndexSubscriptionsFanout, PartitionKey: "fanKey", SortKey: "fanSort"}},
 	},
 	{
-		// The hub's records of agents on peers (agents.go).
+		// The hub's records of agents on peers, and the agents run here for
+		// peers with a watch index of the unfinished ones (agents.go).
 		Name: AgentsTable, PartitionKey: "pk", SortKey: "sk",
+		Indexes: []Index{{Name: IndexAgentsWatch, PartitionKey: "watchKey", SortKey: "watchAt"}},
 	},
 	{
 		// Single-use invite tokens, keyed by their SHA-256.
