@@ -94,12 +94,8 @@ type commandEnvelope struct {
 // sender gets 202 {accepted, messageId}.
 func IncomingCommand(a *app.App) api.LambdaHandler {
 	return handle(a, "incoming-command", func(ctx context.Context, c *api.Call) (int, any, error) {
-		in, err := a.Verifier.Verify(ctx, c.Body(), federation.EnvCommand)
+		in, msg, err := verified[commandEnvelope](ctx, a, c, federation.EnvCommand)
 		if err != nil {
-			return 0, nil, err
-		}
-		var msg commandEnvelope
-		if err := in.Decode(&msg); err != nil {
 			return 0, nil, err
 		}
 		var v api.Validator
@@ -152,12 +148,8 @@ var payloadChecks = map[string]func(json.RawMessage) error{}
 // answer to one of our commands completes (or fails) it.
 func IncomingCommandResponse(a *app.App) api.LambdaHandler {
 	return handle(a, "incoming-command-response", func(ctx context.Context, c *api.Call) (int, any, error) {
-		in, err := a.Verifier.Verify(ctx, c.Body(), federation.EnvCommandResponse)
+		in, msg, err := verified[responseEnvelope](ctx, a, c, federation.EnvCommandResponse)
 		if err != nil {
-			return 0, nil, err
-		}
-		var msg responseEnvelope
-		if err := in.Decode(&msg); err != nil {
 			return 0, nil, err
 		}
 		if msg.CorrelationID == "" {

@@ -12,6 +12,7 @@ import (
 	"github.com/fedgate/fedgate/shared/app"
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/ids"
+	"github.com/fedgate/fedgate/shared/incoming"
 	"github.com/fedgate/fedgate/shared/peer"
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/routes"
@@ -120,4 +121,18 @@ func kick(ctx context.Context, a *app.App, recs ...*store.MessageRecord) {
 	for _, r := range recs {
 		a.Outbox.Kick(ctx, r)
 	}
+}
+
+// verified runs the incoming verification for envType (on a connection in
+// one of statuses; ACTIVE when none) and decodes the envelope's members into T.
+func verified[T any](ctx context.Context, a *app.App, c *api.Call, envType string, statuses ...string) (*incoming.Envelope, *T, error) {
+	in, err := a.Verifier.Verify(ctx, c.Body(), envType, statuses...)
+	if err != nil {
+		return nil, nil, err
+	}
+	msg := new(T)
+	if err := in.Decode(msg); err != nil {
+		return nil, nil, err
+	}
+	return in, msg, nil
 }

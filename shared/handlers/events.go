@@ -267,12 +267,8 @@ type eventEnvelope struct {
 // workspace never subscribed to its type) and answer a signed EVENT_ACK.
 func IncomingEvent(a *app.App) api.LambdaHandler {
 	return handle(a, "incoming-event", func(ctx context.Context, c *api.Call) (int, any, error) {
-		in, err := a.Verifier.Verify(ctx, c.Body(), federation.EnvEvent)
+		in, msg, err := verified[eventEnvelope](ctx, a, c, federation.EnvEvent)
 		if err != nil {
-			return 0, nil, err
-		}
-		var msg eventEnvelope
-		if err := in.Decode(&msg); err != nil {
 			return 0, nil, err
 		}
 		var v api.Validator
@@ -330,12 +326,8 @@ type ackEnvelope struct {
 // 202 and acknowledge later: the delivery becomes DELIVERED.
 func IncomingEventAck(a *app.App) api.LambdaHandler {
 	return handle(a, "incoming-event-ack", func(ctx context.Context, c *api.Call) (int, any, error) {
-		in, err := a.Verifier.Verify(ctx, c.Body(), federation.EnvEventAck)
+		in, msg, err := verified[ackEnvelope](ctx, a, c, federation.EnvEventAck)
 		if err != nil {
-			return 0, nil, err
-		}
-		var msg ackEnvelope
-		if err := in.Decode(&msg); err != nil {
 			return 0, nil, err
 		}
 		if msg.CorrelationID == "" {

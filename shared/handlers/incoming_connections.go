@@ -151,13 +151,9 @@ type disconnectEnvelope struct {
 // IncomingDisconnect serves POST /incoming/disconnect.
 func IncomingDisconnect(a *app.App) api.LambdaHandler {
 	return handle(a, "incoming-disconnect", func(ctx context.Context, c *api.Call) (int, any, error) {
-		in, err := a.Verifier.Verify(ctx, c.Body(), federation.EnvDisconnect,
+		in, msg, err := verified[disconnectEnvelope](ctx, a, c, federation.EnvDisconnect,
 			federation.StatusPending, federation.StatusActive, federation.StatusDisconnected, federation.StatusRejected)
 		if err != nil {
-			return 0, nil, err
-		}
-		var msg disconnectEnvelope
-		if err := in.Decode(&msg); err != nil {
 			return 0, nil, err
 		}
 		return incoming.Respond(in, func() (store.Answer, error) {

@@ -128,12 +128,8 @@ type queryEnvelope struct {
 // query backend with a signed QUERY_RESPONSE; credential queries are refused.
 func IncomingQuery(a *app.App) api.LambdaHandler {
 	return handle(a, "incoming-query", func(ctx context.Context, c *api.Call) (int, any, error) {
-		in, err := a.Verifier.Verify(ctx, c.Body(), federation.EnvQuery)
+		in, msg, err := verified[queryEnvelope](ctx, a, c, federation.EnvQuery)
 		if err != nil {
-			return 0, nil, err
-		}
-		var msg queryEnvelope
-		if err := in.Decode(&msg); err != nil {
 			return 0, nil, err
 		}
 		var v api.Validator
