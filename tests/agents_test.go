@@ -3,6 +3,7 @@ package tests
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -251,7 +252,13 @@ func TestAgentStatusPushedToTheHub(t *testing.T) {
 	}
 	var evs struct{ Items []federation.Message }
 	call(t, spoke, "GET", "/events/messages?direction=OUTBOUND", token(t, "default"), nil).decode(t, &evs)
-	if len(evs.Items) < 2 {
-		t.Fatalf("the spoke sent %d status events, want at least running and completed", len(evs.Items))
+	// How many intermediate statuses the watcher sees depends on timing; the
+	// final one it always sends.
+	sawCompleted := false
+	for _, e := range evs.Items {
+		sawCompleted = sawCompleted || (e.EventType == "agent.status.changed" && strings.Contains(string(e.Payload), `"completed"`))
+	}
+	if !sawCompleted {
+		t.Fatalf("the spoke sent no agent.status.changed for completed: %+v", evs.Items)
 	}
 }
