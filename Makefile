@@ -48,9 +48,9 @@ token: ## print a dev JWT: make -s token WORKSPACE=ws-1 [ROLES=admin] [SUB=dev-u
 test: lint $(RIE) ## all tests (unit, moto, infra, RIE smoke, end-to-end), short fuzzing, coverage of shared/
 	@mkdir -p $(BUILD)
 	FEDGATE_RIE=$(RIE) $(WITHMOTO) $(GO) test -count=1 -timeout 20m -coverpkg=./shared/... -coverprofile=$(BUILD)/cover.out ./...
-	$(GO) test ./shared/signing -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./shared/signing -run '^$$' -fuzz '^FuzzCanonicalize$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./shared/incoming -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./shared/signing -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) -parallel 1
+	$(GO) test ./shared/signing -run '^$$' -fuzz '^FuzzCanonicalize$$' -fuzztime $(FUZZTIME) -parallel 1
+	$(GO) test ./shared/incoming -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -parallel 1
 	@$(GO) tool cover -func=$(BUILD)/cover.out | tail -n 1 | awk '{print "coverage of shared/...: " $$3}'
 
 .PHONY: lint

