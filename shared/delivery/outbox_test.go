@@ -76,3 +76,7 @@ func receiveAll(t *testing.T, client *sqs.Client, url string) []queue.Job {
 	}
 	return jobs
 }
+
+func receiveInput(url string) *sqs.ReceiveMessageInput {
+	return &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1}
+}

@@ -1,0 +1,112 @@
+package delivery_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/fedgate/fedgate/shared/app"
+	"github.com/fedgate/fedgate/shared/app/apptest"
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/ids"
+	"github.com/fedgate/fedgate/shared/queue"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+// peerAnswering stands in for a remote instance that answers every delivery
+// with one status (a peer is outside this instance; its answers are the input).
+func peerAnswering(t *testing.T, status int) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(`{"error":{"code":"gone","message":"this instance was retired","requestId":"r"}}`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func activeConnection(t *testing.T, a *app.App, url string, health federation.Health) *federation.Connection {
+	t.Helper()
+	now := time.Now().UTC()
+	c := federation.Connection{ID: ids.New(), WorkspaceID: "ws-1", RemoteInstanceID: "peer", RemoteURL: url,
+		Direction: federation.Outbound, Status: federation.StatusActive, Health: health, CreatedAt: now, UpdatedAt: now}
+	if err := a.Connections.Import(context.Background(), []federation.Connection{c}); err != nil {
+		t.Fatal(err)
+	}
+	return &c
+}
+
+func eventDelivery(t *testing.T, a *app.App, conn *federation.Connection) *store.MessageRecord {
+	t.Helper()
+	now := time.Now().UTC()
+	rec := a.Messages.NewRecord(federation.Message{
+		ID: ids.New(), WorkspaceID: "ws-1", ConnectionID: conn.ID, MessageType: federation.TypeEvent,
+		Direction: federation.Outbound, Status: federation.MsgPending, EventType: "task.created", CreatedAt: now, UpdatedAt: now,
+	}, federation.EnvEvent, []byte(`{"eventType":"task.created","payload":{}}`), "")
+	if err := a.Messages.Create(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// A peer answering 410 Gone is suspended at once, the delivery fails without
+// retries, and federation.connection.suspended is published in its workspace.
+// A peer failing for five days is suspended too.
+func TestDeliverSuspendsUnhealthyPeers(t *testing.T) {
+	ctx := context.Background()
+	longAgo := time.Now().Add(-6 * 24 * time.Hour)
+	tests := []struct {
+		name     string
+		status   int
+		health   federation.Health
+		msgFinal string
+	}{
+		{"410 Gone", http.StatusGone, federation.Health{Circuit: federation.CircuitClosed}, federation.MsgFailed},
+		{"failing for five days", http.StatusServiceUnavailable,
+			federation.Health{Circuit: federation.CircuitClosed, ConsecutiveFailures: 3, FailingSince: &longAgo}, federation.MsgRetrying},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := apptest.New(t)
+			conn := activeConnection(t, a, peerAnswering(t, tt.status), tt.health)
+			rec := eventDelivery(t, a, conn)
+			if err := a.Deliverer.Handle(ctx, queue.Delivery, queue.Job{WorkspaceID: "ws-1", MessageID: rec.ID}); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := a.Connections.Get(ctx, "ws-1", conn.ID)
+			if got.Status != federation.StatusSuspended || got.Reason == "" {
+				t.Fatalf("connection %s (%q), want SUSPENDED with a reason", got.Status, got.Reason)
+			}
+			msg, _ := a.Messages.Get(ctx, "ws-1", rec.ID)
+			if msg.Status != tt.msgFinal || msg.Attempts != 1 {
+				t.Fatalf("delivery %s after %d attempts, want %s", msg.Status, msg.Attempts, tt.msgFinal)
+			}
+			if !suspendedEventStored(t, a) {
+				t.Fatal("no federation.connection.suspended event was published")
+			}
+		})
+	}
+}
+
+// suspendedEventStored looks on the fan-out queue for the job of a published
+// federation.connection.suspended event.
+func suspendedEventStored(t *testing.T, a *app.App) bool {
+	t.Helper()
+	out, err := a.SQS.ReceiveMessage(context.Background(), receiveInput(a.Config.Queues[queue.Fanout]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range out.Messages {
+		job, err := queue.ParseJob(*m.Body)
+		if err != nil {
+			continue
+		}
+		rec, err := a.Messages.Get(context.Background(), job.WorkspaceID, job.MessageID)
+		if err == nil && rec.EventType == "federation.connection.suspended" {
+			return true
+		}
+	}
+	return false
+}
