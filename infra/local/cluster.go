@@ -204,18 +204,11 @@ func (c *Cluster) startWorkers(ctx context.Context, inst *Instance, urls queue.U
 			h := handlers.Scheduled[r.Name](inst.App)
 			name := r.Name
 			c.wg.Go(func() {
-				t := time.NewTicker(c.opts.ScheduleEvery)
-				defer t.Stop()
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-t.C:
-						if err := h(ctx, events.CloudWatchEvent{Source: "aws.events", DetailType: "Scheduled Event"}); err != nil && ctx.Err() == nil {
-							log.Warn("scheduled function failed", "function", name, "error", err.Error())
-						}
+				every(ctx, c.opts.ScheduleEvery, func() {
+					if err := h(ctx, events.CloudWatchEvent{Source: "aws.events", DetailType: "Scheduled Event"}); err != nil && ctx.Err() == nil {
+						log.Warn("scheduled function failed", "function", name, "error", err.Error())
 					}
-				}
+				})
 			})
 		}
 	}
@@ -234,16 +227,23 @@ func createKMSKey(ctx context.Context, client *kms.Client, name string) (string,
 }
 
 func (c *Cluster) saveLoop(ctx context.Context, inst *Instance) {
-	t := time.NewTicker(c.opts.SaveEvery)
+	every(ctx, c.opts.SaveEvery, func() {
+		if err := saveState(ctx, inst); err != nil && ctx.Err() == nil {
+			c.opts.Logger.Warn("saving state failed", "instance", inst.Spec.Name, "error", err.Error())
+		}
+	})
+}
+
+// every runs fn each period until ctx ends.
+func every(ctx context.Context, period time.Duration, fn func()) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := saveState(ctx, inst); err != nil && ctx.Err() == nil {
-				c.opts.Logger.Warn("saving state failed", "instance", inst.Spec.Name, "error", err.Error())
-			}
+			fn()
 		}
 	}
 }

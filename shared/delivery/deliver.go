@@ -173,12 +173,7 @@ func classify(rec *store.MessageRecord, conn *federation.Connection, reply *peer
 		return outcome{retry: true, err: err.Error()}
 	}
 	if reply.Status >= 300 {
-		code, msg := peer.ErrorCode(reply.Body)
-		text := fmt.Sprintf("peer answered %d", reply.Status)
-		if code != "" {
-			text += " " + code + ": " + msg
-		}
-		return outcome{retry: federation.Retryable(reply.Status), err: text}
+		return outcome{retry: federation.Retryable(reply.Status), err: reply.Describe()}
 	}
 	switch rec.EnvelopeType {
 	case federation.EnvEvent:

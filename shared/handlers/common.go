@@ -56,11 +56,7 @@ func peerError(err error) error {
 
 // remoteRejected answers a peer's error reply.
 func remoteRejected(r *peer.Reply) error {
-	code, msg := peer.ErrorCode(r.Body)
-	if code == "" {
-		code, msg = "unknown", "no error body"
-	}
-	return api.Errorf(http.StatusBadGateway, "remote_rejected", "peer answered %d %s: %s", r.Status, code, msg)
+	return api.Errorf(http.StatusBadGateway, "remote_rejected", "%s", r.Describe())
 }
 
 // listParams reads ?limit= (1..100, default 25) and ?cursor=.

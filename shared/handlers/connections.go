@@ -15,6 +15,7 @@ import (
 	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/ids"
 	"github.com/fedgate/fedgate/shared/incoming"
+	"github.com/fedgate/fedgate/shared/peer"
 	"github.com/fedgate/fedgate/shared/store"
 )
 
@@ -122,24 +123,15 @@ func ConnectionsInitiate(a *app.App) api.LambdaHandler {
 			}
 			conn = updated
 		case reply.Status == http.StatusForbidden:
-			_, msg := shortError(reply.Body)
-			abandon("refused by the peer: " + msg)
+			_, msg := peer.ErrorCode(reply.Body)
+			abandon(reply.Describe())
 			return 0, nil, api.Forbidden("the remote instance refused the connection: %s", msg)
 		default:
-			_, msg := shortError(reply.Body)
-			abandon("refused by the peer: " + msg)
+			abandon(reply.Describe())
 			return 0, nil, remoteRejected(reply)
 		}
 		return http.StatusCreated, connectionView(conn, now), nil
 	})
-}
-
-func shortError(body []byte) (string, string) {
-	var e api.ErrorBody
-	if json.Unmarshal(body, &e) != nil {
-		return "unknown", "no error body"
-	}
-	return e.Error.Code, e.Error.Message
 }
 
 // connectResponse is a CONNECT_RESPONSE on the wire.

@@ -75,8 +75,7 @@ func QuerySend(a *app.App) api.LambdaHandler {
 			return fail(err.Error(), peerError(err))
 		}
 		if reply.Status != http.StatusOK {
-			code, msg := shortError(reply.Body)
-			return fail(fmt.Sprintf("peer answered %d %s: %s", reply.Status, code, msg), remoteRejected(reply))
+			return fail(reply.Describe(), remoteRejected(reply))
 		}
 		resp, err := verifyResponse(conn, rec.ID, federation.EnvQueryResponse, reply.Body)
 		if err != nil {

@@ -202,7 +202,8 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// ErrorCode extracts the PROTOCOL error code and message of a peer's error answer.
+// ErrorCode extracts the PROTOCOL error code and message of a peer's error
+// answer; without an error body both are "".
 func ErrorCode(body []byte) (code, message string) {
 	var e struct {
 		Error struct {
@@ -214,4 +215,14 @@ func ErrorCode(body []byte) (code, message string) {
 		return "", ""
 	}
 	return e.Error.Code, e.Error.Message
+}
+
+// Describe renders an error answer for messages and logs:
+// "peer answered 403 command_not_allowed: …".
+func (r *Reply) Describe() string {
+	code, msg := ErrorCode(r.Body)
+	if code == "" {
+		return fmt.Sprintf("peer answered %d", r.Status)
+	}
+	return fmt.Sprintf("peer answered %d %s: %s", r.Status, code, msg)
 }

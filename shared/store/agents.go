@@ -114,16 +114,9 @@ func (r *Agents) Save(ctx context.Context, ws string, a Agent) error {
 
 // Get returns an agent of a workspace's connection; ErrNotFound otherwise.
 func (r *Agents) Get(ctx context.Context, ws, connID, agentID string) (*Agent, error) {
-	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &r.table, Key: key(wsPK(ws), agentSK(connID, agentID)), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return nil, fmt.Errorf("get agent: %w", err)
-	}
-	if out.Item == nil {
-		return nil, fmt.Errorf("agent %s: %w", agentID, ErrNotFound)
-	}
 	var a Agent
-	if err := attributevalue.UnmarshalMap(out.Item, &a); err != nil {
-		return nil, fmt.Errorf("decode agent: %w", err)
+	if err := getItem(ctx, r.db, r.table, key(wsPK(ws), agentSK(connID, agentID)), &a, "agent "+agentID, false); err != nil {
+		return nil, err
 	}
 	return &a, nil
 }

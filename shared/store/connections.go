@@ -117,29 +117,18 @@ func (r *Connections) CreateWith(ctx context.Context, c *federation.Connection, 
 }
 
 func (r *Connections) lockHolder(ctx context.Context, ws, remote string) (string, error) {
-	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &r.table, Key: key(wsPK(ws), lockSK(remote)), ConsistentRead: aws.Bool(true)})
-	if err != nil || out.Item == nil {
-		return "", err
-	}
 	var lock struct {
 		LockedBy string `dynamodbav:"lockedBy"`
 	}
-	_ = attributevalue.UnmarshalMap(out.Item, &lock)
-	return lock.LockedBy, nil
+	err := getItem(ctx, r.db, r.table, key(wsPK(ws), lockSK(remote)), &lock, "connection lock", false)
+	return lock.LockedBy, err
 }
 
 // Get returns a connection of a workspace; ErrNotFound for an id of another workspace.
 func (r *Connections) Get(ctx context.Context, ws, id string) (*federation.Connection, error) {
-	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &r.table, Key: key(wsPK(ws), connSK(id)), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return nil, fmt.Errorf("get connection: %w", err)
-	}
-	if out.Item == nil {
-		return nil, fmt.Errorf("connection %s: %w", id, ErrNotFound)
-	}
 	var item connectionItem
-	if err := attributevalue.UnmarshalMap(out.Item, &item); err != nil {
-		return nil, fmt.Errorf("decode connection: %w", err)
+	if err := getItem(ctx, r.db, r.table, key(wsPK(ws), connSK(id)), &item, "connection "+id, false); err != nil {
+		return nil, err
 	}
 	return &item.Connection, nil
 }
@@ -147,17 +136,12 @@ func (r *Connections) Get(ctx context.Context, ws, id string) (*federation.Conne
 // GetByID finds a connection by id alone, for signed endpoints: the peer is
 // authenticated by the connection, not by a workspace.
 func (r *Connections) GetByID(ctx context.Context, id string) (*federation.Connection, error) {
-	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &r.table, Key: key(idPK(id), idSK), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return nil, fmt.Errorf("get connection id: %w", err)
-	}
-	if out.Item == nil {
-		return nil, fmt.Errorf("connection %s: %w", id, ErrNotFound)
-	}
 	var ptr struct {
 		WorkspaceID string `dynamodbav:"workspaceId"`
 	}
-	_ = attributevalue.UnmarshalMap(out.Item, &ptr)
+	if err := getItem(ctx, r.db, r.table, key(idPK(id), idSK), &ptr, "connection "+id, false); err != nil {
+		return nil, err
+	}
 	return r.Get(ctx, ptr.WorkspaceID, id)
 }
 

@@ -1,11 +1,14 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -125,4 +128,26 @@ func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Valu
 // key builds a pk/sk key.
 func key(pk, sk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{"pk": s(pk), "sk": s(sk)}
+}
+
+// getItem reads one item with a strongly consistent read and decodes it into
+// v (json tags when jsonTagged); ErrNotFound, naming what, when it is absent.
+// Every repository's single-item read goes through here.
+func getItem(ctx context.Context, db *dynamodb.Client, table string, k map[string]types.AttributeValue, v any, what string, jsonTagged bool) error {
+	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: k, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return fmt.Errorf("get %s: %w", what, err)
+	}
+	if out.Item == nil {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	if jsonTagged {
+		err = attributevalue.UnmarshalMapWithOptions(out.Item, v, jsonTagsDec)
+	} else {
+		err = attributevalue.UnmarshalMap(out.Item, v)
+	}
+	if err != nil {
+		return fmt.Errorf("decode %s: %w", what, err)
+	}
+	return nil
 }

@@ -56,20 +56,9 @@ func NewInstance(db *dynamodb.Client, table string) *Instance {
 
 // Get returns the identity, or ErrNotFound before the first start.
 func (r *Instance) Get(ctx context.Context) (*InstanceRecord, error) {
-	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(r.table),
-		Key:            map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: instancePK}},
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("get instance: %w", err)
-	}
-	if out.Item == nil {
-		return nil, fmt.Errorf("get instance: %w", ErrNotFound)
-	}
 	var rec InstanceRecord
-	if err := attributevalue.UnmarshalMap(out.Item, &rec); err != nil {
-		return nil, fmt.Errorf("decode instance: %w", err)
+	if err := getItem(ctx, r.db, r.table, map[string]types.AttributeValue{"pk": s(instancePK)}, &rec, "instance", false); err != nil {
+		return nil, err
 	}
 	return &rec, nil
 }

@@ -230,30 +230,20 @@ func (r *Messages) StoredAnswer(ctx context.Context, ws, connID, messageID strin
 // RecordedAnswer returns the answer kept in a de-duplication record (for
 // envelopes that store no message), or ErrNotFound.
 func (r *Messages) RecordedAnswer(ctx context.Context, connID, messageID string) (*Answer, error) {
-	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &r.table, Key: key(dedupePK(connID), msgSK(messageID)), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return nil, fmt.Errorf("get dedupe record: %w", err)
-	}
-	if out.Item == nil {
-		return nil, ErrNotFound
-	}
 	var a Answer
-	if err := attributevalue.UnmarshalMapWithOptions(out.Item, &a, jsonTagsDec); err != nil {
-		return nil, fmt.Errorf("decode dedupe record: %w", err)
+	if err := getItem(ctx, r.db, r.table, key(dedupePK(connID), msgSK(messageID)), &a, "dedupe record", true); err != nil {
+		return nil, err
 	}
 	return &a, nil
 }
 
 // Get returns a workspace's message; ErrNotFound for another workspace's id.
 func (r *Messages) Get(ctx context.Context, ws, id string) (*MessageRecord, error) {
-	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &r.table, Key: key(wsPK(ws), msgSK(id)), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return nil, fmt.Errorf("get message: %w", err)
+	var rec MessageRecord
+	if err := getItem(ctx, r.db, r.table, key(wsPK(ws), msgSK(id)), &rec, "message "+id, true); err != nil {
+		return nil, err
 	}
-	if out.Item == nil {
-		return nil, fmt.Errorf("message %s: %w", id, ErrNotFound)
-	}
-	return decodeMessage(out.Item)
+	return &rec, nil
 }
 
 func decodeMessage(item map[string]types.AttributeValue) (*MessageRecord, error) {

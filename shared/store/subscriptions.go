@@ -97,16 +97,9 @@ func (r *Subscriptions) Set(ctx context.Context, ws, connID, direction, eventTyp
 
 // Get returns one subscription; ErrNotFound if it was never made.
 func (r *Subscriptions) Get(ctx context.Context, ws, connID, direction, eventType string) (*federation.Subscription, error) {
-	out, err := r.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &r.table, Key: key(wsPK(ws), subSK(connID, direction, eventType)), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return nil, fmt.Errorf("get subscription: %w", err)
-	}
-	if out.Item == nil {
-		return nil, ErrNotFound
-	}
 	var item subscriptionItem
-	if err := attributevalue.UnmarshalMap(out.Item, &item); err != nil {
-		return nil, fmt.Errorf("decode subscription: %w", err)
+	if err := getItem(ctx, r.db, r.table, key(wsPK(ws), subSK(connID, direction, eventType)), &item, "subscription", false); err != nil {
+		return nil, err
 	}
 	sub := item.subscription()
 	return &sub, nil
