@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -94,18 +97,43 @@ func (r *Agents) Watched(ctx context.Context, limit int32) ([]LocalAgent, error)
 	return list, nil
 }
 
-// Save merges what a response told about an agent into its record: empty
-// fields leave the stored ones as they are.
+// agentStage orders agent statuses: responses and status events can arrive
+// out of order, and an agent's record never moves back to an earlier stage
+// (a late "running" must not overwrite "killed").
+var agentStage = map[string]int{"spawning": 1, "running": 2, "completed": 3, "failed": 3, "killed": 3}
+
+// Save merges what a response or event told about an agent into its record:
+// empty fields leave the stored ones as they are, and news of an earlier
+// stage than the stored one is ignored.
 func (r *Agents) Save(ctx context.Context, ws string, a Agent) error {
 	u := newUpdate().set("agentId", a.AgentID).set("connectionId", a.ConnectionID).set("updatedAt", a.UpdatedAt)
 	u.setIf(a.TaskID != "", "taskId", a.TaskID).setIf(a.AgentType != "", "agentType", a.AgentType)
 	u.setIf(a.Status != "", "status", a.Status).setIf(a.SpawnedAt != nil, "spawnedAt", a.SpawnedAt)
 	u.setIf(a.CompletedAt != nil, "completedAt", a.CompletedAt).set("error", a.Error)
-	expr, _, names, values := u.build()
+	if stage, ok := agentStage[a.Status]; ok {
+		var allowed []string
+		for st, sg := range agentStage {
+			if sg <= stage {
+				allowed = append(allowed, st)
+			}
+		}
+		sort.Strings(allowed)
+		ph := make([]string, len(allowed))
+		args := make([]any, len(allowed))
+		for i, st := range allowed {
+			ph[i], args[i] = "?", st
+		}
+		u.cond("(attribute_not_exists({status}) OR {status} IN ("+strings.Join(ph, ", ")+"))", args...)
+	}
+	expr, cond, names, values := u.build()
 	_, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &r.table, Key: key(wsPK(ws), agentSK(a.ConnectionID, a.AgentID)), UpdateExpression: &expr,
-		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+		ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 	})
+	var stale *types.ConditionalCheckFailedException
+	if errors.As(err, &stale) {
+		return nil // older news than what the record holds
+	}
 	if err != nil {
 		return fmt.Errorf("save agent %s: %w", a.AgentID, err)
 	}

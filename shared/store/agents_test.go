@@ -1,0 +1,41 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/fedgate/fedgate/shared/localaws/awstest"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+// Status news arrives out of order (a response and a status event race): an
+// agent's record never moves back to an earlier stage.
+func TestAgentStatusNeverGoesBack(t *testing.T) {
+	ctx := context.Background()
+	db := dynamodb.NewFromConfig(awstest.Config(t))
+	names := store.PrefixedNames(awstest.Prefix(t))
+	if err := store.CreateTables(ctx, db, names); err != nil {
+		t.Fatal(err)
+	}
+	agents := store.NewAgents(db, names[store.AgentsTable])
+	save := func(status string) {
+		t.Helper()
+		if err := agents.Save(ctx, "ws", store.Agent{AgentID: "a1", ConnectionID: "c1", TaskID: "t", Status: status, UpdatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps := []struct{ save, want string }{
+		{"spawning", "spawning"}, {"running", "running"}, {"spawning", "running"},
+		{"killed", "killed"}, {"running", "killed"}, {"completed", "completed"},
+	}
+	for _, s := range steps {
+		save(s.save)
+		got, err := agents.Get(ctx, "ws", "c1", "a1")
+		if err != nil || got.Status != s.want || got.TaskID != "t" {
+			t.Fatalf("after %s: %+v %v, want %s", s.save, got, err, s.want)
+		}
+	}
+}
