@@ -35,7 +35,7 @@ const (
 )
 
 var accessByFunction = map[string]access{
-	"identity":                  identity,
+	"instance-get":              identity,
 	"instance-update":           identity,
 	"instance-rotate-keys":      identity,
 	"connections-initiate":      identity.with(access{write: []string{tConn}}),
@@ -67,8 +67,8 @@ var accessByFunction = map[string]access{
 	"events-unsubscribe":        {read: []string{tConn}, write: []string{tSubs, tMsg}, send: []string{queue.Delivery}},
 	"events-subscriptions":      {read: []string{tSubs}},
 	"events-publish":            {read: []string{tConn, tSubs}, write: []string{tMsg}, send: []string{queue.Fanout}},
-	"events-messages":           {read: []string{tMsg}},
-	"events-message":            {read: []string{tMsg}},
+	"events-messages-list":      {read: []string{tMsg}},
+	"events-messages-get":       {read: []string{tMsg}},
 	"events-redeliver":          {read: []string{tConn}, write: []string{tMsg}, send: []string{queue.Delivery}},
 	"events-replay":             {read: []string{tConn}, write: []string{tMsg}, send: []string{queue.Delivery}},
 	"incoming-event":            identity.with(access{read: []string{tSubs}, write: []string{tConn, tMsg, tAgents}}),

@@ -174,14 +174,14 @@ func EventsPublish(a *app.App) api.LambdaHandler {
 	})
 }
 
-// EventsMessages serves GET /events/messages (?status=, ?direction=, ?cursor=).
-func EventsMessages(a *app.App) api.LambdaHandler {
-	return listMessages(a, "events-messages", federation.TypeEvent)
+// EventsMessagesList serves GET /events/messages (?status=, ?direction=, ?cursor=).
+func EventsMessagesList(a *app.App) api.LambdaHandler {
+	return listMessages(a, "events-messages-list", federation.TypeEvent)
 }
 
-// EventsMessage serves GET /events/messages/{id}.
-func EventsMessage(a *app.App) api.LambdaHandler {
-	return getMessage(a, "events-message", federation.TypeEvent)
+// EventsMessagesGet serves GET /events/messages/{id}.
+func EventsMessagesGet(a *app.App) api.LambdaHandler {
+	return getMessage(a, "events-messages-get", federation.TypeEvent)
 }
 
 // EventsRedeliver serves POST /events/messages/{id}/redeliver: a new delivery

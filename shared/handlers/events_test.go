@@ -62,7 +62,7 @@ var sampleStatus = map[string]int{
 	"events-subscribe":          http.StatusNotFound,
 	"events-unsubscribe":        http.StatusNotFound,
 	"events-publish":            http.StatusAccepted,
-	"events-message":            http.StatusNotFound,
+	"events-messages-get":       http.StatusNotFound,
 	"events-redeliver":          http.StatusNotFound,
 	"events-replay":             http.StatusNotFound,
 	"incoming-event":            http.StatusUnauthorized,

@@ -16,9 +16,9 @@ import (
 	"github.com/fedgate/fedgate/shared/store"
 )
 
-// Identity serves GET /instance: the public identity of this instance.
-func Identity(a *app.App) api.LambdaHandler {
-	return api.Handle(routes.MustByName("identity"), a.APIOptions(), func(ctx context.Context, c *api.Call) (int, any, error) {
+// InstanceGet serves GET /instance: the public identity of this instance.
+func InstanceGet(a *app.App) api.LambdaHandler {
+	return api.Handle(routes.MustByName("instance-get"), a.APIOptions(), func(ctx context.Context, c *api.Call) (int, any, error) {
 		doc, err := a.Identity.Document(ctx)
 		return http.StatusOK, doc, err
 	})

@@ -84,7 +84,7 @@ func TestRotateKeysHandler(t *testing.T) {
 	if doc.KeyID == before.KeyID || len(doc.PublicKeys) != 2 {
 		t.Fatalf("rotation answer %+v", doc)
 	}
-	served, _ := Identity(a)(context.Background(), loadEvent(t, "identity"))
+	served, _ := InstanceGet(a)(context.Background(), loadEvent(t, "instance-get"))
 	if !strings.Contains(served.Body, doc.KeyID) || !strings.Contains(served.Body, `"retired"`) {
 		t.Errorf("GET /instance does not show the rotation: %s", served.Body)
 	}

@@ -10,7 +10,7 @@ import (
 // test checks that functions/<name>/main.go starts the very same constructor.
 var (
 	HTTP = map[string]func(*app.App) api.LambdaHandler{
-		"identity":                  Identity,
+		"instance-get":              InstanceGet,
 		"instance-update":           InstanceUpdate,
 		"instance-rotate-keys":      InstanceRotateKeys,
 		"connections-initiate":      ConnectionsInitiate,
@@ -42,8 +42,8 @@ var (
 		"events-unsubscribe":        EventsUnsubscribe,
 		"events-subscriptions":      EventsSubscriptions,
 		"events-publish":            EventsPublish,
-		"events-messages":           EventsMessages,
-		"events-message":            EventsMessage,
+		"events-messages-list":      EventsMessagesList,
+		"events-messages-get":       EventsMessagesGet,
 		"events-redeliver":          EventsRedeliver,
 		"events-replay":             EventsReplay,
 		"incoming-event":            IncomingEvent,

@@ -68,7 +68,7 @@ func (r Route) NeedsToken() bool { return r.Auth == User || r.Auth == Admin }
 // All lists every function. Keep it grouped as PROTOCOL.md is.
 var All = []Route{
 	// Identity (PROTOCOL §5)
-	{Name: "identity", Method: "GET", Path: "/instance", Auth: Public},
+	{Name: "instance-get", Method: "GET", Path: "/instance", Auth: Public},
 	{Name: "instance-update", Method: "PATCH", Path: "/instance", Auth: Admin},
 	{Name: "instance-rotate-keys", Method: "POST", Path: "/instance/keys/rotate", Auth: Admin},
 
@@ -110,8 +110,8 @@ var All = []Route{
 	{Name: "events-unsubscribe", Method: "POST", Path: "/events/unsubscribe", Auth: User},
 	{Name: "events-subscriptions", Method: "GET", Path: "/events/subscriptions", Auth: User},
 	{Name: "events-publish", Method: "POST", Path: "/events/publish", Auth: User},
-	{Name: "events-messages", Method: "GET", Path: "/events/messages", Auth: User},
-	{Name: "events-message", Method: "GET", Path: "/events/messages/{id}", Auth: User},
+	{Name: "events-messages-list", Method: "GET", Path: "/events/messages", Auth: User},
+	{Name: "events-messages-get", Method: "GET", Path: "/events/messages/{id}", Auth: User},
 	{Name: "events-redeliver", Method: "POST", Path: "/events/messages/{id}/redeliver", Auth: User},
 	{Name: "events-replay", Method: "POST", Path: "/events/replay", Auth: User},
 	{Name: "incoming-event", Method: "POST", Path: "/incoming/event", Auth: Signed},

@@ -73,8 +73,8 @@ func TestMatch(t *testing.T) {
 		want         string
 		params       map[string]string
 	}{
-		{"GET", "/api/v1/federation/instance", "identity", nil},
-		{"GET", "/api/v1/federation/instance/", "identity", nil},
+		{"GET", "/api/v1/federation/instance", "instance-get", nil},
+		{"GET", "/api/v1/federation/instance/", "instance-get", nil},
 		{"PATCH", "/api/v1/federation/instance", "instance-update", nil},
 		{"POST", "/api/v1/federation/instance/keys/rotate", "instance-rotate-keys", nil},
 		{"DELETE", "/api/v1/federation/instance", "", nil},

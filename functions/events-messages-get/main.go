@@ -1,4 +1,4 @@
-// Command events-message is the Lambda function for route "events-message" (see shared/routes).
+// Command events-messages-get is the Lambda function for route "events-messages-get" (see shared/routes).
 package main
 
 import (
@@ -9,5 +9,5 @@ import (
 )
 
 func main() {
-	lambda.Start(handlers.EventsMessage(app.MustFromEnv()))
+	lambda.Start(handlers.EventsMessagesGet(app.MustFromEnv()))
 }

@@ -1,4 +1,4 @@
-// Command events-messages is the Lambda function for route "events-messages" (see shared/routes).
+// Command instance-get is the Lambda function for route "instance-get" (see shared/routes).
 package main
 
 import (
@@ -9,5 +9,5 @@ import (
 )
 
 func main() {
-	lambda.Start(handlers.EventsMessages(app.MustFromEnv()))
+	lambda.Start(handlers.InstanceGet(app.MustFromEnv()))
 }
