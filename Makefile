@@ -11,6 +11,7 @@ GO        ?= go
 FUNCTIONS := $(notdir $(wildcard functions/*))
 BUILD     := build
 WORKSPACE ?= ws-1
+SCOPE     ?=
 ROLES     ?=
 SUB       ?= dev-user
 FUZZTIME  ?= 5s
@@ -41,8 +42,8 @@ dev: ## run moto_server, hub on :8081 and spoke on :8082 (state in .local/)
 	$(GO) run ./infra/local/cmd/fedgate-dev -state .local
 
 .PHONY: token
-token: ## print a dev JWT: make -s token WORKSPACE=ws-1 [ROLES=admin] [SUB=dev-user]
-	@$(GO) run ./infra/local/cmd/devtoken -state .local -workspace '$(WORKSPACE)' -roles '$(ROLES)' -sub '$(SUB)'
+token: ## print a dev JWT: make -s token WORKSPACE=ws-1 [SCOPE="fedgate:admin fedgate:instance"] [ROLES=admin] [SUB=dev-user]
+	@$(GO) run ./infra/local/cmd/devtoken -state .local -workspace '$(WORKSPACE)' -scope '$(SCOPE)' -roles '$(ROLES)' -sub '$(SUB)'
 
 .PHONY: test
 test: lint $(RIE) ## all tests (unit, moto, infra, RIE smoke, end-to-end), short fuzzing, coverage of shared/
@@ -54,7 +55,10 @@ test: lint $(RIE) ## all tests (unit, moto, infra, RIE smoke, end-to-end), short
 	@$(GO) tool cover -func=$(BUILD)/cover.out | tail -n 1 | awk '{print "coverage of shared/...: " $$3}'
 
 .PHONY: lint
-lint: ## gofmt check and go vet
+lint: ## go.mod/go.sum tidy, gofmt check and go vet
+	@if ! diff=$$($(GO) mod tidy -diff); then \
+	  if [ -z "$$diff" ]; then echo "lint: go mod tidy -diff failed (see above)"; exit 1; fi; \
+	  echo "$$diff"; echo "lint: go.mod/go.sum are not tidy (diff above): run 'go mod tidy' and commit the result"; exit 1; fi
 	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...

@@ -2,24 +2,23 @@
 // for API Gateway's JWT authorizer: it mints RS256 tokens with a key kept
 // under .local/ and validates them the way the authorizer does (signature,
 // issuer, audience, expiry), producing the claims map a function receives.
+// Signing and validation are github.com/golang-jwt/jwt/v5's.
 package devjwt
 
 import (
-	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Dev token issuer and audience.
@@ -43,7 +42,10 @@ func LoadOrCreate(path string) (*Authority, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dev jwt key: %w", err)
 		}
-		der, _ := x509.MarshalPKCS8PrivateKey(key)
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("dev jwt key: %w", err)
+		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("dev jwt key: %w", err)
 		}
@@ -77,11 +79,16 @@ func New(key *rsa.PrivateKey) *Authority { return &Authority{key: key, now: time
 type Token struct {
 	Subject   string
 	Workspace string
-	Roles     []string
-	TTL       time.Duration
+	// Scopes are OAuth 2.0 scopes such as "fedgate:admin", minted as the
+	// space-separated "scope" claim (omitted when empty).
+	Scopes []string
+	// Roles are minted as the "roles" array claim; kept until the handlers
+	// check scopes only.
+	Roles []string
+	TTL   time.Duration // default 12 h
 }
 
-// Mint returns a signed JWT for t.
+// Mint returns a signed RS256 JWT for t.
 func (a *Authority) Mint(t Token) (string, error) {
 	now := a.now()
 	if t.TTL == 0 {
@@ -91,121 +98,95 @@ func (a *Authority) Mint(t Token) (string, error) {
 	if roles == nil {
 		roles = []string{}
 	}
-	claims := map[string]any{
+	claims := jwt.MapClaims{
 		"iss": Issuer, "aud": Audience, "sub": t.Subject,
 		"workspace_id": t.Workspace, "roles": roles,
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(t.TTL).Unix(),
 	}
+	for _, s := range t.Scopes {
+		// A scope is one token of the space-separated list (RFC 6749 §3.3).
+		if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == '"' || r == '\\' || r == 0x7f }) {
+			return "", fmt.Errorf("mint token: invalid scope %q", s)
+		}
+	}
+	if len(t.Scopes) > 0 {
+		claims["scope"] = strings.Join(t.Scopes, " ")
+	}
 	return a.sign(claims)
 }
 
-func (a *Authority) sign(claims map[string]any) (string, error) {
-	header, _ := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT"})
-	payload, err := json.Marshal(claims)
+func (a *Authority) sign(claims jwt.MapClaims) (string, error) {
+	s, err := jwt.NewWithClaims(jwt.SigningMethodRS256, claims).SignedString(a.key)
 	if err != nil {
 		return "", fmt.Errorf("mint token: %w", err)
 	}
-	enc := base64.RawURLEncoding
-	input := enc.EncodeToString(header) + "." + enc.EncodeToString(payload)
-	sum := sha256.Sum256([]byte(input))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, a.key, crypto.SHA256, sum[:])
-	if err != nil {
-		return "", fmt.Errorf("mint token: %w", err)
-	}
-	return input + "." + enc.EncodeToString(sig), nil
+	return s, nil
 }
 
-// ErrInvalid is wrapped by every validation failure.
+// ErrInvalid is wrapped by every validation failure (together with the
+// jwt package's own error, e.g. jwt.ErrTokenExpired).
 var ErrInvalid = errors.New("invalid token")
 
 // clockSkew is the leeway on exp and nbf, as identity providers allow.
 const clockSkew = time.Minute
 
-// Validate checks an "Authorization" header value and returns the claims as
-// API Gateway's JWT authorizer passes them: strings, arrays as "[a b]".
+// Validate checks an "Authorization" header value the way API Gateway's JWT
+// authorizer does (RS256 signature by the authority's key, issuer, audience,
+// exp required, exp and nbf with a minute's leeway) and returns the claims as
+// the authorizer passes them to a function: strings as they are, numbers as
+// text, arrays as "[a b]", objects as JSON.
 func (a *Authority) Validate(authorization string) (map[string]string, error) {
-	token, ok := strings.CutPrefix(authorization, "Bearer ")
-	if !ok || token == "" {
+	raw, ok := strings.CutPrefix(authorization, "Bearer ")
+	if !ok || raw == "" {
 		return nil, fmt.Errorf("%w: no bearer token", ErrInvalid)
 	}
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return nil, fmt.Errorf("%w: not a JWT", ErrInvalid)
-	}
-	enc := base64.RawURLEncoding
-	var header struct{ Alg string }
-	if err := decodePart(parts[0], &header); err != nil || header.Alg != "RS256" {
-		return nil, fmt.Errorf("%w: unsupported header", ErrInvalid)
-	}
-	sig, err := enc.DecodeString(parts[2])
+	parser := jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}),
+		jwt.WithIssuer(Issuer),
+		jwt.WithAudience(Audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(clockSkew),
+		jwt.WithTimeFunc(a.now),
+		jwt.WithJSONNumber(), // numbers reach the handler as written
+	)
+	claims := jwt.MapClaims{}
+	_, err := parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
+		// WithValidMethods already refuses every other alg; never hand the
+		// public key to anything but RSA verification.
+		if _, ok := t.Method.(*jwt.SigningMethodRSA); !ok {
+			return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
+		}
+		return &a.key.PublicKey, nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: bad signature encoding", ErrInvalid)
-	}
-	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if rsa.VerifyPKCS1v15(&a.key.PublicKey, crypto.SHA256, sum[:], sig) != nil {
-		return nil, fmt.Errorf("%w: signature does not verify", ErrInvalid)
-	}
-	var claims map[string]any
-	if err := decodePart(parts[1], &claims); err != nil {
-		return nil, fmt.Errorf("%w: bad claims", ErrInvalid)
-	}
-	now := a.now()
-	if claims["iss"] != Issuer {
-		return nil, fmt.Errorf("%w: wrong issuer", ErrInvalid)
-	}
-	if !hasAudience(claims["aud"]) {
-		return nil, fmt.Errorf("%w: wrong audience", ErrInvalid)
-	}
-	exp, ok := claims["exp"].(float64)
-	if !ok || now.After(time.Unix(int64(exp), 0).Add(clockSkew)) {
-		return nil, fmt.Errorf("%w: expired", ErrInvalid)
-	}
-	if nbf, ok := claims["nbf"].(float64); ok && now.Add(clockSkew).Before(time.Unix(int64(nbf), 0)) {
-		return nil, fmt.Errorf("%w: not yet valid", ErrInvalid)
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return flatten(claims), nil
 }
 
-func decodePart(part string, v any) error {
-	data, err := base64.RawURLEncoding.DecodeString(part)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(data, v)
-}
-
-func hasAudience(aud any) bool {
-	switch v := aud.(type) {
-	case string:
-		return v == Audience
-	case []any:
-		for _, a := range v {
-			if a == Audience {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func flatten(claims map[string]any) map[string]string {
+func flatten(claims jwt.MapClaims) map[string]string {
 	out := make(map[string]string, len(claims))
 	for k, v := range claims {
-		switch x := v.(type) {
-		case string:
-			out[k] = x
-		case float64:
-			out[k] = strconv.FormatFloat(x, 'f', -1, 64)
-		case []any:
-			items := make([]string, len(x))
-			for i, item := range x {
-				items[i] = fmt.Sprint(item)
-			}
-			out[k] = "[" + strings.Join(items, " ") + "]"
-		default:
-			b, _ := json.Marshal(x)
-			out[k] = string(b)
-		}
+		out[k] = text(v)
 	}
 	return out
+}
+
+// text renders one claim value as API Gateway does.
+func text(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case []any:
+		items := make([]string, len(x))
+		for i, item := range x {
+			items[i] = text(item)
+		}
+		return "[" + strings.Join(items, " ") + "]"
+	default: // bool, null, object
+		b, _ := json.Marshal(x)
+		return string(b)
+	}
 }

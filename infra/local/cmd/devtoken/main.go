@@ -15,6 +15,7 @@ import (
 func main() {
 	dir := flag.String("state", ".local", "the local runner's state directory")
 	workspace := flag.String("workspace", "ws-1", "workspace_id claim")
+	scope := flag.String("scope", "", `space-separated OAuth scopes (the scope claim), e.g. "fedgate:admin fedgate:instance"`)
 	roles := flag.String("roles", "", "comma-separated roles, e.g. admin")
 	sub := flag.String("sub", "dev-user", "sub claim (user id)")
 	ttl := flag.Duration("ttl", 12*time.Hour, "lifetime")
@@ -30,7 +31,7 @@ func main() {
 			list = append(list, r)
 		}
 	}
-	token, err := auth.Mint(devjwt.Token{Subject: *sub, Workspace: *workspace, Roles: list, TTL: *ttl})
+	token, err := auth.Mint(devjwt.Token{Subject: *sub, Workspace: *workspace, Scopes: strings.Fields(*scope), Roles: list, TTL: *ttl})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "devtoken:", err)
 		os.Exit(1)
