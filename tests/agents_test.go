@@ -11,7 +11,6 @@ import (
 	"github.com/fedgate/fedgate/infra/local/orchestrator"
 	"github.com/fedgate/fedgate/shared/config"
 	"github.com/fedgate/fedgate/shared/federation"
-	"github.com/fedgate/fedgate/shared/store"
 )
 
 const simKey = "test-orchestrator-key"
@@ -51,9 +50,9 @@ func command(t *testing.T, hub *local.Instance, tok, id string) federation.Messa
 	return m
 }
 
-func agents(t *testing.T, hub *local.Instance, tok, conn string) []store.Agent {
+func agents(t *testing.T, hub *local.Instance, tok, conn string) []federation.Agent {
 	t.Helper()
-	var page struct{ Items []store.Agent }
+	var page struct{ Items []federation.Agent }
 	call(t, hub, "GET", "/agents?connectionId="+conn, tok, nil).decode(t, &page)
 	return page.Items
 }

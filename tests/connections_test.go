@@ -150,7 +150,7 @@ func TestInviteHandshake(t *testing.T) {
 	}
 	// An expired invite likewise.
 	expired := "expired-token-for-test"
-	if err := spoke.App.Invites.Create(t.Context(), expired, "ws-team", "test", time.Now().Add(-time.Second)); err != nil {
+	if err := spoke.App.Store.Invites.Create(t.Context(), expired, "ws-team", "test", time.Now().Add(-time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	r = call(t, hub, "POST", "/connections/initiate", token(t, "ws-c"), map[string]string{"remoteUrl": spoke.URL, "inviteToken": expired})
@@ -258,7 +258,7 @@ func TestSuspendResume(t *testing.T) {
 	if r := call(t, hub, "POST", "/connections/"+id+"/resume", hubTok, nil); r.Status != http.StatusOK {
 		t.Fatalf("resume: %d %s", r.Status, r.Body)
 	}
-	if _, err := hub.App.Connections.Get(t.Context(), "ws-hub", id); err != nil {
+	if _, err := hub.App.Store.Connections.Get(t.Context(), "ws-hub", id); err != nil {
 		t.Fatal(err)
 	}
 	_ = store.ErrNotFound

@@ -13,6 +13,7 @@ import (
 	"github.com/fedgate/fedgate/shared/config"
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/queue"
+	"github.com/fedgate/fedgate/shared/store"
 )
 
 // subscribe makes the spoke (as spokeTok's workspace) subscribe to eventType
@@ -216,7 +217,7 @@ func TestFanOutBudgetSpent(t *testing.T) {
 		if m.Status != federation.MsgFailed {
 			return false
 		}
-		rec, err := hub.App.Messages.Get(t.Context(), "ws-hub", m.ID)
+		rec, err := hub.App.Store.Messages.Get(t.Context(), "ws-hub", m.ID)
 		return err == nil && rec.DeadLetteredAt != nil
 	})
 	st := deliveryStatus(t, hub, hubTok)
@@ -363,7 +364,7 @@ func TestUnsubscribeResubscribeAndReplay(t *testing.T) {
 // publishDryRun counts the current deliveries of a task.created event
 // without publishing (through the hub's subscription store).
 func publishDryRun(t *testing.T, hub *local.Instance) (string, int) {
-	subs, _, err := hub.App.Subs.Matching(t.Context(), "ws-hub", "task.created", 100, "")
+	subs, _, err := hub.App.Store.Subscriptions.Matching(t.Context(), "ws-hub", "task.created", 100, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,12 +432,12 @@ func TestLateEventAck(t *testing.T) {
 	hubTok := token(t, "ws-hub")
 	conn := connect(t, hub, spoke, hubTok, token(t, "default"))
 	now := time.Now().UTC()
-	rec := hub.App.Messages.NewRecord(federation.Message{
+	rec := store.NewRecord(federation.Message{
 		ID: "evt-late", WorkspaceID: "ws-hub", ConnectionID: conn, MessageType: federation.TypeEvent,
 		Direction: federation.Outbound, Status: federation.MsgPending, EventType: "task.created",
 		Attempts: 1, CreatedAt: now, UpdatedAt: now, DeliveredAt: &now, // answered 202
 	}, federation.EnvEvent, []byte(`{"eventType":"task.created","payload":{}}`), "")
-	if err := hub.App.Messages.Create(t.Context(), rec); err != nil {
+	if err := hub.App.Store.Messages.Create(t.Context(), rec); err != nil {
 		t.Fatal(err)
 	}
 	ack := envelope(t, spoke, federation.EnvEventAck, conn, "ack-1", time.Now(), federation.EventAckBody{CorrelationID: "evt-late", Received: true})

@@ -18,7 +18,7 @@ import (
 
 	"github.com/fedgate/fedgate/infra/local"
 	"github.com/fedgate/fedgate/infra/local/devjwt"
-	"github.com/fedgate/fedgate/shared/api"
+	"github.com/fedgate/fedgate/shared/httpapi"
 	"github.com/fedgate/fedgate/shared/config"
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/localaws/awstest"
@@ -88,7 +88,7 @@ func (r response) decode(t *testing.T, v any) {
 // errorCode returns the PROTOCOL error code, failing if the body is not the error shape.
 func (r response) errorCode(t *testing.T) string {
 	t.Helper()
-	var e api.ErrorBody
+	var e httpapi.ErrorBody
 	r.decode(t, &e)
 	if e.Error.Code == "" || e.Error.RequestID == "" || e.Error.Message == "" {
 		t.Fatalf("not a PROTOCOL error body: %s", r.Body)
@@ -274,7 +274,7 @@ func tamper(t *testing.T, signed []byte, member string, value any) []byte {
 // DISCONNECT, …) of a connection, or nil.
 func findControl(t *testing.T, inst *local.Instance, ws, connID, envType string) *store.MessageRecord {
 	t.Helper()
-	recs, err := inst.App.Messages.Outgoing(t.Context(), ws, connID, envType)
+	recs, err := inst.App.Store.Messages.Outgoing(t.Context(), ws, connID, envType)
 	if err != nil {
 		t.Fatal(err)
 	}

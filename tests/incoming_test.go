@@ -132,7 +132,7 @@ func TestForgedAndBogusConnects(t *testing.T) {
 	if r := call(t, spoke, "POST", "/incoming/connect", "", stale); r.Status != 401 || r.errorCode(t) != "stale_timestamp" {
 		t.Fatalf("stale CONNECT: %d %s", r.Status, r.Body)
 	}
-	if _, err := spoke.App.Connections.GetByID(t.Context(), connID); err == nil {
+	if _, err := spoke.App.Store.Connections.GetByID(t.Context(), connID); err == nil {
 		t.Fatal("a refused CONNECT stored a connection")
 	}
 	var list struct{ Items []federation.Connection }
@@ -152,7 +152,7 @@ func TestForgedAndBogusConnects(t *testing.T) {
 	if r := call(t, hub, "POST", "/incoming/connect/response", "", resp); r.Status != 409 {
 		t.Fatalf("CONNECT_RESPONSE for an inbound connection: %d %s", r.Status, r.Body)
 	}
-	if got, _ := hub.App.Connections.GetByID(t.Context(), id); got.Status != federation.StatusActive {
+	if got, _ := hub.App.Store.Connections.GetByID(t.Context(), id); got.Status != federation.StatusActive {
 		t.Fatalf("connection %s after a bogus CONNECT_RESPONSE", got.Status)
 	}
 }
@@ -181,7 +181,7 @@ func TestDisconnectRetriedWhileSpokeDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, "spoke DISCONNECTED", func() bool {
-		got, err := spoke.App.Connections.GetByID(context.Background(), id)
+		got, err := spoke.App.Store.Connections.GetByID(context.Background(), id)
 		return err == nil && got.Status == federation.StatusDisconnected
 	})
 	eventually(t, 10*time.Second, "the notice DELIVERED", func() bool {

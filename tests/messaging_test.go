@@ -307,7 +307,7 @@ func TestRetryBudgetSpentGoesToDLQ(t *testing.T) {
 	var m federation.Message
 	call(t, hub, "POST", "/command", hubTok, map[string]any{"connectionId": conn, "commandType": "task.create"}).decode(t, &m)
 	eventually(t, 20*time.Second, "FAILED and dead-lettered", func() bool {
-		rec, err := hub.App.Messages.Get(t.Context(), "ws-hub", m.ID)
+		rec, err := hub.App.Store.Messages.Get(t.Context(), "ws-hub", m.ID)
 		return err == nil && rec.Status == federation.MsgFailed && rec.DeadLetteredAt != nil
 	})
 	call(t, hub, "GET", "/commands/"+m.ID, hubTok, nil).decode(t, &m)

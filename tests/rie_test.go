@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -60,7 +59,7 @@ func TestPackagedBinariesUnderRIE(t *testing.T) {
 		"INSTANCE_URL=http://127.0.0.1:9", "INSTANCE_NAME=rie", "FEDGATE_DEV_MODE=true", "SIGNING_ALG=EdDSA",
 	}
 	names := store.PrefixedNames(prefix)
-	if err := store.CreateTables(ctx, dynamodb.NewFromConfig(awsCfg), names); err != nil {
+	if err := store.CreateTables(ctx, awsCfg, names); err != nil {
 		t.Fatal(err)
 	}
 	for logical, physical := range names {

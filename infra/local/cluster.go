@@ -18,10 +18,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/fedgate/fedgate/infra/local/devjwt"
-	"github.com/fedgate/fedgate/shared/api"
 	"github.com/fedgate/fedgate/shared/app"
 	"github.com/fedgate/fedgate/shared/config"
 	"github.com/fedgate/fedgate/shared/handlers"
+	"github.com/fedgate/fedgate/shared/httpapi"
 	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/localaws"
 	"github.com/fedgate/fedgate/shared/queue"
@@ -157,7 +157,7 @@ func (c *Cluster) startInstance(ctx, runCtx context.Context, spec InstanceSpec) 
 	if c.opts.StateDir != "" {
 		inst.stateDir = filepath.Join(c.opts.StateDir, spec.Name)
 	}
-	if err := store.CreateTables(ctx, inst.App.DB, cfg.Tables); err != nil {
+	if err := store.CreateTables(ctx, awsCfg, cfg.Tables); err != nil {
 		return nil, err
 	}
 	if err := loadState(ctx, inst); err != nil {
@@ -167,7 +167,7 @@ func (c *Cluster) startInstance(ctx, runCtx context.Context, spec InstanceSpec) 
 	if _, err := inst.App.Identity.Ensure(ctx); err != nil {
 		return nil, err
 	}
-	inst.gateway = &Gateway{handlers: map[string]api.LambdaHandler{}, auth: c.opts.Auth, log: log}
+	inst.gateway = &Gateway{handlers: map[string]httpapi.LambdaHandler{}, auth: c.opts.Auth, log: log}
 	for name, newHandler := range handlers.HTTP {
 		inst.gateway.handlers[name] = newHandler(inst.App)
 	}

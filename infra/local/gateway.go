@@ -18,7 +18,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/fedgate/fedgate/infra/local/devjwt"
-	"github.com/fedgate/fedgate/shared/api"
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/httpapi"
 	"github.com/fedgate/fedgate/shared/ids"
 	"github.com/fedgate/fedgate/shared/routes"
 )
@@ -29,7 +30,7 @@ const gatewayMaxBody = 10 << 20
 
 // Gateway turns HTTP requests into API Gateway v2 events for the handlers.
 type Gateway struct {
-	handlers map[string]api.LambdaHandler // by route name
+	handlers map[string]httpapi.LambdaHandler // by route name
 	auth     *devjwt.Authority
 	log      *slog.Logger
 }
@@ -40,21 +41,21 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	requestID := ids.New()
 	route, params, ok := routes.Match(r.Method, r.URL.Path)
 	if !ok {
-		writeResponse(w, api.NotFoundResponse(requestID))
+		writeResponse(w, httpapi.NotFoundResponse(requestID))
 		return
 	}
 	handler, ok := g.handlers[route.Name]
 	if !ok {
-		writeResponse(w, api.NotFoundResponse(requestID))
+		writeResponse(w, httpapi.NotFoundResponse(requestID))
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, gatewayMaxBody+1))
 	if err != nil {
-		writeResponse(w, api.ErrorResponse(api.InvalidJSON("could not read body"), requestID))
+		writeResponse(w, httpapi.ErrorResponse(federation.Errorf(federation.CodeInvalidJSON, "could not read body"), requestID))
 		return
 	}
 	if len(body) > gatewayMaxBody {
-		writeResponse(w, api.ErrorResponse(api.PayloadTooLarge(gatewayMaxBody), requestID))
+		writeResponse(w, httpapi.ErrorResponse(httpapi.PayloadTooLarge(gatewayMaxBody), requestID))
 		return
 	}
 	var claims map[string]string
@@ -62,7 +63,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// API Gateway's JWT authorizer rejects the call before any function runs.
 		claims, err = g.auth.Validate(r.Header.Get("Authorization"))
 		if err != nil {
-			writeResponse(w, api.ErrorResponse(api.Unauthenticated("%v", err), requestID))
+			writeResponse(w, httpapi.ErrorResponse(httpapi.Unauthenticated("%v", err), requestID))
 			return
 		}
 	}
@@ -73,7 +74,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// A Lambda error reaches the caller as API Gateway's 500.
 		g.log.Error("handler returned an error", "function", route.Name, "error", err.Error())
-		writeResponse(w, api.ErrorResponse(api.Errorf(http.StatusInternalServerError, "internal", "internal error"), requestID))
+		writeResponse(w, httpapi.ErrorResponse(federation.Errorf(federation.CodeInternal, "internal error"), requestID))
 		return
 	}
 	writeResponse(w, resp)

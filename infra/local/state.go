@@ -8,10 +8,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/store"
 )
@@ -45,18 +41,15 @@ func saveState(ctx context.Context, inst *Instance) error {
 	if err := writeJSON(filepath.Join(inst.stateDir, identityFile), escrow); err != nil {
 		return err
 	}
-	dump := map[string][]map[string]any{}
+	var tables []string
 	for _, t := range store.Tables {
-		if t.Name == store.InstanceTable {
-			continue
+		if t.Name != store.InstanceTable {
+			tables = append(tables, t.Name)
 		}
-		items, err := scanAll(ctx, inst.App.DB, inst.App.Config.Tables[t.Name])
-		if err != nil {
-			return err
-		}
-		for _, item := range items {
-			dump[t.Name] = append(dump[t.Name], encodeItem(item))
-		}
+	}
+	dump, err := inst.App.Store.Dump(ctx, tables...)
+	if err != nil {
+		return err
 	}
 	return writeJSON(filepath.Join(inst.stateDir, tablesFile), dump)
 }
@@ -76,42 +69,14 @@ func loadState(ctx context.Context, inst *Instance) error {
 	if err := inst.App.Identity.Import(ctx, escrow); err != nil && !errors.Is(err, store.ErrExists) {
 		return err
 	}
-	var dump map[string][]map[string]any
+	var dump store.Dump
 	switch err := readJSON(filepath.Join(inst.stateDir, tablesFile), &dump); {
 	case errors.Is(err, os.ErrNotExist):
 		return nil
 	case err != nil:
 		return err
 	}
-	for logical, items := range dump {
-		table, ok := inst.App.Config.Tables[logical]
-		if !ok {
-			continue // a table this version no longer has
-		}
-		for _, raw := range items {
-			item, err := decodeItem(raw)
-			if err != nil {
-				return fmt.Errorf("restore %s: %w", logical, err)
-			}
-			if _, err := inst.App.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {
-				return fmt.Errorf("restore %s: %w", logical, err)
-			}
-		}
-	}
-	return nil
-}
-
-func scanAll(ctx context.Context, db *dynamodb.Client, table string) ([]map[string]types.AttributeValue, error) {
-	var items []map[string]types.AttributeValue
-	p := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: aws.String(table)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("scan %s: %w", table, err)
-		}
-		items = append(items, page.Items...)
-	}
-	return items, nil
+	return inst.App.Store.Restore(ctx, dump)
 }
 
 func writeJSON(path string, v any) error {

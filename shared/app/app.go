@@ -1,32 +1,34 @@
-// Package app builds a function's dependencies once per cold start: SDK
-// clients, repositories and services, from a config.Config.
+// Package app wires one function's dependencies once per cold start: SDK
+// clients, repositories and the capability services, from a config.Config.
+// It holds resources and services only; behaviour lives in the services.
 package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/fedgate/fedgate/shared/api"
-	"github.com/fedgate/fedgate/shared/backend"
+	"github.com/fedgate/fedgate/shared/agents"
 	"github.com/fedgate/fedgate/shared/config"
+	"github.com/fedgate/fedgate/shared/connections"
 	"github.com/fedgate/fedgate/shared/delivery"
-	"github.com/fedgate/fedgate/shared/fanout"
-	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/events"
+	"github.com/fedgate/fedgate/shared/httpapi"
 	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/incoming"
+	"github.com/fedgate/fedgate/shared/messaging"
 	"github.com/fedgate/fedgate/shared/orchestrator"
 	"github.com/fedgate/fedgate/shared/peer"
+	"github.com/fedgate/fedgate/shared/platform"
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/signing"
 	"github.com/fedgate/fedgate/shared/store"
@@ -34,49 +36,25 @@ import (
 
 // App is the dependency graph of one fedgate instance.
 type App struct {
-	Config      config.Config
-	Log         *slog.Logger
-	DB          *dynamodb.Client
-	KMS         *kms.Client
-	SQS         *sqs.Client
-	Identity    *identity.Service
-	Connections *store.Connections
-	Messages    *store.Messages
-	Invites     *store.Invites
-	Subs        *store.Subscriptions
-	Agents      *store.Agents
-	Events      *fanout.Service
-	Jobs        *queue.Sender
-	Peers       *peer.Client
-	Verifier    *incoming.Verifier
-	Signer      *delivery.Signer
-	Outbox      *delivery.Outbox
-	Deliverer   *delivery.Deliverer
-	// Queries answers incoming queries; Commands executes incoming commands.
-	Queries  *backend.Handlers
-	Commands *backend.Handlers
-	// CommandObservers learn of every command of ours that got its response
-	// (the agents registry keeps its records from them).
-	CommandObservers []func(ctx context.Context, rec *store.MessageRecord)
-	// EventObservers learn of every incoming event this workspace subscribed to.
-	EventObservers []func(ctx context.Context, rec *store.MessageRecord)
-	// Orchestrator is set on instances that run agents (ORCHESTRATOR_URL).
-	Orchestrator *orchestrator.Client
-	Now          func() time.Time
-}
+	Config config.Config
+	Log    *slog.Logger
+	Now    func() time.Time
 
-// ObserveEvent tells every observer about a received event.
-func (a *App) ObserveEvent(ctx context.Context, rec *store.MessageRecord) {
-	for _, o := range a.EventObservers {
-		o(ctx, rec)
-	}
-}
+	// Resources.
+	Store     *store.Store
+	SQS       *sqs.Client
+	Jobs      *queue.Sender
+	Peers     *peer.Client
+	Identity  *identity.Service
+	Verifier  *incoming.Verifier
+	Outbox    *delivery.Outbox
+	Deliverer *delivery.Deliverer
 
-// ObserveCommandResponse tells every observer about a completed command.
-func (a *App) ObserveCommandResponse(ctx context.Context, rec *store.MessageRecord) {
-	for _, o := range a.CommandObservers {
-		o(ctx, rec)
-	}
+	// Capabilities: the use cases.
+	Connections *connections.Service
+	Messaging   *messaging.Service
+	Events      *events.Service
+	Agents      *agents.Service
 }
 
 // New wires an App from cfg and an SDK configuration.
@@ -85,50 +63,62 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg.Defaults()
-	db := dynamodb.NewFromConfig(awsCfg)
-	kmsClient := kms.NewFromConfig(awsCfg)
+	st := store.Open(awsCfg, cfg.Tables, cfg.Retention)
 	sqsClient := sqs.NewFromConfig(awsCfg)
 	a := &App{
-		Config: cfg,
-		Log:    log,
-		DB:     db,
-		KMS:    kmsClient,
-		SQS:    sqsClient,
-		Identity: identity.New(
-			store.NewInstance(db, cfg.Tables[store.InstanceTable]),
-			signing.NewSealer(kmsClient, cfg.KMSKeyID),
-			cfg.Identity,
-		),
-		Connections: store.NewConnections(db, cfg.Tables[store.ConnectionsTable]),
-		Messages:    store.NewMessages(db, cfg.Tables[store.MessagesTable], cfg.Retention),
-		Invites:     store.NewInvites(db, cfg.Tables[store.InvitesTable]),
-		Subs:        store.NewSubscriptions(db, cfg.Tables[store.SubscriptionsTable]),
-		Agents:      store.NewAgents(db, cfg.Tables[store.AgentsTable]),
-		Jobs:        queue.NewSender(sqsClient, cfg.Queues),
-		Peers:       peer.New(cfg.DevMode),
-		Now:         time.Now,
+		Config: cfg, Log: log, Now: time.Now,
+		Store: st, SQS: sqsClient,
+		Jobs:  queue.NewSender(sqsClient, cfg.Queues),
+		Peers: peer.New(cfg.DevMode),
+		Identity: identity.New(st.Instance, signing.NewSealer(kms.NewFromConfig(awsCfg), cfg.KMSKeyID), cfg.Identity),
 	}
-	a.Verifier = incoming.New(a.Connections, a.Messages, a.Peers)
-	a.Signer = delivery.NewSigner(a.Identity)
-	a.Outbox = delivery.NewOutbox(a.Messages, a.Jobs, log)
+	a.Verifier = incoming.New(st.Connections, st.Messages, a.Peers)
+	signer := delivery.NewSigner(a.Identity)
+	a.Outbox = delivery.NewOutbox(st.Messages, a.Jobs, log)
+
+	a.Connections = connections.New(connections.Deps{
+		Connections: st.Connections, Messages: st.Messages, Invites: st.Invites, Identity: a.Identity,
+		Signer: signer, Peers: a.Peers, Outbox: a.Outbox, Verifier: a.Verifier,
+		InstanceURL: cfg.Identity.URL, DefaultInboundWorkspace: cfg.DefaultInboundWorkspace, Log: log,
+	})
+	a.Messaging = messaging.New(messaging.Deps{
+		Connections: st.Connections, Messages: st.Messages, Identity: a.Identity, Signer: signer, Peers: a.Peers,
+		Outbox: a.Outbox, Jobs: a.Jobs, Verifier: a.Verifier,
+		QueryBackend: platform.NewRelay(cfg.QueryBackendURL), CommandBackend: platform.NewRelay(cfg.CommandBackendURL),
+		Retry: cfg.Retry, CommandTimeout: cfg.CommandTimeout, Log: log,
+	})
+	a.Events = events.New(events.Deps{
+		Connections: st.Connections, Messages: st.Messages, Subscriptions: st.Subscriptions, Jobs: a.Jobs,
+		Outbox: a.Outbox, Commands: a.Messaging, Signer: signer, Verifier: a.Verifier, Log: log,
+	})
+	a.Agents = agents.New(agents.Deps{
+		Agents: st.Agents, Connections: st.Connections, Commands: a.Messaging, Events: a.Events,
+		Orchestrator: newOrchestrator(cfg, awsCfg), Log: log,
+	})
 	a.Deliverer = &delivery.Deliverer{
-		Msgs: a.Messages, Conns: a.Connections, Signer: a.Signer, Peers: a.Peers, Jobs: a.Jobs,
-		Policy: cfg.Retry, Log: log, Now: time.Now,
+		Msgs: st.Messages, Conns: st.Connections, Signer: signer, Peers: a.Peers, Jobs: a.Jobs,
+		Policy: cfg.Retry, Suspensions: a.Events, Log: log, Now: time.Now,
 	}
-	a.Events = &fanout.Service{
-		Msgs: a.Messages, Conns: a.Connections, Subs: a.Subs, Jobs: a.Jobs, Outbox: a.Outbox, Log: log, Now: time.Now,
-	}
-	a.Deliverer.OnSuspend = func(ctx context.Context, conn *federation.Connection, reason string) {
-		payload, _ := json.Marshal(map[string]string{"connectionId": conn.ID, "remoteInstanceId": conn.RemoteInstanceID, "reason": reason})
-		if _, _, err := a.Events.Publish(ctx, conn.WorkspaceID, "federation.connection.suspended", payload); err != nil {
-			log.Warn("operational event not published", "error", err.Error())
-		}
-	}
-	a.Queries = backend.NewHandlers("query", cfg.QueryBackendURL)
-	a.Commands = backend.NewHandlers("command", cfg.CommandBackendURL)
-	registerBuiltins(a)
-	registerAgents(a, awsCfg)
+	// Each capability answers its own built-in queries and commands, and
+	// the agents capability keeps its records from answers and events.
+	a.Events.Register(a.Messaging)
+	a.Agents.Register(a.Messaging)
+	a.Messaging.RecordResponsesWith(a.Agents)
+	a.Events.DeliverReceivedTo(a.Agents)
 	return a
+}
+
+// newOrchestrator is the client of the local orchestrator on instances that
+// run agents (ORCHESTRATOR_URL), nil elsewhere.
+func newOrchestrator(cfg config.Config, awsCfg aws.Config) *orchestrator.Client {
+	if cfg.OrchestratorURL == "" {
+		return nil
+	}
+	key := orchestrator.StaticKey(cfg.OrchestratorAPIKey)
+	if cfg.OrchestratorAPIKey == "" && cfg.OrchestratorSecretARN != "" {
+		key = orchestrator.SecretKey(awsCfg, cfg.OrchestratorSecretARN)
+	}
+	return orchestrator.New(strings.TrimRight(cfg.OrchestratorURL, "/"), key)
 }
 
 // FromEnv is New for a Lambda function: configuration from the environment,
@@ -161,7 +151,7 @@ func NewLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-// APIOptions are the HTTP plumbing options for this deployment.
-func (a *App) APIOptions() api.Options {
-	return api.Options{WorkspaceClaim: a.Config.WorkspaceClaim, Logger: a.Log}
+// HTTPOptions are the HTTP plumbing options for this deployment.
+func (a *App) HTTPOptions() httpapi.Options {
+	return httpapi.Options{WorkspaceClaim: a.Config.WorkspaceClaim, Logger: a.Log}
 }

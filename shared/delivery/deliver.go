@@ -10,40 +10,38 @@ import (
 	"time"
 
 	"github.com/fedgate/fedgate/shared/federation"
-	"github.com/fedgate/fedgate/shared/incoming"
 	"github.com/fedgate/fedgate/shared/peer"
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/store"
 )
 
-// Peer health thresholds (PROTOCOL.md §8 "Peer health").
-const (
-	CircuitThreshold = 10          // consecutive failures that open the circuit
-	CircuitMinOpen   = time.Minute // first open period, doubled while probes fail
-	CircuitMaxOpen   = time.Hour   // longest open period
-	SuspendAfter     = 5 * 24 * time.Hour
-	suspendedWait    = 5 * time.Minute // how often a delivery to a SUSPENDED peer looks again
-)
+// suspendedWait is how often a delivery to a SUSPENDED or PENDING peer looks again.
+const suspendedWait = 5 * time.Minute
 
 // Poster sends envelopes to peers.
 type Poster interface {
 	Post(ctx context.Context, baseURL, path string, body []byte) (*peer.Reply, error)
 }
 
+// Suspensions is told when a peer is suspended for its health (the events
+// capability publishes federation.connection.suspended).
+type Suspensions interface {
+	Suspended(ctx context.Context, conn *federation.Connection, reason string)
+}
+
 // Deliverer processes delivery and ack jobs: it signs the stored message,
 // posts it, records the outcome and schedules the next try.
 type Deliverer struct {
-	Msgs   *store.Messages
-	Conns  *store.Connections
-	Signer *Signer
-	Peers  Poster
-	Jobs   JobSender
-	Policy federation.RetryPolicy
-	Log    *slog.Logger
-	Now    func() time.Time
-	Random func() float64 // jitter source; nil: math/rand
-	// OnSuspend is told when a peer is suspended for its health.
-	OnSuspend func(ctx context.Context, conn *federation.Connection, reason string)
+	Msgs        *store.Messages
+	Conns       *store.Connections
+	Signer      *Signer
+	Peers       Poster
+	Jobs        JobSender
+	Policy      federation.RetryPolicy
+	Suspensions Suspensions
+	Log         *slog.Logger
+	Now         func() time.Time
+	Random      func() float64 // jitter source; nil: math/rand
 }
 
 // controlTypes are sent whatever the local status of the connection: they
@@ -91,12 +89,12 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 			return d.fail(ctx, rec, "connection is "+conn.Status)
 		}
 	}
-	if h := conn.Health; h.Circuit == federation.CircuitOpen && h.OpenUntil != nil && h.OpenUntil.After(now) {
+	if until, held := conn.Health.HeldUntil(now); held {
 		// The peer's circuit is open: wait, without spending an attempt.
-		if d.Policy.Exhausted(0, rec.CreatedAt, *h.OpenUntil) {
+		if d.Policy.Exhausted(0, rec.CreatedAt, until) {
 			return d.exhaust(ctx, queueName, job, rec, "peer circuit open until the retry budget ran out")
 		}
-		return d.Jobs.Send(ctx, queueName, job, h.OpenUntil.Sub(now)+time.Duration(d.random()*float64(5*time.Second)))
+		return d.Jobs.Send(ctx, queueName, job, until.Sub(now)+time.Duration(d.random()*float64(5*time.Second)))
 	}
 
 	path, _ := federation.IncomingPath(rec.EnvelopeType)
@@ -124,31 +122,27 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 		return d.failAfter(ctx, rec, attempts, outcome.err)
 	}
 	d.recordHealth(ctx, conn, false, now)
-	delay := d.Policy.Delay(attempts, d.Random)
-	if reply != nil && reply.RetryAfter > delay {
-		delay = reply.RetryAfter
+	var retryAfter time.Duration
+	if reply != nil {
+		retryAfter = reply.RetryAfter
 	}
-	next := now.Add(delay)
-	if d.Policy.Exhausted(attempts, rec.CreatedAt, next) {
+	next := d.Policy.Next(attempts, rec.CreatedAt, now, retryAfter, d.Random)
+	if next.Exhausted {
 		log.Warn("retry budget spent", "error", outcome.err)
 		rec.Attempts = attempts
 		return d.exhaust(ctx, queueName, job, rec, outcome.err)
 	}
-	log.Info("delivery failed; retrying", "error", outcome.err, "delayMs", delay.Milliseconds())
+	log.Info("delivery failed; retrying", "error", outcome.err, "delayMs", next.Delay.Milliseconds())
 	if _, err := d.Msgs.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
 		Status: federation.MsgRetrying, From: []string{federation.MsgPending, federation.MsgRetrying},
-		Attempts: &attempts, NextAttemptAt: &next, Error: &outcome.err,
+		Attempts: &attempts, NextAttemptAt: &next.At, Error: &outcome.err,
 	}); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil // a concurrent duplicate job already finished it
 		}
 		return err
 	}
-	next2 := queue.Job{WorkspaceID: job.WorkspaceID, MessageID: job.MessageID}
-	if delay > queue.MaxDelay {
-		next2.NotBefore = next.UnixMilli()
-	}
-	return d.Jobs.Send(ctx, queueName, next2, delay)
+	return d.Jobs.Send(ctx, queueName, job.Retry(next.At, next.Delay), next.Delay)
 }
 
 // done reports whether nothing is left to send for rec.
@@ -180,8 +174,8 @@ func classify(rec *store.MessageRecord, conn *federation.Connection, reply *peer
 		if reply.Status == http.StatusAccepted {
 			return outcome{ok: true, awaitAck: true}
 		}
-		ack, err := VerifyEventAck(conn, rec.ID, reply.Body)
-		if err != nil {
+		var ack federation.EventAckBody
+		if err := federation.CheckAnswer(conn, federation.Answer{Type: federation.EnvEventAck, CorrelationID: rec.ID}, reply.Body, &ack); err != nil {
 			return outcome{retry: true, err: "invalid EVENT_ACK: " + err.Error()}
 		}
 		resp := &federation.Response{Success: ack.Received}
@@ -195,32 +189,6 @@ func classify(rec *store.MessageRecord, conn *federation.Connection, reply *peer
 		}
 	}
 	return outcome{ok: true}
-}
-
-// EventAck is a verified EVENT_ACK.
-type EventAck struct {
-	federation.Envelope
-	federation.EventAckBody
-}
-
-// VerifyEventAck checks that body is an EVENT_ACK for messageID signed by
-// the connection's peer.
-func VerifyEventAck(conn *federation.Connection, messageID string, body []byte) (*EventAck, error) {
-	var ack EventAck
-	if err := json.Unmarshal(body, &ack); err != nil {
-		return nil, fmt.Errorf("not JSON: %w", err)
-	}
-	if ack.Type != federation.EnvEventAck || ack.CorrelationID != messageID || ack.ConnectionID != conn.ID || ack.InstanceID != conn.RemoteInstanceID {
-		return nil, errors.New("not an EVENT_ACK for this message")
-	}
-	k, ok := conn.RemoteKey(ack.KeyID)
-	if !ok {
-		return nil, fmt.Errorf("unknown key %s", ack.KeyID)
-	}
-	if err := incoming.VerifyWith(k, body); err != nil {
-		return nil, err
-	}
-	return &ack, nil
 }
 
 func replyStatus(r *peer.Reply) int {
@@ -285,21 +253,21 @@ func (d *Deliverer) exhaust(ctx context.Context, queueName string, job queue.Job
 // recordHealth updates the peer's health after an attempt (best effort:
 // a lost update only delays the circuit by one failure).
 func (d *Deliverer) recordHealth(ctx context.Context, conn *federation.Connection, ok bool, now time.Time) {
-	h := NextHealth(conn.Health, ok, now)
-	if h == conn.Health {
+	h := federation.NextHealth(conn.Health, ok, now)
+	if h.Equal(conn.Health) {
 		return
 	}
 	if err := d.Conns.SetHealth(ctx, conn.WorkspaceID, conn.ID, h); err != nil {
 		d.Log.Warn("peer health not recorded", "connectionId", conn.ID, "error", err.Error())
 	}
-	if !ok && h.FailingSince != nil && now.Sub(*h.FailingSince) >= SuspendAfter {
+	if !ok && h.ShouldSuspend(now) {
 		d.suspend(ctx, conn, "no successful delivery for 5 days")
 	}
 }
 
 func (d *Deliverer) suspend(ctx context.Context, conn *federation.Connection, reason string) {
-	_, err := d.Conns.Transition(ctx, conn.WorkspaceID, conn.ID, store.Change{
-		To: federation.StatusSuspended, Set: map[string]any{"reason": reason},
+	_, err := d.Conns.Transition(ctx, conn.WorkspaceID, conn.ID, store.ConnectionChange{
+		To: federation.StatusSuspended, Reason: &reason,
 	})
 	if err != nil {
 		if !errors.Is(err, store.ErrConflict) {
@@ -308,38 +276,35 @@ func (d *Deliverer) suspend(ctx context.Context, conn *federation.Connection, re
 		return
 	}
 	d.Log.Warn("operational event", "event", "federation.connection.suspended", "connectionId", conn.ID, "reason", reason)
-	if d.OnSuspend != nil {
-		d.OnSuspend(ctx, conn, reason)
+	if d.Suspensions != nil {
+		d.Suspensions.Suspended(ctx, conn, reason)
 	}
 }
 
-// NextHealth is the peer-health state machine: failures count up and open
-// the circuit at CircuitThreshold for CircuitMinOpen, doubling (up to
-// CircuitMaxOpen) while probes fail; one success closes it.
-func NextHealth(h federation.Health, ok bool, now time.Time) federation.Health {
-	now = now.UTC()
-	if ok {
-		if h.ConsecutiveFailures == 0 && h.Circuit == federation.CircuitClosed && h.LastSuccessAt != nil && now.Sub(*h.LastSuccessAt) < time.Minute {
-			return h // nothing worth a write
+// DeadLettered records that a message's job reached a dead-letter queue: the
+// message is FAILED (if it was not final yet) with the time it was
+// dead-lettered, and an operational log line is written.
+func (d *Deliverer) DeadLettered(ctx context.Context, job queue.Job) error {
+	rec, err := d.Msgs.Get(ctx, job.WorkspaceID, job.MessageID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	now := d.Now().UTC()
+	u := store.MessageUpdate{DeadLetteredAt: &now, From: federation.MessageStatuses, ClearDeadline: true}
+	if !federation.IsFinal(rec.Status) {
+		reason := "dead-lettered: the job failed repeatedly"
+		if rec.Error != "" {
+			reason += "; last error: " + rec.Error
 		}
-		return federation.Health{Circuit: federation.CircuitClosed, LastSuccessAt: &now, LastFailureAt: h.LastFailureAt}
+		u.Status, u.Error = federation.MsgFailed, &reason
 	}
-	h.ConsecutiveFailures++
-	h.LastFailureAt = &now
-	if h.FailingSince == nil {
-		h.FailingSince = &now
+	if _, err := d.Msgs.Update(ctx, rec.WorkspaceID, rec.ID, u); err != nil {
+		return err
 	}
-	if h.Circuit == "" {
-		h.Circuit = federation.CircuitClosed
-	}
-	wasOpen := h.Circuit != federation.CircuitClosed
-	if h.ConsecutiveFailures >= CircuitThreshold || wasOpen {
-		open := CircuitMinOpen
-		if wasOpen && h.OpenFor > 0 {
-			open = min(time.Duration(h.OpenFor)*time.Second*2, CircuitMaxOpen)
-		}
-		until := now.Add(open)
-		h.Circuit, h.OpenUntil, h.OpenFor = federation.CircuitOpen, &until, int64(open/time.Second)
-	}
-	return h
+	d.Log.Error("operational event", "event", "federation.message.dead_lettered",
+		"messageId", rec.ID, "connectionId", rec.ConnectionID, "type", rec.MessageType, "error", rec.Error)
+	return nil
 }

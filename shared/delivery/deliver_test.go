@@ -32,7 +32,7 @@ func activeConnection(t *testing.T, a *app.App, url string, health federation.He
 	now := time.Now().UTC()
 	c := federation.Connection{ID: ids.New(), WorkspaceID: "ws-1", RemoteInstanceID: "peer", RemoteURL: url,
 		Direction: federation.Outbound, Status: federation.StatusActive, Health: health, CreatedAt: now, UpdatedAt: now}
-	if err := a.Connections.Import(context.Background(), []federation.Connection{c}); err != nil {
+	if err := a.Store.Connections.Import(context.Background(), []federation.Connection{c}); err != nil {
 		t.Fatal(err)
 	}
 	return &c
@@ -41,11 +41,11 @@ func activeConnection(t *testing.T, a *app.App, url string, health federation.He
 func eventDelivery(t *testing.T, a *app.App, conn *federation.Connection) *store.MessageRecord {
 	t.Helper()
 	now := time.Now().UTC()
-	rec := a.Messages.NewRecord(federation.Message{
+	rec := store.NewRecord(federation.Message{
 		ID: ids.New(), WorkspaceID: "ws-1", ConnectionID: conn.ID, MessageType: federation.TypeEvent,
 		Direction: federation.Outbound, Status: federation.MsgPending, EventType: "task.created", CreatedAt: now, UpdatedAt: now,
 	}, federation.EnvEvent, []byte(`{"eventType":"task.created","payload":{}}`), "")
-	if err := a.Messages.Create(context.Background(), rec); err != nil {
+	if err := a.Store.Messages.Create(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
 	return rec
@@ -75,11 +75,11 @@ func TestDeliverSuspendsUnhealthyPeers(t *testing.T) {
 			if err := a.Deliverer.Handle(ctx, queue.Delivery, queue.Job{WorkspaceID: "ws-1", MessageID: rec.ID}); err != nil {
 				t.Fatal(err)
 			}
-			got, _ := a.Connections.Get(ctx, "ws-1", conn.ID)
+			got, _ := a.Store.Connections.Get(ctx, "ws-1", conn.ID)
 			if got.Status != federation.StatusSuspended || got.Reason == "" {
 				t.Fatalf("connection %s (%q), want SUSPENDED with a reason", got.Status, got.Reason)
 			}
-			msg, _ := a.Messages.Get(ctx, "ws-1", rec.ID)
+			msg, _ := a.Store.Messages.Get(ctx, "ws-1", rec.ID)
 			if msg.Status != tt.msgFinal || msg.Attempts != 1 {
 				t.Fatalf("delivery %s after %d attempts, want %s", msg.Status, msg.Attempts, tt.msgFinal)
 			}
@@ -103,7 +103,7 @@ func suspendedEventStored(t *testing.T, a *app.App) bool {
 		if err != nil {
 			continue
 		}
-		rec, err := a.Messages.Get(context.Background(), job.WorkspaceID, job.MessageID)
+		rec, err := a.Store.Messages.Get(context.Background(), job.WorkspaceID, job.MessageID)
 		if err == nil && rec.EventType == "federation.connection.suspended" {
 			return true
 		}

@@ -6,11 +6,14 @@ package delivery
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/identity"
+	"github.com/fedgate/fedgate/shared/ids"
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/signing"
 	"github.com/fedgate/fedgate/shared/store"
@@ -46,12 +49,12 @@ func NewOutbox(msgs *store.Messages, jobs JobSender, log *slog.Logger) *Outbox {
 // clears the marker. A failure is logged, not returned: the record is safely
 // stored and the sweeper will send its job.
 func (o *Outbox) Kick(ctx context.Context, rec *store.MessageRecord) {
-	if rec.OutboxQueue == "" {
+	if rec.Outbox == "" {
 		return
 	}
 	job := queue.Job{WorkspaceID: rec.WorkspaceID, MessageID: rec.ID}
-	if err := o.jobs.Send(ctx, rec.OutboxQueue, job, 0); err != nil {
-		o.log.Warn("job not sent; the sweeper will send it", "messageId", rec.ID, "queue", rec.OutboxQueue, "error", err.Error())
+	if err := o.jobs.Send(ctx, rec.Outbox, job, 0); err != nil {
+		o.log.Warn("job not sent; the sweeper will send it", "messageId", rec.ID, "queue", rec.Outbox, "error", err.Error())
 		return
 	}
 	if err := o.msgs.ClearOutbox(ctx, rec.WorkspaceID, rec.ID); err != nil {
@@ -77,7 +80,7 @@ func (o *Outbox) Sweep(ctx context.Context, now time.Time, grace time.Duration) 
 	}
 	sent := 0
 	for _, rec := range recs {
-		o.log.Info("sweeper re-sends a job", "messageId", rec.ID, "queue", rec.OutboxQueue)
+		o.log.Info("sweeper re-sends a job", "messageId", rec.ID, "queue", rec.Outbox)
 		o.Kick(ctx, rec)
 		sent++
 	}
@@ -113,4 +116,18 @@ func (s *Signer) Sign(ctx context.Context, messageID, envType, connectionID stri
 		return nil, err
 	}
 	return signing.Sign(key, unsigned)
+}
+
+// Control prepares an outgoing control envelope (CONNECT_RESPONSE,
+// DISCONNECT, COMMAND_RESPONSE) as a record owed to the delivery queue.
+func Control(conn *federation.Connection, envType string, body any, now time.Time) (*store.MessageRecord, error) {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", envType, err)
+	}
+	now = now.UTC()
+	return store.NewRecord(federation.Message{
+		ID: ids.New(), WorkspaceID: conn.WorkspaceID, ConnectionID: conn.ID, MessageType: envType,
+		Direction: federation.Outbound, Status: federation.MsgPending, CreatedAt: now, UpdatedAt: now,
+	}, envType, data, queue.Delivery), nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/ids"
 	"github.com/fedgate/fedgate/shared/queue"
+	"github.com/fedgate/fedgate/shared/store"
 )
 
 // Crash safety: the message is stored, then sending its job fails (here SQS
@@ -27,9 +28,9 @@ func TestOutboxSurvivesAFailureBetweenStoreAndSend(t *testing.T) {
 	for k, v := range a.Config.Queues {
 		broken[k] = v + "-missing"
 	}
-	crashing := delivery.NewOutbox(a.Messages, queue.NewSender(a.SQS, broken), a.Log)
+	crashing := delivery.NewOutbox(a.Store.Messages, queue.NewSender(a.SQS, broken), a.Log)
 	now := time.Now().UTC()
-	rec := a.Messages.NewRecord(federation.Message{
+	rec := store.NewRecord(federation.Message{
 		ID: ids.New(), WorkspaceID: "ws-1", ConnectionID: "c-1", MessageType: federation.TypeCommand,
 		Direction: federation.Outbound, Status: federation.MsgPending, CreatedAt: now, UpdatedAt: now,
 	}, federation.EnvCommand, []byte(`{"commandType":"x","payload":{}}`), queue.Delivery)
@@ -39,12 +40,12 @@ func TestOutboxSurvivesAFailureBetweenStoreAndSend(t *testing.T) {
 	if n := receiveAll(t, a.SQS, a.Config.Queues[queue.Delivery]); len(n) != 0 {
 		t.Fatalf("a job reached the queue although sending failed: %v", n)
 	}
-	stored, err := a.Messages.Get(ctx, "ws-1", rec.ID)
-	if err != nil || stored.OutboxQueue != queue.Delivery {
+	stored, err := a.Store.Messages.Get(ctx, "ws-1", rec.ID)
+	if err != nil || stored.Outbox != queue.Delivery {
 		t.Fatalf("marker missing after the failed send: %+v %v", stored, err)
 	}
 
-	healthy := delivery.NewOutbox(a.Messages, a.Jobs, a.Log)
+	healthy := delivery.NewOutbox(a.Store.Messages, a.Jobs, a.Log)
 	if n, err := healthy.Sweep(ctx, time.Now(), time.Hour); err != nil || n != 0 {
 		t.Fatalf("sweep within the grace period sent %d (%v)", n, err)
 	}

@@ -1,6 +1,3 @@
-// Package federation holds fedgate's domain types and rules: connections and
-// their state machine, messages and envelopes, the retry schedule, the
-// query deny-list. Plain values and functions; no I/O.
 package federation
 
 import (
@@ -66,49 +63,31 @@ func IsLive(status string) bool {
 
 // RemoteKey is a peer's published verification key, as fetched from its GET /instance.
 type RemoteKey struct {
-	KeyID     string `json:"keyId" dynamodbav:"keyId"`
-	Alg       string `json:"alg" dynamodbav:"alg"`
-	PublicKey string `json:"publicKey" dynamodbav:"publicKey"`
-	Status    string `json:"status" dynamodbav:"status"`
+	KeyID     string `json:"keyId"`
+	Alg       string `json:"alg"`
+	PublicKey string `json:"publicKey"`
+	Status    string `json:"status"`
 }
-
-// Health tracks delivery outcomes to a peer (PROTOCOL.md §8 "Peer health").
-type Health struct {
-	ConsecutiveFailures int        `json:"consecutiveFailures" dynamodbav:"consecutiveFailures"`
-	LastSuccessAt       *time.Time `json:"lastSuccessAt,omitempty" dynamodbav:"lastSuccessAt,omitempty"`
-	LastFailureAt       *time.Time `json:"lastFailureAt,omitempty" dynamodbav:"lastFailureAt,omitempty"`
-	FailingSince        *time.Time `json:"-" dynamodbav:"failingSince,omitempty"`
-	Circuit             string     `json:"circuit" dynamodbav:"circuit"`
-	OpenUntil           *time.Time `json:"openUntil,omitempty" dynamodbav:"openUntil,omitempty"`
-	OpenFor             int64      `json:"-" dynamodbav:"openForSeconds,omitempty"`
-}
-
-// Circuit states.
-const (
-	CircuitClosed   = "closed"
-	CircuitOpen     = "open"
-	CircuitHalfOpen = "half-open"
-)
 
 // Connection is a link between a workspace here and a remote instance. Its id
 // is chosen by the initiator and is the same on both sides.
 type Connection struct {
-	ID                 string          `json:"id" dynamodbav:"connectionId"`
-	WorkspaceID        string          `json:"workspaceId" dynamodbav:"workspaceId"`
-	RemoteInstanceID   string          `json:"remoteInstanceId" dynamodbav:"remoteInstanceId"`
-	RemoteURL          string          `json:"remoteUrl" dynamodbav:"remoteUrl"`
-	RemoteName         string          `json:"remoteName" dynamodbav:"remoteName"`
-	Direction          string          `json:"direction" dynamodbav:"direction"`
-	Status             string          `json:"status" dynamodbav:"status"`
-	RemoteCapabilities json.RawMessage `json:"remoteCapabilities" dynamodbav:"remoteCapabilities"`
-	Metadata           json.RawMessage `json:"metadata" dynamodbav:"metadata"`
-	RemoteKeys         []RemoteKey     `json:"-" dynamodbav:"remoteKeys"`
-	Health             Health          `json:"health" dynamodbav:"health"`
-	CreatedAt          time.Time       `json:"createdAt" dynamodbav:"createdAt"`
-	UpdatedAt          time.Time       `json:"updatedAt" dynamodbav:"updatedAt"`
-	ConnectedAt        *time.Time      `json:"connectedAt,omitempty" dynamodbav:"connectedAt,omitempty"`
-	DisconnectedAt     *time.Time      `json:"disconnectedAt,omitempty" dynamodbav:"disconnectedAt,omitempty"`
-	Reason             string          `json:"reason,omitempty" dynamodbav:"reason,omitempty"`
+	ID                 string          `json:"id"`
+	WorkspaceID        string          `json:"workspaceId"`
+	RemoteInstanceID   string          `json:"remoteInstanceId"`
+	RemoteURL          string          `json:"remoteUrl"`
+	RemoteName         string          `json:"remoteName"`
+	Direction          string          `json:"direction"`
+	Status             string          `json:"status"`
+	RemoteCapabilities json.RawMessage `json:"remoteCapabilities"`
+	Metadata           json.RawMessage `json:"metadata"`
+	RemoteKeys         []RemoteKey     `json:"-"`
+	Health             Health          `json:"health"`
+	CreatedAt          time.Time       `json:"createdAt"`
+	UpdatedAt          time.Time       `json:"updatedAt"`
+	ConnectedAt        *time.Time      `json:"connectedAt,omitempty"`
+	DisconnectedAt     *time.Time      `json:"disconnectedAt,omitempty"`
+	Reason             string          `json:"reason,omitempty"`
 }
 
 // RemoteKey returns the peer key with id keyID.

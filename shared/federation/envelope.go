@@ -176,3 +176,8 @@ func IncomingPath(envelopeType string) (string, bool) {
 	p, ok := incomingPaths[envelopeType]
 	return p, ok
 }
+
+// Response is the answer a QUERY_RESPONSE or COMMAND_RESPONSE carries.
+func (b ResponseBody) Response() *Response {
+	return &Response{Success: b.Success, Data: b.Data, Error: b.Error}
+}

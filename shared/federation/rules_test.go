@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -150,8 +151,8 @@ func TestEventTypes(t *testing.T) {
 		"task": false, "Task.created": false, "task..created": false, "task.created.": false,
 		".task": false, "task.*": false, "task.crea-ted": false, "1task.created": false, "": false,
 	} {
-		if ValidEventType(s) != want {
-			t.Errorf("ValidEventType(%q) = %v", s, !want)
+		if ValidTypeName(s) != want {
+			t.Errorf("ValidTypeName(%q) = %v", s, !want)
 		}
 	}
 	for s, want := range map[string]bool{
@@ -184,5 +185,26 @@ func TestEventTypes(t *testing.T) {
 		if tt.want && EventFamily(tt.pattern) != EventFamily(tt.eventType) {
 			t.Errorf("a match across families: %q %q", tt.pattern, tt.eventType)
 		}
+	}
+}
+
+func TestChecks(t *testing.T) {
+	var v Checks
+	v.Required("remoteUrl", " ")
+	v.Check(false, "reason", "must be at most 500 characters")
+	v.Object("metadata", []byte(`[1]`))
+	v.Object("context", nil)
+	err := v.Err()
+	e, ok := AsError(err)
+	if !ok || e.Code != CodeValidation || !strings.Contains(e.Message, "remoteUrl is required") ||
+		!strings.Contains(e.Message, "reason must be") || !strings.Contains(e.Message, "metadata must be a JSON object") ||
+		strings.Contains(e.Message, "context") {
+		t.Errorf("got %v", err)
+	}
+	var ok2 Checks
+	ok2.Required("x", "y")
+	ok2.Object("m", []byte(`{"a":1}`))
+	if ok2.Err() != nil {
+		t.Error("valid input reported an error")
 	}
 }

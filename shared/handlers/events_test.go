@@ -10,7 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/fedgate/fedgate/shared/api"
+	"github.com/fedgate/fedgate/shared/httpapi"
 	"github.com/fedgate/fedgate/shared/app/apptest"
 	"github.com/fedgate/fedgate/shared/routes"
 )
@@ -27,9 +27,9 @@ func readEvent(t *testing.T, name string, v any) {
 }
 
 // loadEvent reads events/<name>.json, the sample request for a function.
-func loadEvent(t *testing.T, name string) api.Request {
+func loadEvent(t *testing.T, name string) httpapi.Request {
 	t.Helper()
-	var req api.Request
+	var req httpapi.Request
 	readEvent(t, name, &req)
 	return req
 }

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fedgate/fedgate/shared/api"
+	"github.com/fedgate/fedgate/shared/httpapi"
 	"github.com/fedgate/fedgate/shared/app/apptest"
 	"github.com/fedgate/fedgate/shared/identity"
 )
@@ -36,7 +36,7 @@ func TestInstanceUpdate(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, resp.Body)
 			}
 			if tt.code != "" {
-				var e api.ErrorBody
+				var e httpapi.ErrorBody
 				_ = json.Unmarshal([]byte(resp.Body), &e)
 				if e.Error.Code != tt.code || !strings.Contains(e.Error.Message, tt.msg) {
 					t.Errorf("error %+v, want %s containing %q", e.Error, tt.code, tt.msg)
@@ -52,7 +52,7 @@ func TestInstanceUpdate(t *testing.T) {
 
 func TestAdminRoutesNeedAdmin(t *testing.T) {
 	a := apptest.New(t)
-	for name, h := range map[string]api.LambdaHandler{
+	for name, h := range map[string]httpapi.LambdaHandler{
 		"instance-update":      InstanceUpdate(a),
 		"instance-rotate-keys": InstanceRotateKeys(a),
 	} {

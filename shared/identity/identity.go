@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/ids"
 	"github.com/fedgate/fedgate/shared/signing"
 	"github.com/fedgate/fedgate/shared/store"
@@ -181,9 +183,54 @@ type CapabilityPatch struct {
 	EventTypes   *[]string `json:"eventTypes"`
 }
 
-// Update applies a validated patch. store.ErrConflict if the identity changed
-// concurrently.
+// Limits of PATCH /instance.
+const (
+	maxNameLen     = 200
+	maxMetadataLen = 16 * 1024
+	maxTypes       = 200
+)
+
+// check validates a patch, naming every bad field.
+func (p Patch) check() error {
+	if p.Name == nil && p.Capabilities == nil && p.Metadata == nil {
+		return federation.Invalidf("body must set at least one of name, capabilities, metadata")
+	}
+	var v federation.Checks
+	if p.Name != nil {
+		v.Check(strings.TrimSpace(*p.Name) != "", "name", "must not be empty")
+		v.Check(len(*p.Name) <= maxNameLen, "name", "must be at most 200 characters")
+	}
+	if p.Metadata != nil {
+		var obj map[string]json.RawMessage
+		v.Check(json.Unmarshal(*p.Metadata, &obj) == nil && obj != nil, "metadata", "must be a JSON object")
+		v.Check(len(*p.Metadata) <= maxMetadataLen, "metadata", "must be at most 16 KiB")
+	}
+	if c := p.Capabilities; c != nil {
+		checkTypes(&v, "capabilities.commandTypes", c.CommandTypes)
+		checkTypes(&v, "capabilities.eventTypes", c.EventTypes)
+	}
+	return v.Err()
+}
+
+func checkTypes(v *federation.Checks, field string, list *[]string) {
+	if list == nil {
+		return
+	}
+	v.Check(len(*list) <= maxTypes, field, "must have at most 200 entries")
+	for _, t := range *list {
+		if !federation.ValidTypeName(t) {
+			v.Check(false, field, fmt.Sprintf("entries must be dot-separated lower-case words such as task.created, got %q", t))
+			return
+		}
+	}
+}
+
+// Update validates and applies a patch. store.ErrConflict if the identity
+// changed concurrently.
 func (s *Service) Update(ctx context.Context, p Patch) (Document, error) {
+	if err := p.check(); err != nil {
+		return Document{}, err
+	}
 	rec, err := s.Ensure(ctx)
 	if err != nil {
 		return Document{}, err

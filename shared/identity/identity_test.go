@@ -117,7 +117,7 @@ func TestRetiredKeysExpireAfterGrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, _ := store.NewInstance(a.DB, cfg.Tables[store.InstanceTable]).Get(ctx)
+	rec, _ := a.Store.Instance.Get(ctx)
 	if len(rec.Keys) != 2 || len(third.PublicKeys) != 2 {
 		t.Fatalf("rotation kept %d stored keys, want the current and the just-retired one", len(rec.Keys))
 	}

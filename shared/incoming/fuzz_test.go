@@ -4,7 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fedgate/fedgate/shared/api"
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/httpapi"
 )
 
 // FuzzParse: envelope parsing never panics and every refusal is a client
@@ -23,8 +24,8 @@ func FuzzParse(f *testing.F) {
 		if err == nil {
 			return
 		}
-		e, ok := api.AsError(err)
-		if !ok || e.Status < 400 || e.Status >= 500 || e.Code == "" {
+		e, ok := federation.AsError(err)
+		if !ok || httpapi.Status(e.Code) < 400 || httpapi.Status(e.Code) >= 500 {
 			t.Fatalf("Parse(%q) = %v, want a 4xx PROTOCOL error", in, err)
 		}
 	})

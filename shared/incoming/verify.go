@@ -1,6 +1,7 @@
 // Package incoming verifies signed envelopes arriving at /incoming/*, in the
 // order of PROTOCOL.md §3, and keeps the first answer to each envelope so
-// that a retried delivery gets exactly the same answer.
+// that a retried delivery gets exactly the same answer. Its failures are
+// *federation.Error with the PROTOCOL code; the HTTP layer maps them.
 package incoming
 
 import (
@@ -8,37 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"time"
 
-	"github.com/fedgate/fedgate/shared/api"
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/identity"
-	"github.com/fedgate/fedgate/shared/peer"
-	"github.com/fedgate/fedgate/shared/signing"
 	"github.com/fedgate/fedgate/shared/store"
 )
-
-// Error constructors for the verification codes of PROTOCOL.md §1.
-func staleTimestamp() *api.Error {
-	return api.Errorf(http.StatusUnauthorized, "stale_timestamp", "timestamp is more than 5 minutes from now")
-}
-
-// UnknownKey is the answer for an unknown connection or key.
-func UnknownKey(format string, args ...any) *api.Error {
-	return api.Errorf(http.StatusUnauthorized, "unknown_key", format, args...)
-}
-
-// InvalidSignature is the answer for a signature that does not verify.
-func InvalidSignature(format string, args ...any) *api.Error {
-	return api.Errorf(http.StatusUnauthorized, "invalid_signature", format, args...)
-}
-
-// NotActive is the answer for a connection that may not carry the message.
-func NotActive(format string, args ...any) *api.Error {
-	return api.Errorf(http.StatusForbidden, "connection_not_active", format, args...)
-}
 
 // Connections is the connection storage verification needs.
 type Connections interface {
@@ -53,6 +30,11 @@ type Answers interface {
 	RecordedAnswer(ctx context.Context, connID, messageID string) (*store.Answer, error)
 }
 
+// Peers fetches a peer's published identity (for its keys).
+type Peers interface {
+	FetchInstance(ctx context.Context, baseURL string) (*identity.Document, error)
+}
+
 // storesMessage lists the envelope types whose receiver stores a message and
 // keeps the answer in it; the others keep a de-duplication record. Knowing
 // which saves one read per incoming envelope.
@@ -62,12 +44,12 @@ var storesMessage = map[string]bool{federation.EnvQuery: true, federation.EnvCom
 type Verifier struct {
 	conns   Connections
 	answers Answers
-	peers   *peer.Client
+	peers   Peers
 	now     func() time.Time
 }
 
 // New returns a Verifier.
-func New(conns Connections, answers Answers, peers *peer.Client) *Verifier {
+func New(conns Connections, answers Answers, peers Peers) *Verifier {
 	return &Verifier{conns: conns, answers: answers, peers: peers, now: time.Now}
 }
 
@@ -77,14 +59,14 @@ type Envelope struct {
 	Raw  []byte                 // the whole envelope as received
 	Conn *federation.Connection // the connection it arrived on
 	// Duplicate is the first answer if this messageId was seen before on the
-	// connection; the handler must return it unchanged.
+	// connection; the answer to give is exactly it.
 	Duplicate *store.Answer
 }
 
 // Decode unmarshals the type-specific members into v.
 func (e *Envelope) Decode(v any) error {
 	if err := json.Unmarshal(e.Raw, v); err != nil {
-		return api.ValidationFailed("envelope members: %v", err)
+		return federation.Invalidf("envelope members: %v", err)
 	}
 	return nil
 }
@@ -97,46 +79,52 @@ func (v *Verifier) Parse(raw []byte, wantType string) (federation.Envelope, erro
 	if err := json.Unmarshal(raw, &env); err != nil {
 		var syntax *json.SyntaxError
 		if errors.As(err, &syntax) || len(raw) == 0 {
-			return env, api.InvalidJSON("body is not a JSON envelope: %v", err)
+			return env, federation.Errorf(federation.CodeInvalidJSON, "body is not a JSON envelope: %v", err)
 		}
-		return env, api.ValidationFailed("envelope: %v", err)
+		return env, federation.Invalidf("envelope: %v", err)
 	}
 	if err := env.Check(wantType); err != nil {
-		return env, api.ValidationFailed("%v", err)
+		return env, federation.Invalidf("%v", err)
 	}
 	if !env.Fresh(v.now()) {
-		return env, staleTimestamp()
+		return env, federation.Errorf(federation.CodeStaleTimestamp, "timestamp is more than 5 minutes from now")
 	}
 	return env, nil
 }
 
 // Verify runs every step for an envelope of wantType on a connection whose
-// status is one of statuses (ACTIVE when none are given).
-func (v *Verifier) Verify(ctx context.Context, raw []byte, wantType string, statuses ...string) (*Envelope, error) {
+// status is one of statuses (ACTIVE when none are given), and decodes its
+// members into members (when not nil).
+func (v *Verifier) Verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...string) (*Envelope, error) {
 	env, err := v.Parse(raw, wantType)
 	if err != nil {
 		return nil, err
 	}
 	conn, err := v.conns.GetByID(ctx, env.ConnectionID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, UnknownKey("unknown connection %s", env.ConnectionID)
+		return nil, federation.Errorf(federation.CodeUnknownKey, "unknown connection %s", env.ConnectionID)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if conn.RemoteInstanceID != env.InstanceID {
-		return nil, NotActive("connection %s does not belong to instance %s", conn.ID, env.InstanceID)
+		return nil, federation.Errorf(federation.CodeNotActive, "connection %s does not belong to instance %s", conn.ID, env.InstanceID)
 	}
 	if len(statuses) == 0 {
 		statuses = []string{federation.StatusActive}
 	}
 	if !slices.Contains(statuses, conn.Status) {
-		return nil, NotActive("connection %s is %s", conn.ID, conn.Status)
+		return nil, federation.Errorf(federation.CodeNotActive, "connection %s is %s", conn.ID, conn.Status)
 	}
 	if err := v.checkSignature(ctx, conn, env, raw); err != nil {
 		return nil, err
 	}
 	in := &Envelope{Envelope: env, Raw: raw, Conn: conn}
+	if members != nil {
+		if err := in.Decode(members); err != nil {
+			return nil, err
+		}
+	}
 	lookup := func() (*store.Answer, error) { return v.answers.RecordedAnswer(ctx, conn.ID, env.MessageID) }
 	if storesMessage[wantType] {
 		lookup = func() (*store.Answer, error) {
@@ -173,10 +161,10 @@ func (v *Verifier) checkSignature(ctx context.Context, conn *federation.Connecti
 			k, ok = find()
 		}
 		if !ok {
-			return UnknownKey("key %s is not a key of instance %s", env.KeyID, conn.RemoteInstanceID)
+			return federation.Errorf(federation.CodeUnknownKey, "key %s is not a key of instance %s", env.KeyID, conn.RemoteInstanceID)
 		}
 	}
-	return VerifyWith(k, raw)
+	return federation.VerifyWith(k, raw)
 }
 
 // RemoteKeys converts a peer's published keys for storage.
@@ -188,51 +176,30 @@ func RemoteKeys(keys []identity.PublicKey) []federation.RemoteKey {
 	return out
 }
 
-// VerifyWith checks an envelope against one published key.
-func VerifyWith(k federation.RemoteKey, raw []byte) error {
-	alg, err := signing.ParseAlg(k.Alg)
-	if err != nil {
-		return UnknownKey("key %s has unsupported algorithm %s", k.KeyID, k.Alg)
-	}
-	pub, err := signing.ParsePublicKeyPEM(alg, k.PublicKey)
-	if err != nil {
-		return UnknownKey("key %s cannot be parsed", k.KeyID)
-	}
-	if err := signing.Verify(pub, raw); err != nil {
-		return InvalidSignature("signature does not verify with key %s", k.KeyID)
-	}
-	return nil
-}
-
 // Respond returns the answer for a verified envelope: the stored first answer
 // for a duplicate, otherwise what persist() produces and stores. persist must
-// persist the answer atomically with its effects (Messages.CreateIncoming);
-// if it reports a concurrent duplicate, that duplicate's first answer wins.
-func Respond(in *Envelope, persist func() (store.Answer, error)) (int, any, error) {
+// store the answer atomically with its effects (Messages.CreateIncoming); if
+// it reports a concurrent duplicate, that duplicate's first answer wins.
+func Respond(in *Envelope, persist func() (store.Answer, error)) (store.Answer, error) {
 	if in.Duplicate != nil {
-		return in.Duplicate.Status, json.RawMessage(in.Duplicate.Body), nil
+		return *in.Duplicate, nil
 	}
 	a, err := persist()
-	var dup *storeDuplicate
-	if errors.As(err, &dup) {
-		return dup.First.Status, json.RawMessage(dup.First.Body), nil
+	var dup *store.ErrDuplicate
+	switch {
+	case errors.As(err, &dup):
+		return dup.First, nil
+	case errors.Is(err, store.ErrExists):
+		return store.Answer{}, federation.Conflictf("messageId %s is already used by another message", in.MessageID)
 	}
-	if errors.Is(err, store.ErrExists) {
-		return 0, nil, api.Conflict("messageId %s is already used by another message", in.MessageID)
-	}
-	if err != nil {
-		return 0, nil, err
-	}
-	return a.Status, json.RawMessage(a.Body), nil
+	return a, err
 }
 
-type storeDuplicate = store.ErrDuplicate
-
 // AnswerJSON builds an Answer with a JSON body.
-func AnswerJSON(status int, body any) (store.Answer, error) {
+func AnswerJSON(status int, body any) store.Answer {
 	data, err := json.Marshal(body)
 	if err != nil {
-		return store.Answer{}, fmt.Errorf("encode answer: %w", err)
+		panic(fmt.Sprintf("incoming: answer of %T does not encode: %v", body, err)) // only our own types reach here
 	}
-	return store.Answer{Status: status, Body: string(data)}, nil
+	return store.Answer{Status: status, Body: string(data)}
 }

@@ -1,28 +1,28 @@
 // Package orchestrator is the dispatcher's client of the local orchestrator's
 // HTTP API (POST /agents/spawn, GET /agents/{id}/status, POST
-// /agents/{id}/kill), authenticated with an X-API-Key header, and the
-// agent.* command handlers built on it.
+// /agents/{id}/kill), authenticated with an X-API-Key header. The agent.*
+// commands built on it live in shared/agents.
 package orchestrator
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
-	"github.com/fedgate/fedgate/shared/backend"
-	"github.com/fedgate/fedgate/shared/federation"
-)
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-// Agent types and statuses (PROTOCOL.md §7).
-var (
-	AgentTypes    = []string{"worker", "reviewer", "tester"}
-	AgentStatuses = []string{"spawning", "running", "completed", "failed", "killed"}
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/platform"
 )
 
 // KeySource yields the API key; in AWS it reads Secrets Manager once per cold start.
@@ -41,12 +41,12 @@ func New(baseURL string, key KeySource) *Client {
 }
 
 // call sends one request and maps the answer: 2xx → the JSON body; 429 and
-// 5xx and network errors → *backend.RetryError (honouring Retry-After);
+// 5xx and network errors → *platform.RetryError (honouring Retry-After);
 // other 4xx → a final failure carrying the orchestrator's error.
 func (c *Client) call(ctx context.Context, method, path string, body any) (json.RawMessage, error) {
 	key, err := c.key(ctx)
 	if err != nil {
-		return nil, &backend.RetryError{Err: fmt.Errorf("orchestrator API key: %w", err)}
+		return nil, &platform.RetryError{Err: fmt.Errorf("orchestrator API key: %w", err)}
 	}
 	var rd io.Reader
 	if body != nil {
@@ -61,7 +61,7 @@ func (c *Client) call(ctx context.Context, method, path string, body any) (json.
 	req.Header.Set("X-API-Key", key)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, &backend.RetryError{Err: fmt.Errorf("orchestrator unreachable: %w", err)}
+		return nil, &platform.RetryError{Err: fmt.Errorf("orchestrator unreachable: %w", err)}
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -71,7 +71,7 @@ func (c *Client) call(ctx context.Context, method, path string, body any) (json.
 		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
 			after = time.Duration(s) * time.Second
 		}
-		return nil, &backend.RetryError{Err: fmt.Errorf("orchestrator answered %d: %s", resp.StatusCode, message(data)), After: after}
+		return nil, &platform.RetryError{Err: fmt.Errorf("orchestrator answered %d: %s", resp.StatusCode, message(data)), After: after}
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return nil, fmt.Errorf("orchestrator rejected the API key (%d): %s", resp.StatusCode, message(data))
 	case resp.StatusCode >= 300:
@@ -97,112 +97,70 @@ func message(data []byte) string {
 	return string(bytes.TrimSpace(data))
 }
 
-// SpawnPayload is agent.spawn's payload.
-type SpawnPayload struct {
-	TaskID    string `json:"taskId"`
-	AgentType string `json:"agentType"`
-	Context   struct {
-		Repository string   `json:"repository"`
-		Branch     string   `json:"branch"`
-		WorkItems  []string `json:"workItems"`
-		Skills     []string `json:"skills,omitempty"`
-	} `json:"context"`
-	Options *struct {
-		Priority *int `json:"priority,omitempty"`
-	} `json:"options,omitempty"`
+// Agent is what the orchestrator says about an agent.
+type Agent struct {
+	AgentID     string `json:"agentId"`
+	Status      string `json:"status"`
+	SpawnedAt   string `json:"spawnedAt,omitempty"`
+	CompletedAt string `json:"completedAt,omitempty"`
+	Error       string `json:"error,omitempty"`
 }
 
-// AgentPayload is agent.status's and agent.kill's payload.
-type AgentPayload struct {
-	AgentID string `json:"agentId"`
+// errNotAnAgent is a final failure: the orchestrator answered something else.
+var errNotAnAgent = errors.New("the orchestrator's answer is not an agent")
+
+// Spawn asks for a new agent; body is POST /agents/spawn's JSON.
+func (c *Client) Spawn(ctx context.Context, body any) (Agent, error) {
+	return agentOf(c.call(ctx, http.MethodPost, "/agents/spawn", body))
 }
 
-// ValidateSpawn checks an agent.spawn payload, naming the bad field.
-func ValidateSpawn(raw json.RawMessage) (*SpawnPayload, error) {
-	var p SpawnPayload
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return nil, fmt.Errorf("payload: %v", err)
-	}
-	switch {
-	case p.TaskID == "":
-		return nil, fmt.Errorf("taskId is required")
-	case !contains(AgentTypes, p.AgentType):
-		return nil, fmt.Errorf("agentType must be one of worker, reviewer, tester")
-	case p.Context.Repository == "" || p.Context.Branch == "":
-		return nil, fmt.Errorf("context.repository and context.branch are required")
-	case len(p.Context.WorkItems) == 0:
-		return nil, fmt.Errorf("context.workItems must list at least one item")
-	case p.Options != nil && p.Options.Priority != nil && (*p.Options.Priority < 1 || *p.Options.Priority > 10):
-		return nil, fmt.Errorf("options.priority must be from 1 to 10")
-	}
-	return &p, nil
+// Status asks for an agent's status.
+func (c *Client) Status(ctx context.Context, agentID string) (Agent, error) {
+	return agentOf(c.call(ctx, http.MethodGet, "/agents/"+url.PathEscape(agentID)+"/status", nil))
 }
 
-// ValidateAgent checks an agent.status / agent.kill payload.
-func ValidateAgent(raw json.RawMessage) (*AgentPayload, error) {
-	var p AgentPayload
-	if err := json.Unmarshal(raw, &p); err != nil || p.AgentID == "" || len(p.AgentID) > 200 {
-		return nil, fmt.Errorf("agentId is required")
-	}
-	return &p, nil
+// Kill asks the orchestrator to kill an agent.
+func (c *Client) Kill(ctx context.Context, agentID string) (Agent, error) {
+	return agentOf(c.call(ctx, http.MethodPost, "/agents/"+url.PathEscape(agentID)+"/kill", nil))
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// Handlers returns the agent.* command handlers for the dispatcher.
-func (c *Client) Handlers() map[string]backend.Func {
-	return map[string]backend.Func{
-		"agent.spawn": func(ctx context.Context, req backend.Request) (federation.Response, error) {
-			p, err := ValidateSpawn(req.Payload)
-			if err != nil {
-				return backend.Failure(err.Error()), nil
-			}
-			// The command's id is the idempotency key: a retried spawn is one agent.
-			body := map[string]any{"taskId": p.TaskID, "agentType": p.AgentType, "context": p.Context,
-				"options": p.Options, "idempotencyKey": req.MessageID, "requestedBy": req.RemoteInstanceID}
-			return c.result(c.call(ctx, http.MethodPost, "/agents/spawn", body))
-		},
-		"agent.status": func(ctx context.Context, req backend.Request) (federation.Response, error) {
-			p, err := ValidateAgent(req.Payload)
-			if err != nil {
-				return backend.Failure(err.Error()), nil
-			}
-			return c.result(c.call(ctx, http.MethodGet, "/agents/"+url.PathEscape(p.AgentID)+"/status", nil))
-		},
-		"agent.kill": func(ctx context.Context, req backend.Request) (federation.Response, error) {
-			p, err := ValidateAgent(req.Payload)
-			if err != nil {
-				return backend.Failure(err.Error()), nil
-			}
-			return c.result(c.call(ctx, http.MethodPost, "/agents/"+url.PathEscape(p.AgentID)+"/kill", nil))
-		},
-	}
-}
-
-// result maps the orchestrator's answer to COMMAND_RESPONSE data.
-func (c *Client) result(data json.RawMessage, err error) (federation.Response, error) {
-	if _, retry := backend.IsRetry(err); retry {
-		return federation.Response{}, err
-	}
+// agentOf reads an agent from an answer: errors pass through (a retry stays
+// a *platform.RetryError); an answer that is no agent is a final failure.
+func agentOf(data json.RawMessage, err error) (Agent, error) {
 	if err != nil {
-		return backend.Failure(err.Error()), nil
+		return Agent{}, err
 	}
-	var agent struct {
-		AgentID     string `json:"agentId"`
-		Status      string `json:"status"`
-		SpawnedAt   string `json:"spawnedAt,omitempty"`
-		CompletedAt string `json:"completedAt,omitempty"`
-		Error       string `json:"error,omitempty"`
+	var a Agent
+	if err := json.Unmarshal(data, &a); err != nil || a.AgentID == "" || !slices.Contains(federation.AgentStatuses, a.Status) {
+		return Agent{}, errNotAnAgent
 	}
-	if err := json.Unmarshal(data, &agent); err != nil || agent.AgentID == "" || !contains(AgentStatuses, agent.Status) {
-		return backend.Failure("the orchestrator's answer is not an agent"), nil
+	return a, nil
+}
+
+// StaticKey is a KeySource for a key given in the configuration.
+func StaticKey(key string) KeySource {
+	return func(context.Context) (string, error) { return key, nil }
+}
+
+// SecretKey is a KeySource that reads the key from a Secrets Manager secret
+// once per cold start (and again after a failure).
+func SecretKey(awsCfg aws.Config, secretARN string) KeySource {
+	var (
+		mu  sync.Mutex
+		key string
+	)
+	client := secretsmanager.NewFromConfig(awsCfg)
+	return func(ctx context.Context) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if key != "" {
+			return key, nil
+		}
+		out, err := client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretARN)})
+		if err != nil {
+			return "", fmt.Errorf("read orchestrator secret: %w", err)
+		}
+		key = aws.ToString(out.SecretString)
+		return key, nil
 	}
-	return backend.Success(agent)
 }

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/routes"
 )
@@ -225,4 +226,22 @@ func (r *Reply) Describe() string {
 		return fmt.Sprintf("peer answered %d", r.Status)
 	}
 	return fmt.Sprintf("peer answered %d %s: %s", r.Status, code, msg)
+}
+
+// Failure is how a failed call to a peer is reported to the caller of a
+// synchronous request: remote_timeout, remote_unreachable, or
+// validation_failed for a URL that may not be called.
+func Failure(err error) *federation.Error {
+	switch {
+	case errors.Is(err, ErrTimeout):
+		return federation.Errorf(federation.CodeRemoteTimeout, "%v", err)
+	case errors.Is(err, ErrBadURL):
+		return federation.Invalidf("remoteUrl: %v", err)
+	}
+	return federation.Errorf(federation.CodeRemoteUnreachable, "%v", err)
+}
+
+// Rejected is how a peer's error answer is reported (remote_rejected).
+func (r *Reply) Rejected() *federation.Error {
+	return federation.Errorf(federation.CodeRemoteRejected, "%s", r.Describe())
 }

@@ -150,3 +150,14 @@ func cmpErr(first, next error) error {
 	}
 	return next
 }
+
+// Retry is the job for the next attempt at the same message, due at `at`,
+// which is `delay` from now: a wait longer than MaxDelay is chained through
+// NotBefore.
+func (j Job) Retry(at time.Time, delay time.Duration) Job {
+	next := Job{WorkspaceID: j.WorkspaceID, MessageID: j.MessageID}
+	if delay > MaxDelay {
+		next.NotBefore = at.UnixMilli()
+	}
+	return next
+}

@@ -5,25 +5,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
-	"github.com/fedgate/fedgate/shared/localaws/awstest"
-	"github.com/fedgate/fedgate/shared/store"
+	"github.com/fedgate/fedgate/shared/federation"
 )
 
 // Status news arrives out of order (a response and a status event race): an
 // agent's record never moves back to an earlier stage.
 func TestAgentStatusNeverGoesBack(t *testing.T) {
 	ctx := context.Background()
-	db := dynamodb.NewFromConfig(awstest.Config(t))
-	names := store.PrefixedNames(awstest.Prefix(t))
-	if err := store.CreateTables(ctx, db, names); err != nil {
-		t.Fatal(err)
-	}
-	agents := store.NewAgents(db, names[store.AgentsTable])
+	t.Parallel()
+	agents := openStore(t).Agents
 	save := func(status string) {
 		t.Helper()
-		if err := agents.Save(ctx, "ws", store.Agent{AgentID: "a1", ConnectionID: "c1", TaskID: "t", Status: status, UpdatedAt: time.Now()}); err != nil {
+		if err := agents.Save(ctx, "ws", federation.Agent{AgentID: "a1", ConnectionID: "c1", TaskID: "t", Status: status, UpdatedAt: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
 	}

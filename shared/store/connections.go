@@ -30,14 +30,6 @@ func idPK(id string) string        { return "CONNID#" + id }
 
 const idSK = "CONNID"
 
-// ErrLiveConnection is wrapped by Create when the workspace already has a live
-// connection to the remote; the error's Existing names it.
-type ErrLiveConnection struct{ Existing string }
-
-func (e *ErrLiveConnection) Error() string {
-	return "a live connection to this instance exists: " + e.Existing
-}
-
 // Connections is the repository of the connections table.
 type Connections struct {
 	db    *dynamodb.Client
@@ -45,36 +37,98 @@ type Connections struct {
 	now   func() time.Time
 }
 
-// NewConnections returns the repository for the physical table name.
-func NewConnections(db *dynamodb.Client, table string) *Connections {
-	return &Connections{db: db, table: table, now: time.Now}
+type connectionItem struct {
+	PK                 string          `dynamodbav:"pk"`
+	SK                 string          `dynamodbav:"sk"`
+	StatusKey          string          `dynamodbav:"statusKey"` // GSI byStatus: "WS#<ws>#<STATUS>"
+	ID                 string          `dynamodbav:"connectionId"`
+	WorkspaceID        string          `dynamodbav:"workspaceId"`
+	RemoteInstanceID   string          `dynamodbav:"remoteInstanceId"`
+	RemoteURL          string          `dynamodbav:"remoteUrl"`
+	RemoteName         string          `dynamodbav:"remoteName"`
+	Direction          string          `dynamodbav:"direction"`
+	Status             string          `dynamodbav:"status"`
+	RemoteCapabilities []byte          `dynamodbav:"remoteCapabilities"`
+	Metadata           []byte          `dynamodbav:"metadata"`
+	RemoteKeys         []remoteKeyItem `dynamodbav:"remoteKeys"`
+	Health             healthItem      `dynamodbav:"health"`
+	CreatedAt          time.Time       `dynamodbav:"createdAt"`
+	UpdatedAt          time.Time       `dynamodbav:"updatedAt"`
+	ConnectedAt        *time.Time      `dynamodbav:"connectedAt,omitempty"`
+	DisconnectedAt     *time.Time      `dynamodbav:"disconnectedAt,omitempty"`
+	Reason             string          `dynamodbav:"reason,omitempty"`
 }
 
-type connectionItem struct {
-	PK        string `dynamodbav:"pk"`
-	SK        string `dynamodbav:"sk"`
-	StatusKey string `dynamodbav:"statusKey"` // GSI byStatus: "WS#<ws>#<STATUS>"
-	federation.Connection
+type remoteKeyItem struct {
+	KeyID     string `dynamodbav:"keyId"`
+	Alg       string `dynamodbav:"alg"`
+	PublicKey string `dynamodbav:"publicKey"`
+	Status    string `dynamodbav:"status"`
+}
+
+type healthItem struct {
+	ConsecutiveFailures int        `dynamodbav:"consecutiveFailures"`
+	LastSuccessAt       *time.Time `dynamodbav:"lastSuccessAt,omitempty"`
+	LastFailureAt       *time.Time `dynamodbav:"lastFailureAt,omitempty"`
+	FailingSince        *time.Time `dynamodbav:"failingSince,omitempty"`
+	Circuit             string     `dynamodbav:"circuit"`
+	OpenUntil           *time.Time `dynamodbav:"openUntil,omitempty"`
+	OpenFor             int64      `dynamodbav:"openForSeconds,omitempty"`
+}
+
+func newConnectionItem(c *federation.Connection) connectionItem {
+	it := connectionItem{
+		PK: wsPK(c.WorkspaceID), SK: connSK(c.ID), StatusKey: statusKey(c.WorkspaceID, c.Status),
+		ID: c.ID, WorkspaceID: c.WorkspaceID, RemoteInstanceID: c.RemoteInstanceID, RemoteURL: c.RemoteURL,
+		RemoteName: c.RemoteName, Direction: c.Direction, Status: c.Status, RemoteCapabilities: c.RemoteCapabilities,
+		Metadata: c.Metadata, RemoteKeys: remoteKeyItems(c.RemoteKeys), Health: healthItem(c.Health),
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, ConnectedAt: c.ConnectedAt, DisconnectedAt: c.DisconnectedAt,
+		Reason: c.Reason,
+	}
+	return it
+}
+
+func remoteKeyItems(keys []federation.RemoteKey) []remoteKeyItem {
+	out := make([]remoteKeyItem, len(keys))
+	for i, k := range keys {
+		out[i] = remoteKeyItem(k)
+	}
+	return out
+}
+
+func (it connectionItem) connection() *federation.Connection {
+	c := &federation.Connection{
+		ID: it.ID, WorkspaceID: it.WorkspaceID, RemoteInstanceID: it.RemoteInstanceID, RemoteURL: it.RemoteURL,
+		RemoteName: it.RemoteName, Direction: it.Direction, Status: it.Status, RemoteCapabilities: it.RemoteCapabilities,
+		Metadata: it.Metadata, Health: federation.Health(it.Health), CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
+		ConnectedAt: it.ConnectedAt, DisconnectedAt: it.DisconnectedAt, Reason: it.Reason,
+	}
+	for _, k := range it.RemoteKeys {
+		c.RemoteKeys = append(c.RemoteKeys, federation.RemoteKey(k))
+	}
+	return c
+}
+
+func decodeConnection(raw map[string]types.AttributeValue) (*federation.Connection, error) {
+	var it connectionItem
+	if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
+		return nil, fmt.Errorf("decode connection: %w", err)
+	}
+	return it.connection(), nil
 }
 
 func statusKey(ws, status string) string { return wsPK(ws) + "#" + status }
 
-// Create stores a new connection with its id pointer and liveness lock in one
-// transaction. ErrExists if the id is taken; *ErrLiveConnection if the
-// workspace already has a live connection to the remote.
-func (r *Connections) Create(ctx context.Context, c *federation.Connection) error {
-	return r.CreateWith(ctx, c)
-}
-
-// CreateWith is Create plus extra transaction items (e.g. consuming an invite),
-// all or nothing.
-func (r *Connections) CreateWith(ctx context.Context, c *federation.Connection, extra ...types.TransactWriteItem) error {
+// Create stores a new connection with its id pointer and liveness lock,
+// together with also (e.g. consuming an invite, recording the first answer),
+// in one transaction. ErrExists if the id is taken; *ErrLiveConnection if the
+// workspace already has a live connection to the remote; ErrPrecondition if
+// one of also failed its condition.
+func (r *Connections) Create(ctx context.Context, c *federation.Connection, also ...Write) error {
 	if c.Health.Circuit == "" {
 		c.Health.Circuit = federation.CircuitClosed
 	}
-	item, err := attributevalue.MarshalMap(connectionItem{
-		PK: wsPK(c.WorkspaceID), SK: connSK(c.ID), StatusKey: statusKey(c.WorkspaceID, c.Status), Connection: *c,
-	})
+	item, err := attributevalue.MarshalMap(newConnectionItem(c))
 	if err != nil {
 		return fmt.Errorf("encode connection: %w", err)
 	}
@@ -90,6 +144,7 @@ func (r *Connections) CreateWith(ctx context.Context, c *federation.Connection, 
 			"pk": s(wsPK(c.WorkspaceID)), "sk": s(lockSK(c.RemoteInstanceID)), "lockedBy": s(c.ID),
 		}, ConditionExpression: notExists}})
 	}
+	extra := writesOf(also)
 	items = append(items, extra...)
 	_, err = r.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	var cancelled *types.TransactionCanceledException
@@ -130,7 +185,7 @@ func (r *Connections) Get(ctx context.Context, ws, id string) (*federation.Conne
 	if err := getItem(ctx, r.db, r.table, key(wsPK(ws), connSK(id)), &item, "connection "+id, false); err != nil {
 		return nil, err
 	}
-	return &item.Connection, nil
+	return item.connection(), nil
 }
 
 // GetByID finds a connection by id alone, for signed endpoints: the peer is
@@ -171,24 +226,30 @@ func (r *Connections) List(ctx context.Context, ws, status string, limit int32, 
 	}
 	page := Page[federation.Connection]{Items: []federation.Connection{}, NextCursor: encodeCursor(out.LastEvaluatedKey)}
 	for _, raw := range out.Items {
-		var item connectionItem
-		if err := attributevalue.UnmarshalMap(raw, &item); err != nil {
-			return page, fmt.Errorf("decode connection: %w", err)
+		c, err := decodeConnection(raw)
+		if err != nil {
+			return page, err
 		}
-		page.Items = append(page.Items, item.Connection)
+		page.Items = append(page.Items, *c)
 	}
 	return page, nil
 }
 
-// Change moves a connection to another status.
-type Change struct {
-	To        string         // new status
-	From      []string       // allowed current statuses; nil: every status the state machine allows
-	Direction string         // required direction, "" for either
-	Set       map[string]any // other attributes to set (dynamodbav names)
-	// Extra items written in the same transaction, e.g. the message that tells
+// ConnectionChange moves a connection to another status.
+type ConnectionChange struct {
+	To        string   // new status
+	From      []string // allowed current statuses; nil: every status the state machine allows
+	Direction string   // required direction, "" for either
+	// Set alongside the status when not nil/empty.
+	Reason             *string
+	Metadata           []byte
+	RemoteCapabilities []byte
+	ConnectedAt        *time.Time
+	// ResetHealth starts the peer's health afresh (resume).
+	ResetHealth bool
+	// Also are written in the same transaction, e.g. the message that tells
 	// the peer about the change, so the change and its notice are never apart.
-	Extra []types.TransactWriteItem
+	Also []Write
 }
 
 // Transition applies a status change if the state machine allows it from the
@@ -196,12 +257,14 @@ type Change struct {
 // exactly one wins. Leaving the live statuses releases the liveness lock in
 // the same transaction. ErrNotFound for an unknown id in ws, ErrConflict for an
 // illegal move.
-func (r *Connections) Transition(ctx context.Context, ws, id string, ch Change) (*federation.Connection, error) {
+func (r *Connections) Transition(ctx context.Context, ws, id string, ch ConnectionChange) (*federation.Connection, error) {
 	now := r.now().UTC()
 	u := newUpdate().set("status", ch.To).set("statusKey", statusKey(ws, ch.To)).set("updatedAt", now)
-	for k, v := range ch.Set {
-		u.set(k, v)
-	}
+	u.setIf(ch.Reason != nil, "reason", ptrVal(ch.Reason))
+	u.setIf(len(ch.Metadata) > 0, "metadata", ch.Metadata)
+	u.setIf(len(ch.RemoteCapabilities) > 0, "remoteCapabilities", ch.RemoteCapabilities)
+	u.setIf(ch.ConnectedAt != nil, "connectedAt", ch.ConnectedAt)
+	u.setIf(ch.ResetHealth, "health", healthItem{Circuit: federation.CircuitClosed})
 	if !federation.IsLive(ch.To) {
 		u.set("disconnectedAt", now)
 	}
@@ -230,7 +293,7 @@ func (r *Connections) Transition(ctx context.Context, ws, id string, ch Change) 
 			ExpressionAttributeValues: map[string]types.AttributeValue{":id": s(id)},
 		}})
 	}
-	items = append(items, ch.Extra...)
+	items = append(items, writesOf(ch.Also)...)
 	var err error
 	if len(items) == 1 {
 		_, err = r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -257,12 +320,12 @@ func (r *Connections) Transition(ctx context.Context, ws, id string, ch Change) 
 
 // SetRemoteKeys replaces the stored keys of the peer (after a re-fetch of its GET /instance).
 func (r *Connections) SetRemoteKeys(ctx context.Context, ws, id string, keys []federation.RemoteKey) error {
-	return r.updateFields(ctx, ws, id, newUpdate().set("remoteKeys", keys).set("updatedAt", r.now().UTC()))
+	return r.updateFields(ctx, ws, id, newUpdate().set("remoteKeys", remoteKeyItems(keys)).set("updatedAt", r.now().UTC()))
 }
 
 // SetHealth stores the peer health of a connection.
 func (r *Connections) SetHealth(ctx context.Context, ws, id string, h federation.Health) error {
-	return r.updateFields(ctx, ws, id, newUpdate().set("health", h))
+	return r.updateFields(ctx, ws, id, newUpdate().set("health", healthItem(h)))
 }
 
 func (r *Connections) updateFields(ctx context.Context, ws, id string, u *update) error {
@@ -301,12 +364,11 @@ func (r *Connections) GetMany(ctx context.Context, ws string, connIDs []string) 
 				return nil, fmt.Errorf("batch get connections: %w", err)
 			}
 			for _, raw := range out.Responses[r.table] {
-				var item connectionItem
-				if err := attributevalue.UnmarshalMap(raw, &item); err != nil {
-					return nil, fmt.Errorf("decode connection: %w", err)
+				c, err := decodeConnection(raw)
+				if err != nil {
+					return nil, err
 				}
-				c := item.Connection
-				found[c.ID] = &c
+				found[c.ID] = c
 			}
 			pending = out.UnprocessedKeys
 		}
@@ -321,7 +383,7 @@ func (r *Connections) Import(ctx context.Context, conns []federation.Connection)
 	for start := 0; start < len(conns); start += 25 {
 		var reqs []types.WriteRequest
 		for _, c := range conns[start:min(start+25, len(conns))] {
-			item, err := attributevalue.MarshalMap(connectionItem{PK: wsPK(c.WorkspaceID), SK: connSK(c.ID), StatusKey: statusKey(c.WorkspaceID, c.Status), Connection: c})
+			item, err := attributevalue.MarshalMap(newConnectionItem(&c))
 			if err != nil {
 				return err
 			}
@@ -335,4 +397,17 @@ func (r *Connections) Import(ctx context.Context, conns []federation.Connection)
 		}
 	}
 	return nil
+}
+
+// GetActive returns a connection of a workspace that may carry messages:
+// ErrNotFound for an unknown id, connection_not_active when it is not ACTIVE.
+func (r *Connections) GetActive(ctx context.Context, ws, id string) (*federation.Connection, error) {
+	conn, err := r.Get(ctx, ws, id)
+	if err != nil {
+		return nil, err
+	}
+	if conn.Status != federation.StatusActive {
+		return nil, federation.Errorf(federation.CodeNotActive, "connection %s is %s", id, conn.Status)
+	}
+	return conn, nil
 }

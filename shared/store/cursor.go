@@ -3,14 +3,10 @@ package store
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
-
-// ErrBadCursor is returned for a cursor that this list did not hand out.
-var ErrBadCursor = errors.New("invalid cursor")
 
 // Page is one page of a list, newest first.
 type Page[T any] struct {

@@ -49,11 +49,6 @@ type Instance struct {
 	table string
 }
 
-// NewInstance returns the instance repository for the physical table name.
-func NewInstance(db *dynamodb.Client, table string) *Instance {
-	return &Instance{db: db, table: table}
-}
-
 // Get returns the identity, or ErrNotFound before the first start.
 func (r *Instance) Get(ctx context.Context) (*InstanceRecord, error) {
 	var rec InstanceRecord

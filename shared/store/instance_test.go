@@ -8,24 +8,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/fedgate/fedgate/shared/localaws/awstest"
 	"github.com/fedgate/fedgate/shared/store"
 )
 
 func newInstanceRepo(t *testing.T) *store.Instance {
 	t.Helper()
-	db := dynamodb.NewFromConfig(awstest.Config(t))
+	cfg := awstest.Config(t)
 	names := store.PrefixedNames(awstest.Prefix(t))
-	if err := store.CreateTables(context.Background(), db, names); err != nil {
+	if err := store.CreateTables(context.Background(), cfg, names); err != nil {
 		t.Fatal(err)
 	}
 	// Creating again is a no-op, so restarts of the local runner are safe.
-	if err := store.CreateTables(context.Background(), db, names); err != nil {
+	if err := store.CreateTables(context.Background(), cfg, names); err != nil {
 		t.Fatalf("second CreateTables: %v", err)
 	}
-	return store.NewInstance(db, names[store.InstanceTable])
+	return store.Open(cfg, names, time.Hour).Instance
 }
 
 func TestInstanceRepository(t *testing.T) {

@@ -20,9 +20,6 @@ type Invites struct {
 	table string
 }
 
-// NewInvites returns the repository for the physical table name.
-func NewInvites(db *dynamodb.Client, table string) *Invites { return &Invites{db: db, table: table} }
-
 func invitePK(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return "INVITE#" + hex.EncodeToString(sum[:])
@@ -66,11 +63,11 @@ func (r *Invites) Workspace(ctx context.Context, token string, now time.Time) (s
 	return ws.Value, nil
 }
 
-// Consume is a transaction item that marks the invite used, and fails unless
-// it exists, is unused and has not expired; pass it to Connections.CreateWith
-// so the invite is spent exactly when the connection is stored.
-func (r *Invites) Consume(token, connectionID string, now time.Time) types.TransactWriteItem {
-	return types.TransactWriteItem{Update: &types.Update{
+// ConsumeWrite is the Write that marks the invite used, and fails unless it
+// exists, is unused and has not expired; pass it to Connections.Create so the
+// invite is spent exactly when the connection is stored.
+func (r *Invites) ConsumeWrite(token, connectionID string, now time.Time) Write {
+	return Write{types.TransactWriteItem{Update: &types.Update{
 		TableName:           &r.table,
 		Key:                 map[string]types.AttributeValue{"pk": s(invitePK(token))},
 		UpdateExpression:    aws.String("SET usedAt = :now, usedBy = :conn"),
@@ -80,5 +77,5 @@ func (r *Invites) Consume(token, connectionID string, now time.Time) types.Trans
 			":conn":  s(connectionID),
 			":nowMs": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixMilli(), 10)},
 		},
-	}}
+	}}}
 }

@@ -54,11 +54,6 @@ type Subscriptions struct {
 	now   func() time.Time
 }
 
-// NewSubscriptions returns the repository for the physical table name.
-func NewSubscriptions(db *dynamodb.Client, table string) *Subscriptions {
-	return &Subscriptions{db: db, table: table, now: time.Now}
-}
-
 // Set creates or updates a subscription: active or not, keeping its id and
 // creation time across re-subscriptions (which reactivate it).
 func (r *Subscriptions) Set(ctx context.Context, ws, connID, direction, eventType string, active bool, metadata []byte) (*federation.Subscription, error) {

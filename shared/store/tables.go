@@ -1,21 +1,6 @@
-// Package store holds fedgate's DynamoDB repositories, one file per table,
-// and the table definitions that the CDK stack and the local runner both
-// create resources from.
 package store
 
-import (
-	"errors"
-	"strings"
-)
-
-// Errors callers branch on. Repositories wrap them with context.
-var (
-	ErrNotFound = errors.New("not found")
-	ErrExists   = errors.New("already exists")
-	ErrConflict = errors.New("concurrent or illegal change")
-	// ErrPrecondition: an extra item of a transaction (an invite, say) did not meet its condition.
-	ErrPrecondition = errors.New("precondition failed")
-)
+import "strings"
 
 // Index is a global secondary index (all attributes are strings).
 type Index struct {

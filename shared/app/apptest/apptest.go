@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -60,7 +59,7 @@ func Config(t testing.TB, opts ...Option) config.Config {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if err := store.CreateTables(ctx, dynamodb.NewFromConfig(awsCfg), cfg.Tables); err != nil {
+	if err := store.CreateTables(ctx, awsCfg, cfg.Tables); err != nil {
 		t.Fatal(err)
 	}
 	return cfg

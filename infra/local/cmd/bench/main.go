@@ -26,16 +26,17 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/fedgate/fedgate/shared/api"
 	"github.com/fedgate/fedgate/shared/app"
 	"github.com/fedgate/fedgate/shared/config"
+	"github.com/fedgate/fedgate/shared/events"
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/handlers"
+	"github.com/fedgate/fedgate/shared/httpapi"
 	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/ids"
 	"github.com/fedgate/fedgate/shared/localaws"
@@ -301,7 +302,7 @@ func newAppAlg(ctx context.Context, endpoint string, c *counter, alg signing.Alg
 	awsCfg := localaws.Config(endpoint)
 	prefix := "b" + ids.Token(4) + "-"
 	names := store.PrefixedNames(prefix)
-	if err := store.CreateTables(ctx, dynamodb.NewFromConfig(awsCfg), names); err != nil {
+	if err := store.CreateTables(ctx, awsCfg, names); err != nil {
 		return nil, err
 	}
 	urls, _, err := queue.Create(ctx, sqs.NewFromConfig(awsCfg), prefix, time.Minute)
@@ -337,18 +338,19 @@ func fanout(ctx context.Context, endpoint string, n int, signNs float64) error {
 		conns[i] = federation.Connection{ID: ids.New(), WorkspaceID: ws, RemoteInstanceID: ids.New(), RemoteURL: "https://peer.example.org",
 			Direction: federation.Inbound, Status: federation.StatusActive, CreatedAt: now, UpdatedAt: now}
 	}
-	if err := a.Connections.Import(ctx, conns); err != nil {
+	if err := a.Store.Connections.Import(ctx, conns); err != nil {
 		return err
 	}
 	for _, cn := range conns {
-		if _, err := a.Subs.Set(ctx, ws, cn.ID, federation.Inbound, "task.*", true, nil); err != nil {
+		if _, err := a.Store.Subscriptions.Set(ctx, ws, cn.ID, federation.Inbound, "task.*", true, nil); err != nil {
 			return err
 		}
 	}
-	eventID, deliveries, err := a.Events.Publish(ctx, ws, "task.created", json.RawMessage(`{"taskId":"t1"}`))
-	if err != nil || deliveries != n {
-		return fmt.Errorf("publish: %d deliveries, %v", deliveries, err)
+	published, err := a.Events.Publish(ctx, ws, events.PublishInput{EventType: "task.created", Payload: json.RawMessage(`{"taskId":"t1"}`)})
+	if err != nil || published.Deliveries != n {
+		return fmt.Errorf("publish: %d deliveries, %v", published.Deliveries, err)
 	}
+	eventID := published.EventID
 	for k := range c.calls {
 		c.calls[k].Store(0) // count the fan-out only
 	}
@@ -415,10 +417,10 @@ func incomingEvents(ctx context.Context, endpoint string, alg signing.Alg) error
 	conn := federation.Connection{ID: ids.New(), WorkspaceID: "ws", RemoteInstanceID: "peer", RemoteURL: "https://peer.example.org",
 		Direction: federation.Inbound, Status: federation.StatusActive, CreatedAt: now, UpdatedAt: now,
 		RemoteKeys: []federation.RemoteKey{{KeyID: peerKey.ID(), Alg: "RS256", PublicKey: peerKey.Public().PEM(), Status: "current"}}}
-	if err := a.Connections.Import(ctx, []federation.Connection{conn}); err != nil {
+	if err := a.Store.Connections.Import(ctx, []federation.Connection{conn}); err != nil {
 		return err
 	}
-	if _, err := a.Subs.Set(ctx, "ws", conn.ID, federation.Outbound, "task.*", true, nil); err != nil {
+	if _, err := a.Store.Subscriptions.Set(ctx, "ws", conn.ID, federation.Outbound, "task.*", true, nil); err != nil {
 		return err
 	}
 	h := handlers.IncomingEvent(a)
@@ -440,7 +442,7 @@ func incomingEvents(ctx context.Context, endpoint string, alg signing.Alg) error
 	}
 	cpu0, wall0 := cpuTime(), time.Now()
 	for _, b := range bodies {
-		resp, err := h(ctx, api.Request{Body: b})
+		resp, err := h(ctx, httpapi.Request{Body: b})
 		if err != nil || resp.StatusCode != 200 {
 			return fmt.Errorf("status %d %v %s", resp.StatusCode, err, resp.Body)
 		}

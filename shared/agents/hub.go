@@ -1,0 +1,161 @@
+package agents
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+// SpawnInput is a user's request to spawn an agent on a peer.
+type SpawnInput struct {
+	ConnectionID string          `json:"connectionId"`
+	TaskID       string          `json:"taskId"`
+	AgentType    string          `json:"agentType"`
+	Context      json.RawMessage `json:"context"`
+	Options      json.RawMessage `json:"options,omitempty"`
+}
+
+// Spawn sends agent.spawn to a peer and returns the PENDING command; the
+// agent appears in List once the peer answers. The first spawn on a
+// connection also subscribes to agent.status.changed there, so status
+// reaches the hub without polling.
+func (s *Service) Spawn(ctx context.Context, ws string, in SpawnInput) (*federation.Message, error) {
+	payload, _ := json.Marshal(map[string]any{"taskId": in.TaskID, "agentType": in.AgentType, "context": in.Context, "options": optional(in.Options)})
+	if in.ConnectionID == "" {
+		return nil, federation.Invalidf("connectionId is required")
+	}
+	if _, err := ValidateSpawn(payload); err != nil {
+		return nil, err
+	}
+	conn, err := s.Connections.GetActive(ctx, ws, in.ConnectionID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Events.Follow(ctx, conn, federation.AgentStatusChanged); err != nil {
+		return nil, err
+	}
+	return s.send(ctx, conn, "agent.spawn", payload)
+}
+
+func optional(raw json.RawMessage) any {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	return raw
+}
+
+func (s *Service) send(ctx context.Context, conn *federation.Connection, commandType string, payload json.RawMessage) (*federation.Message, error) {
+	rec, err := s.Commands.SendCommand(ctx, conn, commandType, payload)
+	if err != nil {
+		return nil, err
+	}
+	s.Log.Info(commandType+" sent", "messageId", rec.ID, "connectionId", conn.ID)
+	return &rec.Message, nil
+}
+
+// List returns the agents this workspace knows from responses, without
+// asking the peers; of one connection if connID is set.
+func (s *Service) List(ctx context.Context, ws, connID string, limit int32, cursor string) (store.Page[federation.Agent], error) {
+	return s.Agents.List(ctx, ws, connID, limit, cursor)
+}
+
+// Status sends agent.status about an agent the workspace knows on the
+// connection; its record updates when the peer answers.
+func (s *Service) Status(ctx context.Context, ws, connID, agentID string) (*federation.Message, error) {
+	return s.ask(ctx, ws, connID, agentID, "agent.status")
+}
+
+// Kill sends agent.kill about an agent the workspace knows on the connection.
+func (s *Service) Kill(ctx context.Context, ws, connID, agentID string) (*federation.Message, error) {
+	return s.ask(ctx, ws, connID, agentID, "agent.kill")
+}
+
+func (s *Service) ask(ctx context.Context, ws, connID, agentID, commandType string) (*federation.Message, error) {
+	if connID == "" {
+		return nil, federation.Invalidf("connectionId is required")
+	}
+	agent, err := s.Agents.Get(ctx, ws, connID, agentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, federation.NotFoundf("agent not found")
+	}
+	if err != nil {
+		return nil, err
+	}
+	conn, err := s.Connections.GetActive(ctx, ws, agent.ConnectionID)
+	if err != nil {
+		return nil, err
+	}
+	payload, _ := json.Marshal(map[string]string{"agentId": agent.AgentID})
+	return s.send(ctx, conn, commandType, payload)
+}
+
+// CommandAnswered updates the agent record from a finished agent.* command
+// of ours (messaging tells it of every answered command).
+func (s *Service) CommandAnswered(ctx context.Context, rec *store.MessageRecord) {
+	if err := s.record(ctx, rec); err != nil {
+		s.Log.Warn("agent record not updated", "messageId", rec.ID, "error", err.Error())
+	}
+}
+
+func (s *Service) record(ctx context.Context, rec *store.MessageRecord) error {
+	if !strings.HasPrefix(rec.CommandType, "agent.") || rec.Response == nil {
+		return nil
+	}
+	var data status
+	_ = json.Unmarshal(rec.Response.Data, &data)
+	var asked struct {
+		AgentID   string `json:"agentId"`
+		TaskID    string `json:"taskId"`
+		AgentType string `json:"agentType"`
+	}
+	_ = json.Unmarshal(rec.Payload, &asked)
+	agent := federation.Agent{
+		AgentID: data.AgentID, ConnectionID: rec.ConnectionID, Status: data.Status, SpawnedAt: data.SpawnedAt,
+		CompletedAt: data.CompletedAt, Error: data.Error, UpdatedAt: s.Now().UTC(),
+	}
+	if rec.CommandType == "agent.spawn" {
+		agent.TaskID, agent.AgentType = asked.TaskID, asked.AgentType
+	}
+	if !rec.Response.Success {
+		if asked.AgentID == "" {
+			return nil // a failed spawn has no agent
+		}
+		agent.AgentID, agent.Status, agent.Error = asked.AgentID, "", rec.Response.Error
+		if _, err := s.Agents.Get(ctx, rec.WorkspaceID, rec.ConnectionID, asked.AgentID); errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+	}
+	if agent.AgentID == "" {
+		return errors.New("agent response without agentId")
+	}
+	return s.Agents.Save(ctx, rec.WorkspaceID, agent)
+}
+
+// EventReceived updates the record of an agent this workspace spawned on
+// the event's connection from an agent.status.changed event.
+func (s *Service) EventReceived(ctx context.Context, rec *store.MessageRecord) {
+	if rec.EventType != federation.AgentStatusChanged {
+		return
+	}
+	if err := s.statusChanged(ctx, rec); err != nil {
+		s.Log.Warn("agent record not updated from event", "messageId", rec.ID, "error", err.Error())
+	}
+}
+
+func (s *Service) statusChanged(ctx context.Context, rec *store.MessageRecord) error {
+	var st status
+	if err := json.Unmarshal(rec.Payload, &st); err != nil || st.AgentID == "" {
+		return errors.New("agent.status.changed without agentId")
+	}
+	if _, err := s.Agents.Get(ctx, rec.WorkspaceID, rec.ConnectionID, st.AgentID); err != nil {
+		return nil // not an agent this workspace spawned on that connection
+	}
+	return s.Agents.Save(ctx, rec.WorkspaceID, federation.Agent{
+		AgentID: st.AgentID, ConnectionID: rec.ConnectionID, Status: st.Status, SpawnedAt: st.SpawnedAt,
+		CompletedAt: st.CompletedAt, Error: st.Error, UpdatedAt: s.Now().UTC(),
+	})
+}

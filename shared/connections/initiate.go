@@ -1,0 +1,128 @@
+package connections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/ids"
+	"github.com/fedgate/fedgate/shared/incoming"
+	"github.com/fedgate/fedgate/shared/peer"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+// InitiateInput is a user's request to connect to a remote instance.
+type InitiateInput struct {
+	RemoteURL   string          `json:"remoteUrl"`
+	InviteToken string          `json:"inviteToken"`
+	Metadata    json.RawMessage `json:"metadata"`
+}
+
+// Initiate fetches the peer's identity, stores an OUTBOUND PENDING
+// connection and sends the peer a signed CONNECT. With an invite the peer
+// answers with its signed CONNECT_RESPONSE and the connection is ACTIVE at once.
+func (s *Service) Initiate(ctx context.Context, ws string, in InitiateInput) (*federation.Connection, error) {
+	var v federation.Checks
+	v.Required("remoteUrl", in.RemoteURL)
+	v.Check(len(in.InviteToken) <= 200, "inviteToken", "must be at most 200 characters")
+	v.Object("metadata", in.Metadata)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	remote, err := s.Peers.NormalizeURL(ctx, in.RemoteURL)
+	if err != nil {
+		return nil, federation.Invalidf("remoteUrl: %v", err)
+	}
+	doc, err := s.Peers.FetchInstance(ctx, remote)
+	if err != nil {
+		return nil, peer.Failure(err)
+	}
+	self, err := s.Identity.Document(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if doc.InstanceID == self.InstanceID {
+		return nil, federation.Invalidf("remoteUrl is this instance")
+	}
+	caps, _ := json.Marshal(doc.Capabilities)
+	now := s.Now().UTC()
+	conn := &federation.Connection{
+		ID: ids.New(), WorkspaceID: ws, RemoteInstanceID: doc.InstanceID, RemoteURL: remote,
+		RemoteName: doc.Name, Direction: federation.Outbound, Status: federation.StatusPending,
+		RemoteCapabilities: caps, Metadata: in.Metadata, RemoteKeys: incoming.RemoteKeys(doc.PublicKeys),
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if err := s.Connections.Create(ctx, conn); err != nil {
+		return nil, err
+	}
+	selfCaps, _ := json.Marshal(self.Capabilities)
+	keys := make([]federation.RemoteKey, len(self.PublicKeys))
+	for i, k := range self.PublicKeys {
+		keys[i] = federation.RemoteKey{KeyID: k.KeyID, Alg: k.Alg, PublicKey: k.PublicKey, Status: k.Status}
+	}
+	envelope, err := s.Signer.Sign(ctx, ids.New(), federation.EnvConnect, conn.ID, federation.ConnectBody{
+		InstanceURL: s.InstanceURL, Name: self.Name, PublicKey: self.PublicKey, PublicKeys: keys,
+		Capabilities: selfCaps, InviteToken: in.InviteToken,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Log.Info("sending CONNECT", "connectionId", conn.ID, "remoteInstanceId", doc.InstanceID)
+	reply, err := s.Peers.Post(ctx, remote, "/incoming/connect", envelope)
+	abandon := func(reason string) {
+		if _, terr := s.Connections.Transition(ctx, conn.WorkspaceID, conn.ID, store.ConnectionChange{
+			To: federation.StatusDisconnected, Reason: &reason,
+		}); terr != nil {
+			s.Log.Warn("could not close the failed connection", "connectionId", conn.ID, "error", terr.Error())
+		}
+	}
+	if err != nil {
+		abandon("CONNECT failed: " + err.Error())
+		return nil, peer.Failure(err)
+	}
+	switch reply.Status {
+	case http.StatusAccepted:
+	case http.StatusOK:
+		// An invite auto-accepted: the body is the signed CONNECT_RESPONSE.
+		updated, err := s.applyConnectResponse(ctx, conn, reply.Body)
+		if err != nil {
+			abandon("invalid CONNECT_RESPONSE")
+			return nil, federation.Errorf(federation.CodeRemoteRejected, "peer's CONNECT_RESPONSE: %v", err)
+		}
+		conn = updated
+	case http.StatusForbidden:
+		_, msg := peer.ErrorCode(reply.Body)
+		abandon(reply.Describe())
+		return nil, federation.Forbiddenf("the remote instance refused the connection: %s", msg)
+	default:
+		abandon(reply.Describe())
+		return nil, reply.Rejected()
+	}
+	return conn, nil
+}
+
+// applyConnectResponse verifies a CONNECT_RESPONSE for an OUTBOUND PENDING
+// connection with the keys fetched at initiation, and moves the connection
+// to ACTIVE or REJECTED. Applying the same answer twice is harmless.
+func (s *Service) applyConnectResponse(ctx context.Context, conn *federation.Connection, raw []byte) (*federation.Connection, error) {
+	var resp federation.ConnectResponseBody
+	if err := federation.CheckAnswer(conn, federation.Answer{Type: federation.EnvConnectResponse}, raw, &resp); err != nil {
+		return nil, err
+	}
+	reason := truncate(resp.Reason, MaxReasonLen)
+	ch := store.ConnectionChange{To: federation.StatusRejected, Direction: federation.Outbound, Reason: &reason}
+	if resp.Accepted {
+		now := s.Now().UTC()
+		ch = store.ConnectionChange{To: federation.StatusActive, Direction: federation.Outbound, ConnectedAt: &now, RemoteCapabilities: resp.Capabilities}
+	}
+	if conn.Status == ch.To {
+		return conn, nil
+	}
+	updated, err := s.Connections.Transition(ctx, conn.WorkspaceID, conn.ID, ch)
+	if errors.Is(err, store.ErrConflict) && updated != nil && updated.Status == ch.To {
+		return updated, nil // applied concurrently
+	}
+	return updated, err
+}

@@ -1,0 +1,164 @@
+package connections
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/fedgate/fedgate/shared/delivery"
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/identity"
+	"github.com/fedgate/fedgate/shared/ids"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+// Invite is a single-use token that makes the next CONNECT carrying it land
+// ACTIVE in the inviting workspace.
+type Invite struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// InviteInput is the optional body of an invite request.
+type InviteInput struct {
+	ExpiresInSeconds *int `json:"expiresInSeconds"`
+}
+
+// Invite creates an invite to workspace ws by user sub.
+func (s *Service) Invite(ctx context.Context, ws, sub string, in InviteInput) (*Invite, error) {
+	ttl := 900
+	if in.ExpiresInSeconds != nil {
+		ttl = *in.ExpiresInSeconds
+		if ttl < 60 || ttl > 86400 {
+			return nil, federation.Invalidf("expiresInSeconds must be from 60 to 86400")
+		}
+	}
+	inv := &Invite{Token: ids.Token(24), ExpiresAt: s.Now().UTC().Add(time.Duration(ttl) * time.Second)}
+	if err := s.Invites.Create(ctx, inv.Token, ws, sub, inv.ExpiresAt); err != nil {
+		return nil, err
+	}
+	s.Log.Info("invite created", "expiresAt", inv.ExpiresAt)
+	return inv, nil
+}
+
+// List returns a workspace's connections, newest first, optionally only
+// those with status.
+func (s *Service) List(ctx context.Context, ws, status string, limit int32, cursor string) (store.Page[federation.Connection], error) {
+	return s.Connections.List(ctx, ws, status, limit, cursor)
+}
+
+// Get returns one of the workspace's connections.
+func (s *Service) Get(ctx context.Context, ws, id string) (*federation.Connection, error) {
+	return s.Connections.Get(ctx, ws, id)
+}
+
+// ChangeInput is the optional body of a connection change.
+type ChangeInput struct {
+	Reason   string          `json:"reason"`
+	Metadata json.RawMessage `json:"metadata"`
+}
+
+// notice builds the envelope that tells the peer about a change.
+type notice func(in ChangeInput, self identity.Document) (string, any)
+
+// transition describes one user-driven change of a connection.
+type transition struct {
+	to, direction string
+	from          []string
+	needsReason   bool
+	notice        notice
+}
+
+// Accept accepts an INBOUND PENDING connection and sends CONNECT_RESPONSE accepted=true.
+func (s *Service) Accept(ctx context.Context, ws, id string, in ChangeInput) (*federation.Connection, error) {
+	return s.change(ctx, ws, id, in, transition{to: federation.StatusActive, direction: federation.Inbound,
+		from: []string{federation.StatusPending}, notice: connectResponse(true)})
+}
+
+// Reject rejects an INBOUND connection and sends CONNECT_RESPONSE accepted=false.
+func (s *Service) Reject(ctx context.Context, ws, id string, in ChangeInput) (*federation.Connection, error) {
+	return s.change(ctx, ws, id, in, transition{to: federation.StatusRejected, direction: federation.Inbound,
+		needsReason: true, notice: connectResponse(false)})
+}
+
+// Disconnect ends a connection and sends DISCONNECT.
+func (s *Service) Disconnect(ctx context.Context, ws, id string, in ChangeInput) (*federation.Connection, error) {
+	return s.change(ctx, ws, id, in, transition{to: federation.StatusDisconnected,
+		notice: func(in ChangeInput, _ identity.Document) (string, any) {
+			return federation.EnvDisconnect, federation.DisconnectBody{Reason: in.Reason}
+		}})
+}
+
+// Suspend stops a connection locally: it accepts and sends nothing.
+func (s *Service) Suspend(ctx context.Context, ws, id string, in ChangeInput) (*federation.Connection, error) {
+	return s.change(ctx, ws, id, in, transition{to: federation.StatusSuspended})
+}
+
+// Resume makes a SUSPENDED connection ACTIVE again with fresh peer health.
+func (s *Service) Resume(ctx context.Context, ws, id string, in ChangeInput) (*federation.Connection, error) {
+	return s.change(ctx, ws, id, in, transition{to: federation.StatusActive, from: []string{federation.StatusSuspended}})
+}
+
+func connectResponse(accepted bool) notice {
+	return func(in ChangeInput, doc identity.Document) (string, any) {
+		caps, _ := json.Marshal(doc.Capabilities)
+		return federation.EnvConnectResponse, federation.ConnectResponseBody{
+			Accepted: accepted, Reason: in.Reason, PublicKey: doc.PublicKey, Capabilities: caps,
+		}
+	}
+}
+
+// change moves the connection with one conditional write; for changes the
+// peer must hear about, the notice to send is written in the same transaction.
+func (s *Service) change(ctx context.Context, ws, id string, in ChangeInput, t transition) (*federation.Connection, error) {
+	var v federation.Checks
+	v.Check(len(in.Reason) <= MaxReasonLen, "reason", "must be at most 500 characters")
+	v.Object("metadata", in.Metadata)
+	if t.needsReason {
+		v.Required("reason", in.Reason)
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	conn, err := s.Connections.Get(ctx, ws, id)
+	if err != nil {
+		return nil, err
+	}
+	ch := store.ConnectionChange{To: t.to, From: t.from, Direction: t.direction, Metadata: in.Metadata}
+	if in.Reason != "" {
+		ch.Reason = &in.Reason
+	}
+	if t.to == federation.StatusActive {
+		if conn.Status == federation.StatusPending {
+			now := s.Now().UTC()
+			ch.ConnectedAt = &now
+		} else {
+			ch.ResetHealth = true // resume
+		}
+	}
+	var rec *store.MessageRecord
+	if t.notice != nil {
+		self, err := s.Identity.Document(ctx)
+		if err != nil {
+			return nil, err
+		}
+		envType, body := t.notice(in, self)
+		if rec, err = delivery.Control(conn, envType, body, s.Now()); err != nil {
+			return nil, err
+		}
+		w, err := s.Messages.CreateWrite(rec)
+		if err != nil {
+			return nil, err
+		}
+		ch.Also = []store.Write{w}
+	}
+	updated, err := s.Connections.Transition(ctx, ws, id, ch)
+	if err != nil {
+		return nil, err
+	}
+	s.Log.Info("connection changed", "connectionId", id, "status", updated.Status)
+	if rec != nil {
+		s.Outbox.Kick(ctx, rec)
+	}
+	return updated, nil
+}

@@ -1,0 +1,159 @@
+package connections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/identity"
+	"github.com/fedgate/fedgate/shared/ids"
+	"github.com/fedgate/fedgate/shared/incoming"
+	"github.com/fedgate/fedgate/shared/peer"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+// ReceiveConnect takes a peer's CONNECT. It is verified with the key it
+// carries, and that key must be the one the claimed instance serves at its
+// claimed URL, so nobody can connect in another instance's name. Without an
+// invite the connection waits PENDING in the default inbound workspace (202);
+// with a valid invite it is ACTIVE in the invite's workspace and the answer
+// is the signed CONNECT_RESPONSE (200).
+func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer, error) {
+	env, err := s.Verifier.Parse(raw, federation.EnvConnect)
+	if err != nil {
+		return store.Answer{}, err
+	}
+	var msg federation.ConnectBody
+	if err := json.Unmarshal(raw, &msg); err != nil {
+		return store.Answer{}, federation.Invalidf("CONNECT members: %v", err)
+	}
+	var v federation.Checks
+	v.Required("instanceUrl", msg.InstanceURL)
+	v.Required("publicKey", msg.PublicKey)
+	v.Check(len(msg.PublicKeys) > 0 && len(msg.PublicKeys) <= 20, "publicKeys", "must list 1 to 20 keys")
+	v.Check(len(msg.Name) <= 200, "name", "must be at most 200 characters")
+	v.Object("capabilities", msg.Capabilities)
+	if err := v.Err(); err != nil {
+		return store.Answer{}, err
+	}
+	instanceURL, err := s.Peers.NormalizeURL(ctx, msg.InstanceURL)
+	if err != nil {
+		return store.Answer{}, federation.Invalidf("instanceUrl: %v", err)
+	}
+	keyID := env.KeyID
+	i := slices.IndexFunc(msg.PublicKeys, func(k federation.RemoteKey) bool { return k.KeyID == keyID })
+	if i < 0 {
+		return store.Answer{}, federation.Errorf(federation.CodeUnknownKey, "key %s is not among the CONNECT's publicKeys", keyID)
+	}
+	if err := federation.VerifyWith(msg.PublicKeys[i], raw); err != nil {
+		return store.Answer{}, err
+	}
+	self, err := s.Identity.Document(ctx)
+	if err != nil {
+		return store.Answer{}, err
+	}
+	if env.InstanceID == self.InstanceID {
+		return store.Answer{}, federation.Invalidf("instanceId is this instance")
+	}
+	// No trust on first use: the claimed instance must serve this key.
+	doc, err := s.Peers.FetchInstance(ctx, instanceURL)
+	if err != nil {
+		return store.Answer{}, peer.Failure(err)
+	}
+	served := slices.ContainsFunc(doc.PublicKeys, func(k identity.PublicKey) bool {
+		return k.KeyID == keyID && k.PublicKey == msg.PublicKeys[i].PublicKey
+	})
+	if doc.InstanceID != env.InstanceID || !served {
+		return store.Answer{}, federation.Errorf(federation.CodeUnknownKey, "key %s is not served by instance %s at %s", keyID, env.InstanceID, instanceURL)
+	}
+	if first, err := s.Messages.FirstAnswer(ctx, "", env.ConnectionID, env.MessageID); err == nil {
+		return *first, nil
+	}
+
+	now := s.Now().UTC()
+	conn := &federation.Connection{
+		ID: env.ConnectionID, WorkspaceID: s.DefaultInboundWorkspace, RemoteInstanceID: env.InstanceID,
+		RemoteURL: instanceURL, RemoteName: msg.Name, Direction: federation.Inbound, Status: federation.StatusPending,
+		RemoteCapabilities: msg.Capabilities, RemoteKeys: incoming.RemoteKeys(doc.PublicKeys),
+		CreatedAt: now, UpdatedAt: now,
+	}
+	var also []store.Write
+	answer := incoming.AnswerJSON(http.StatusAccepted, map[string]string{"status": federation.StatusPending})
+	if msg.InviteToken != "" {
+		ws, err := s.Invites.Workspace(ctx, msg.InviteToken, now)
+		if err != nil {
+			return store.Answer{}, federation.Forbiddenf("the invite is invalid, already used or expired")
+		}
+		conn.WorkspaceID, conn.Status, conn.ConnectedAt = ws, federation.StatusActive, &now
+		selfCaps, _ := json.Marshal(self.Capabilities)
+		resp, err := s.Signer.Sign(ctx, ids.New(), federation.EnvConnectResponse, conn.ID, federation.ConnectResponseBody{
+			Accepted: true, PublicKey: self.PublicKey, Capabilities: selfCaps,
+		})
+		if err != nil {
+			return store.Answer{}, err
+		}
+		answer = store.Answer{Status: http.StatusOK, Body: string(resp)}
+		also = append(also, s.Invites.ConsumeWrite(msg.InviteToken, conn.ID, now))
+	}
+	also = append(also, s.Messages.AnswerWrite(conn.ID, env.MessageID, answer))
+	err = s.Connections.Create(ctx, conn, also...)
+	switch {
+	case errors.Is(err, store.ErrPrecondition):
+		if first, ferr := s.Messages.FirstAnswer(ctx, "", conn.ID, env.MessageID); ferr == nil {
+			return *first, nil // a concurrent duplicate won
+		}
+		return store.Answer{}, federation.Forbiddenf("the invite is invalid, already used or expired")
+	case err != nil:
+		return store.Answer{}, err
+	}
+	s.Log.Info("inbound connection", "connectionId", conn.ID, "remoteInstanceId", conn.RemoteInstanceID, "status", conn.Status, "workspaceId", conn.WorkspaceID)
+	return answer, nil
+}
+
+// ReceiveConnectResponse takes the peer's answer to our CONNECT when it
+// comes later than the CONNECT's own answer.
+func (s *Service) ReceiveConnectResponse(ctx context.Context, raw []byte) (store.Answer, error) {
+	in, err := s.Verifier.Verify(ctx, raw, federation.EnvConnectResponse, nil,
+		federation.StatusPending, federation.StatusActive, federation.StatusRejected)
+	if err != nil {
+		return store.Answer{}, err
+	}
+	return incoming.Respond(in, func() (store.Answer, error) {
+		if in.Conn.Direction != federation.Outbound {
+			return store.Answer{}, federation.Conflictf("connection %s was not initiated here", in.Conn.ID)
+		}
+		updated, err := s.applyConnectResponse(ctx, in.Conn, in.Raw)
+		if err != nil {
+			return store.Answer{}, err
+		}
+		answer := incoming.AnswerJSON(http.StatusOK, map[string]string{"status": updated.Status})
+		return answer, s.Messages.CreateIncoming(ctx, in.Conn.WorkspaceID, in.Conn.ID, in.MessageID, nil, answer)
+	})
+}
+
+// ReceiveDisconnect takes the peer's DISCONNECT: its side ends too.
+func (s *Service) ReceiveDisconnect(ctx context.Context, raw []byte) (store.Answer, error) {
+	var msg federation.DisconnectBody
+	in, err := s.Verifier.Verify(ctx, raw, federation.EnvDisconnect, &msg,
+		federation.StatusPending, federation.StatusActive, federation.StatusDisconnected, federation.StatusRejected)
+	if err != nil {
+		return store.Answer{}, err
+	}
+	return incoming.Respond(in, func() (store.Answer, error) {
+		if federation.IsLive(in.Conn.Status) {
+			reason := truncate(msg.Reason, MaxReasonLen)
+			_, err := s.Connections.Transition(ctx, in.Conn.WorkspaceID, in.Conn.ID, store.ConnectionChange{
+				To: federation.StatusDisconnected, Reason: &reason,
+			})
+			if err != nil && !errors.Is(err, store.ErrConflict) {
+				return store.Answer{}, err
+			}
+		}
+		s.Log.Info("peer disconnected", "connectionId", in.Conn.ID)
+		answer := incoming.AnswerJSON(http.StatusOK, map[string]string{"status": federation.StatusDisconnected})
+		return answer, s.Messages.CreateIncoming(ctx, in.Conn.WorkspaceID, in.Conn.ID, in.MessageID, nil, answer)
+	})
+}

@@ -1,0 +1,80 @@
+package connections
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/identity"
+	"github.com/fedgate/fedgate/shared/incoming"
+	"github.com/fedgate/fedgate/shared/peer"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+// Identity is this instance's published identity.
+type Identity interface {
+	Document(ctx context.Context) (identity.Document, error)
+}
+
+// Signer signs envelopes as this instance.
+type Signer interface {
+	Sign(ctx context.Context, messageID, envType, connectionID string, body any) ([]byte, error)
+}
+
+// Peers reaches other instances.
+type Peers interface {
+	NormalizeURL(ctx context.Context, raw string) (string, error)
+	FetchInstance(ctx context.Context, baseURL string) (*identity.Document, error)
+	Post(ctx context.Context, baseURL, path string, body []byte) (*peer.Reply, error)
+}
+
+// Outbox sends the job of a record stored in another transaction.
+type Outbox interface {
+	Kick(ctx context.Context, rec *store.MessageRecord)
+}
+
+// Verifier parses and verifies incoming envelopes.
+type Verifier interface {
+	Parse(raw []byte, wantType string) (federation.Envelope, error)
+	Verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...string) (*incoming.Envelope, error)
+}
+
+// Deps is what the service needs.
+type Deps struct {
+	Connections *store.Connections
+	Messages    *store.Messages
+	Invites     *store.Invites
+	Identity    Identity
+	Signer      Signer
+	Peers       Peers
+	Outbox      Outbox
+	Verifier    Verifier
+	// InstanceURL is this instance's public base URL, sent in CONNECT.
+	InstanceURL string
+	// DefaultInboundWorkspace receives connections that arrive without an invite.
+	DefaultInboundWorkspace string
+	Log                     *slog.Logger
+	Now                     func() time.Time
+}
+
+// Service runs the connection use cases.
+type Service struct{ Deps }
+
+// New returns the service.
+func New(d Deps) *Service {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Service{Deps: d}
+}
+
+// MaxReasonLen bounds a reason given for a change.
+const MaxReasonLen = 500
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

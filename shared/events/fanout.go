@@ -1,0 +1,220 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/ids"
+	"github.com/fedgate/fedgate/shared/queue"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+// PublishedType marks the stored record of a published event (not a
+// delivery; no list shows it).
+const PublishedType = "PUBLISHED"
+
+// DefaultPageSize is how many subscriptions one fan-out invocation handles.
+const DefaultPageSize = 500
+
+// Publish stores an event of workspace ws and queues its fan-out. It returns
+// the event id and how many deliveries the fan-out will make (the subscribed
+// ACTIVE connections as of now).
+func (s *Service) publish(ctx context.Context, ws, eventType string, payload json.RawMessage) (string, int, error) {
+	n, err := s.count(ctx, ws, eventType)
+	if err != nil {
+		return "", 0, err
+	}
+	now := s.Now().UTC()
+	rec := store.NewRecord(federation.Message{
+		ID: ids.New(), WorkspaceID: ws, MessageType: PublishedType, Direction: federation.Outbound,
+		Status: federation.MsgPending, EventType: eventType, Payload: payload, CreatedAt: now, UpdatedAt: now,
+	}, "", nil, queue.Fanout)
+	if err := s.Outbox.Create(ctx, rec); err != nil {
+		return "", 0, err
+	}
+	s.Log.Info("event published", "eventId", rec.ID, "eventType", eventType, "deliveries", n, "workspaceId", ws)
+	return rec.ID, n, nil
+}
+
+func (s *Service) count(ctx context.Context, ws, eventType string) (int, error) {
+	n, cursor := 0, ""
+	for {
+		subs, next, err := s.Subscriptions.Matching(ctx, ws, eventType, s.pageSize(), cursor)
+		if err != nil {
+			return 0, err
+		}
+		conns, err := s.activeConnections(ctx, ws, subs)
+		if err != nil {
+			return 0, err
+		}
+		n += len(conns)
+		if next == "" {
+			return n, nil
+		}
+		cursor = next
+	}
+}
+
+func (s *Service) pageSize() int32 {
+	if s.PageSize > 0 {
+		return s.PageSize
+	}
+	return DefaultPageSize
+}
+
+// activeConnections returns the distinct ACTIVE connections of subs, in order.
+func (s *Service) activeConnections(ctx context.Context, ws string, subs []federation.Subscription) ([]*federation.Connection, error) {
+	var connIDs []string
+	seen := map[string]bool{}
+	for _, sub := range subs {
+		if !seen[sub.ConnectionID] {
+			seen[sub.ConnectionID] = true
+			connIDs = append(connIDs, sub.ConnectionID)
+		}
+	}
+	found, err := s.Connections.GetMany(ctx, ws, connIDs)
+	if err != nil {
+		return nil, err
+	}
+	var out []*federation.Connection
+	for _, id := range connIDs {
+		if c, ok := found[id]; ok && c.Status == federation.StatusActive {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// DeliveryID is the id of an event's delivery to a connection: derived, so a
+// fan-out job that runs twice writes the same deliveries, not new ones.
+func DeliveryID(eventID, connID string) string { return ids.Derived("delivery", eventID, connID) }
+
+// Fanout handles one fan-out job: one page of subscribers.
+func (s *Service) Fanout(ctx context.Context, job queue.Job) error {
+	event, err := s.Messages.Get(ctx, job.WorkspaceID, job.MessageID)
+	if errors.Is(err, store.ErrNotFound) {
+		s.Log.Warn("fan-out job for an unknown event dropped", "eventId", job.MessageID)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("fan-out of %s: %w", job.MessageID, err)
+	}
+	subs, next, err := s.Subscriptions.Matching(ctx, event.WorkspaceID, event.EventType, s.pageSize(), job.Cursor)
+	if err != nil {
+		return err
+	}
+	conns, err := s.activeConnections(ctx, event.WorkspaceID, subs)
+	if err != nil {
+		return err
+	}
+	recs := make([]*store.MessageRecord, len(conns))
+	for i, c := range conns {
+		recs[i] = s.delivery(event, c.ID, DeliveryID(event.ID, c.ID), "", event.CreatedAt)
+	}
+	if err := s.write(ctx, event.WorkspaceID, recs); err != nil {
+		return err
+	}
+	if next != "" {
+		// Continue with the next page in a new invocation.
+		if err := s.Jobs.Send(ctx, queue.Fanout, queue.Job{WorkspaceID: job.WorkspaceID, MessageID: job.MessageID, Cursor: next}, 0); err != nil {
+			return err
+		}
+	}
+	s.Log.Info("fan-out page done", "eventId", event.ID, "deliveries", len(recs), "more", next != "")
+	return nil
+}
+
+// delivery builds the delivery message of an event to a connection.
+func (s *Service) delivery(event *store.MessageRecord, connID, id, replayOf string, created time.Time) *store.MessageRecord {
+	body, _ := json.Marshal(federation.EventBody{EventType: event.EventType, Payload: event.Payload, ReplayOf: replayOf})
+	return store.NewRecord(federation.Message{
+		ID: id, WorkspaceID: event.WorkspaceID, ConnectionID: connID, MessageType: federation.TypeEvent,
+		Direction: federation.Outbound, Status: federation.MsgPending, EventType: event.EventType,
+		Payload: event.Payload, ReplayOf: replayOf, CreatedAt: created, UpdatedAt: s.Now().UTC(),
+	}, federation.EnvEvent, body, "")
+}
+
+// write stores the deliveries that do not exist yet and queues a job for
+// each delivery not yet attempted. The fan-out job is deleted only after
+// both succeeded, so a crash in between runs the page again: the existing
+// deliveries are found and only their jobs are sent (again; a duplicate job
+// is harmless).
+func (s *Service) write(ctx context.Context, ws string, recs []*store.MessageRecord) error {
+	idList := make([]string, len(recs))
+	for i, r := range recs {
+		idList[i] = r.ID
+	}
+	existing, err := s.Messages.Existing(ctx, ws, idList)
+	if err != nil {
+		return err
+	}
+	var fresh []*store.MessageRecord
+	var jobs []queue.Job
+	for _, r := range recs {
+		if old, ok := existing[r.ID]; ok {
+			if old.Attempts > 0 || old.DeliveredAt != nil || federation.IsFinal(old.Status) || old.Status == federation.MsgDelivered {
+				continue
+			}
+		} else {
+			fresh = append(fresh, r)
+		}
+		jobs = append(jobs, queue.Job{WorkspaceID: ws, MessageID: r.ID})
+	}
+	if err := s.Messages.BatchCreate(ctx, fresh); err != nil {
+		return err
+	}
+	if failed, err := s.Jobs.SendBatch(ctx, queue.Delivery, jobs); err != nil {
+		return fmt.Errorf("%d delivery jobs not sent: %w", len(failed), err)
+	}
+	return nil
+}
+
+// resend makes new deliveries of earlier deliveries to their connection
+// (replay and redeliver): new ids, carrying replayOf. It returns their ids.
+func (s *Service) resend(ctx context.Context, ws string, originals []*store.MessageRecord) ([]string, error) {
+	recs := make([]*store.MessageRecord, len(originals))
+	out := make([]string, len(originals))
+	now := s.Now().UTC()
+	for i, o := range originals {
+		recs[i] = s.delivery(o, o.ConnectionID, ids.New(), o.ID, now)
+		// Marked for the sweeper: unlike a fan-out job, a request is not retried.
+		recs[i].WithOutbox(queue.Delivery, now)
+		out[i] = recs[i].ID
+	}
+	if err := s.write(ctx, ws, recs); err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		if err := s.Messages.ClearOutbox(ctx, ws, r.ID); err != nil {
+			s.Log.Warn("outbox marker not cleared", "messageId", r.ID, "error", err.Error())
+		}
+	}
+	return out, nil
+}
+
+// SendTo delivers an event of workspace ws to one connection only, if that
+// peer subscribed to its type (used for events about the peer's own agents).
+// It reports whether a delivery was made.
+func (s *Service) SendTo(ctx context.Context, ws, connID, eventType string, payload json.RawMessage) (bool, error) {
+	subs, err := s.Subscriptions.List(ctx, ws, connID)
+	if err != nil {
+		return false, err
+	}
+	subscribed := false
+	for _, sub := range subs {
+		if sub.Direction == federation.Inbound && sub.IsActive && federation.MatchEventType(sub.EventType, eventType) {
+			subscribed = true
+		}
+	}
+	if !subscribed {
+		return false, nil
+	}
+	now := s.Now().UTC()
+	event := &store.MessageRecord{Message: federation.Message{WorkspaceID: ws, EventType: eventType, Payload: payload}}
+	rec := s.delivery(event, connID, ids.New(), "", now).WithOutbox(queue.Delivery, now)
+	return true, s.Outbox.Create(ctx, rec)
+}

@@ -1,0 +1,97 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/ids"
+	"github.com/fedgate/fedgate/shared/incoming"
+	"github.com/fedgate/fedgate/shared/messaging"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+// Receive stores an incoming EVENT (IGNORED if this workspace never
+// subscribed to its type) and answers with a signed EVENT_ACK.
+func (s *Service) Receive(ctx context.Context, raw []byte) (store.Answer, error) {
+	var msg federation.EventBody
+	in, err := s.Verifier.Verify(ctx, raw, federation.EnvEvent, &msg)
+	if err != nil {
+		return store.Answer{}, err
+	}
+	var v federation.Checks
+	v.Check(federation.ValidTypeName(msg.EventType), "eventType", "must be dot-separated lower-case words")
+	v.Object("payload", msg.Payload)
+	if err := v.Err(); err != nil {
+		return store.Answer{}, err
+	}
+	return incoming.Respond(in, func() (store.Answer, error) {
+		conn := in.Conn
+		patterns, err := s.Subscriptions.ActivePatterns(ctx, conn.WorkspaceID, conn.ID)
+		if err != nil {
+			return store.Answer{}, err
+		}
+		received := federation.MatchesAny(patterns, msg.EventType)
+		status := federation.MsgDelivered
+		if !received {
+			status = federation.MsgIgnored
+		}
+		ack, err := s.Signer.Sign(ctx, ids.Derived(conn.ID, in.MessageID, federation.EnvEventAck), federation.EnvEventAck, conn.ID,
+			federation.EventAckBody{CorrelationID: in.MessageID, Received: received})
+		if err != nil {
+			return store.Answer{}, err
+		}
+		now := s.Now().UTC()
+		rec := store.NewRecord(federation.Message{
+			ID: in.MessageID, WorkspaceID: conn.WorkspaceID, ConnectionID: conn.ID, MessageType: federation.TypeEvent,
+			Direction: federation.Inbound, Status: status, EventType: msg.EventType, Payload: msg.Payload,
+			ReplayOf: msg.ReplayOf, Attempts: 1, CreatedAt: now, UpdatedAt: now, DeliveredAt: &now,
+		}, "", nil, "")
+		answer := store.Answer{Status: http.StatusOK, Body: string(ack)}
+		if err := s.Messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, rec, answer); err != nil {
+			return store.Answer{}, err
+		}
+		if received && s.receiver != nil {
+			s.receiver.EventReceived(ctx, rec)
+		}
+		return answer, nil
+	})
+}
+
+// ReceiveAck takes a late EVENT_ACK (from a receiver that answered 202):
+// the delivery becomes DELIVERED.
+func (s *Service) ReceiveAck(ctx context.Context, raw []byte) (store.Answer, error) {
+	var msg federation.EventAckBody
+	in, err := s.Verifier.Verify(ctx, raw, federation.EnvEventAck, &msg)
+	if err != nil {
+		return store.Answer{}, err
+	}
+	if msg.CorrelationID == "" {
+		return store.Answer{}, federation.Invalidf("correlationId is required")
+	}
+	return incoming.Respond(in, func() (store.Answer, error) {
+		conn := in.Conn
+		rec, err := messaging.OutgoingOn(ctx, s.Messages, conn, msg.CorrelationID, federation.TypeEvent)
+		if err != nil {
+			return store.Answer{}, err
+		}
+		resp := &federation.Response{Success: msg.Received}
+		if !msg.Received {
+			resp.Error = "the receiver is not subscribed to " + rec.EventType
+		}
+		now := s.Now().UTC()
+		updated, err := s.Messages.Update(ctx, conn.WorkspaceID, rec.ID, store.MessageUpdate{
+			Status: federation.MsgDelivered, From: []string{federation.MsgPending, federation.MsgRetrying},
+			Response: resp, DeliveredAt: &now, ClearNext: true,
+		})
+		status := federation.MsgDelivered
+		if errors.Is(err, store.ErrConflict) {
+			status = updated.Status
+		} else if err != nil {
+			return store.Answer{}, err
+		}
+		answer := incoming.AnswerJSON(http.StatusOK, map[string]string{"status": status})
+		return answer, s.Messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, nil, answer)
+	})
+}

@@ -1,0 +1,79 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/incoming"
+	"github.com/fedgate/fedgate/shared/queue"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+// Jobs sends queue jobs.
+type Jobs interface {
+	Send(ctx context.Context, queue string, job queue.Job, delay time.Duration) error
+	SendBatch(ctx context.Context, queue string, jobs []queue.Job) ([]queue.Job, error)
+}
+
+// Outbox stores a record and queues its job crash-safely.
+type Outbox interface {
+	Create(ctx context.Context, rec *store.MessageRecord) error
+}
+
+// Commands sends COMMANDs to peers (event.subscribe, event.unsubscribe).
+type Commands interface {
+	SendCommand(ctx context.Context, conn *federation.Connection, commandType string, payload json.RawMessage) (*store.MessageRecord, error)
+}
+
+// Signer signs envelopes as this instance (the EVENT_ACK).
+type Signer interface {
+	Sign(ctx context.Context, messageID, envType, connectionID string, body any) ([]byte, error)
+}
+
+// Verifier verifies incoming envelopes.
+type Verifier interface {
+	Verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...string) (*incoming.Envelope, error)
+}
+
+// Receiver learns of every incoming event this workspace subscribed to (the
+// agents capability follows agent.status.changed with it).
+type Receiver interface {
+	EventReceived(ctx context.Context, rec *store.MessageRecord)
+}
+
+// Deps is what the service needs.
+type Deps struct {
+	Connections   *store.Connections
+	Messages      *store.Messages
+	Subscriptions *store.Subscriptions
+	Jobs          Jobs
+	Outbox        Outbox
+	Commands      Commands
+	Signer        Signer
+	Verifier      Verifier
+	Log           *slog.Logger
+	Now           func() time.Time
+	// PageSize is how many subscriptions one fan-out invocation handles.
+	PageSize int32
+}
+
+// Service runs the EVENT use cases.
+type Service struct {
+	Deps
+	receiver Receiver
+}
+
+// New returns the service.
+func New(d Deps) *Service {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Service{Deps: d}
+}
+
+// DeliverReceivedTo makes r learn of every event received that this
+// workspace subscribed to.
+func (s *Service) DeliverReceivedTo(r Receiver) { s.receiver = r }

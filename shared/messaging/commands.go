@@ -1,0 +1,177 @@
+package messaging
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/ids"
+	"github.com/fedgate/fedgate/shared/incoming"
+	"github.com/fedgate/fedgate/shared/queue"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+// CommandInput is a user's command to a peer.
+type CommandInput struct {
+	ConnectionID string          `json:"connectionId"`
+	CommandType  string          `json:"commandType"`
+	Payload      json.RawMessage `json:"payload"`
+}
+
+func checkCommand(v *federation.Checks, commandType string, payload json.RawMessage) {
+	v.Required("commandType", commandType)
+	if commandType != "" {
+		v.Check(federation.ValidTypeName(commandType), "commandType", "must be dot-separated lower-case words such as agent.spawn")
+	}
+	v.Object("payload", payload)
+}
+
+func commandNotAllowed(commandType string) error {
+	return federation.Errorf(federation.CodeCommandNotAllowed, "command type %q is not allowed", commandType)
+}
+
+// Command stores an OUTBOUND COMMAND for the deliverer and returns it
+// PENDING; the response arrives at /incoming/command/response.
+func (s *Service) Command(ctx context.Context, ws string, in CommandInput) (*federation.Message, error) {
+	var v federation.Checks
+	v.Required("connectionId", in.ConnectionID)
+	checkCommand(&v, in.CommandType, in.Payload)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	if !federation.CommandAllowed(in.CommandType, []string{in.CommandType}) {
+		return nil, commandNotAllowed(in.CommandType) // credentials never cross
+	}
+	conn, err := s.Connections.GetActive(ctx, ws, in.ConnectionID)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.SendCommand(ctx, conn, in.CommandType, in.Payload)
+	if err != nil {
+		return nil, err
+	}
+	s.Log.Info("command queued", "messageId", rec.ID, "commandType", in.CommandType)
+	return &rec.Message, nil
+}
+
+// SendCommand stores an OUTBOUND COMMAND on an ACTIVE connection with its
+// response deadline and queues its delivery; it returns the PENDING record.
+// Other capabilities send their commands (event.subscribe, agent.*) with it.
+func (s *Service) SendCommand(ctx context.Context, conn *federation.Connection, commandType string, payload json.RawMessage) (*store.MessageRecord, error) {
+	if len(payload) == 0 {
+		payload = json.RawMessage("{}")
+	}
+	body, _ := json.Marshal(federation.CommandBody{CommandType: commandType, Payload: payload})
+	now := s.Now().UTC()
+	rec := store.NewRecord(federation.Message{
+		ID: ids.New(), WorkspaceID: conn.WorkspaceID, ConnectionID: conn.ID, MessageType: federation.TypeCommand,
+		Direction: federation.Outbound, Status: federation.MsgPending, CommandType: commandType, Payload: payload,
+		CreatedAt: now, UpdatedAt: now,
+	}, federation.EnvCommand, body, queue.Delivery).WithDeadline(now.Add(s.CommandTimeout))
+	if err := s.Outbox.Create(ctx, rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// ReceiveCommand accepts an incoming COMMAND: after verification and the
+// allow-list it is stored and queued for the dispatcher, and the sender gets
+// 202 {accepted, messageId}.
+func (s *Service) ReceiveCommand(ctx context.Context, raw []byte) (store.Answer, error) {
+	var msg federation.CommandBody
+	in, err := s.Verifier.Verify(ctx, raw, federation.EnvCommand, &msg)
+	if err != nil {
+		return store.Answer{}, err
+	}
+	var v federation.Checks
+	checkCommand(&v, msg.CommandType, msg.Payload)
+	if err := v.Err(); err != nil {
+		return store.Answer{}, err
+	}
+	return incoming.Respond(in, func() (store.Answer, error) {
+		self, err := s.Identity.Document(ctx)
+		if err != nil {
+			return store.Answer{}, err
+		}
+		if !federation.CommandAllowed(msg.CommandType, self.Capabilities.CommandTypes) {
+			return store.Answer{}, commandNotAllowed(msg.CommandType)
+		}
+		if c, ok := s.commands[msg.CommandType]; ok && c.Check != nil {
+			if err := c.Check(msg.Payload); err != nil {
+				return store.Answer{}, err
+			}
+		}
+		conn := in.Conn
+		now := s.Now().UTC()
+		rec := store.NewRecord(federation.Message{
+			ID: in.MessageID, WorkspaceID: conn.WorkspaceID, ConnectionID: conn.ID, MessageType: federation.TypeCommand,
+			Direction: federation.Inbound, Status: federation.MsgPending, CommandType: msg.CommandType,
+			Payload: msg.Payload, CreatedAt: now, UpdatedAt: now, DeliveredAt: &now,
+		}, "", nil, queue.Dispatch)
+		answer := incoming.AnswerJSON(http.StatusAccepted, map[string]any{"accepted": true, "messageId": in.MessageID})
+		if err := s.Messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, rec, answer); err != nil {
+			return store.Answer{}, err
+		}
+		s.Outbox.Kick(ctx, rec)
+		s.Log.Info("command accepted", "messageId", in.MessageID, "commandType", msg.CommandType)
+		return answer, nil
+	})
+}
+
+// ReceiveCommandResponse completes (or fails) one of our commands with the
+// peer's COMMAND_RESPONSE.
+func (s *Service) ReceiveCommandResponse(ctx context.Context, raw []byte) (store.Answer, error) {
+	var msg federation.ResponseBody
+	in, err := s.Verifier.Verify(ctx, raw, federation.EnvCommandResponse, &msg)
+	if err != nil {
+		return store.Answer{}, err
+	}
+	if msg.CorrelationID == "" {
+		return store.Answer{}, federation.Invalidf("correlationId is required")
+	}
+	return incoming.Respond(in, func() (store.Answer, error) {
+		conn := in.Conn
+		rec, err := OutgoingOn(ctx, s.Messages, conn, msg.CorrelationID, federation.TypeCommand)
+		if err != nil {
+			return store.Answer{}, err
+		}
+		status := federation.MsgCompleted
+		if !msg.Success {
+			status = federation.MsgFailed
+		}
+		now := s.Now().UTC()
+		errText := msg.Error
+		updated, err := s.Messages.Update(ctx, conn.WorkspaceID, rec.ID, store.MessageUpdate{
+			Status: status, From: []string{federation.MsgPending, federation.MsgRetrying, federation.MsgDelivered},
+			Response: msg.Response(), Error: &errText, CompletedAt: &now, ClearDeadline: true, ClearNext: true,
+		})
+		switch {
+		case errors.Is(err, store.ErrConflict):
+			s.Log.Warn("response to a finished command ignored", "messageId", rec.ID, "status", updated.Status)
+			status = updated.Status
+		case err != nil:
+			return store.Answer{}, err
+		case s.responses != nil:
+			s.responses.CommandAnswered(ctx, updated)
+		}
+		answer := incoming.AnswerJSON(http.StatusOK, map[string]string{"status": status})
+		return answer, s.Messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, nil, answer)
+	})
+}
+
+// OutgoingOn finds the outgoing message of msgType that an incoming answer
+// (COMMAND_RESPONSE, EVENT_ACK) correlates to: it must have been sent on the
+// answer's own connection, or it is not found.
+func OutgoingOn(ctx context.Context, msgs *store.Messages, conn *federation.Connection, id, msgType string) (*store.MessageRecord, error) {
+	rec, err := msgs.Get(ctx, conn.WorkspaceID, id)
+	if err == nil && (rec.MessageType != msgType || rec.Direction != federation.Outbound || rec.ConnectionID != conn.ID) {
+		err = store.ErrNotFound
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, federation.NotFoundf("outgoing %s message not found", strings.ToLower(msgType))
+	}
+	return rec, err
+}

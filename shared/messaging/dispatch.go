@@ -1,0 +1,136 @@
+package messaging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fedgate/fedgate/shared/delivery"
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/ids"
+	"github.com/fedgate/fedgate/shared/platform"
+	"github.com/fedgate/fedgate/shared/queue"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+// Dispatch executes an accepted incoming command (a dispatch job): the
+// built-in for its type or the command backend, retrying while they ask for
+// it within the command timeout, then answers with a COMMAND_RESPONSE.
+func (s *Service) Dispatch(ctx context.Context, job queue.Job) error {
+	now := s.Now()
+	rec, err := s.Messages.Get(ctx, job.WorkspaceID, job.MessageID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if rec.MessageType != federation.TypeCommand || rec.Direction != federation.Inbound || federation.IsFinal(rec.Status) {
+		return nil
+	}
+	if job.NotBefore > now.UnixMilli() {
+		return s.Jobs.Send(ctx, queue.Dispatch, job, time.UnixMilli(job.NotBefore).Sub(now))
+	}
+	conn, err := s.Connections.Get(ctx, rec.WorkspaceID, rec.ConnectionID)
+	if err != nil {
+		return err
+	}
+	log := s.Log.With("messageId", rec.ID, "commandType", rec.CommandType)
+	resp, err := s.runCommand(ctx, platform.Request{
+		WorkspaceID: rec.WorkspaceID, ConnectionID: conn.ID, RemoteInstanceID: conn.RemoteInstanceID,
+		MessageID: rec.ID, CommandType: rec.CommandType, Payload: rec.Payload,
+	})
+	if hint, retry := platform.IsRetry(err); retry {
+		attempts := rec.Attempts + 1
+		// Retrying longer than the sender waits for its answer is pointless.
+		policy := s.Retry
+		policy.MaxAge = s.CommandTimeout
+		next := policy.Next(attempts, rec.CreatedAt, now, hint, nil)
+		if !next.Exhausted {
+			log.Info("command backend busy; retrying", "attempt", attempts, "delayMs", next.Delay.Milliseconds(), "error", err.Error())
+			errText := err.Error()
+			if _, uerr := s.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
+				Status: federation.MsgRetrying, Attempts: &attempts, NextAttemptAt: &next.At, Error: &errText,
+			}); uerr != nil {
+				return uerr
+			}
+			return s.Jobs.Send(ctx, queue.Dispatch, job.Retry(next.At, next.Delay), next.Delay)
+		}
+		resp = platform.Failure(fmt.Sprintf("gave up after %d attempts: %s", attempts, err.Error()))
+	} else if err != nil {
+		resp = platform.Failure(err.Error())
+	}
+	return s.respond(ctx, rec, conn, resp)
+}
+
+func (s *Service) runCommand(ctx context.Context, req platform.Request) (federation.Response, error) {
+	if c, ok := s.commands[req.CommandType]; ok {
+		return c.Run(ctx, req)
+	}
+	if s.CommandBackend != nil {
+		return s.CommandBackend.Call(ctx, req)
+	}
+	return platform.Failure(fmt.Sprintf("unknown command %q", req.CommandType)), nil
+}
+
+// respond completes an incoming command and queues its COMMAND_RESPONSE in
+// one transaction. The response's id is derived from the command, so a
+// redelivered job writes the same response, not a second one.
+func (s *Service) respond(ctx context.Context, rec *store.MessageRecord, conn *federation.Connection, resp federation.Response) error {
+	out, err := delivery.Control(conn, federation.EnvCommandResponse,
+		federation.ResponseBody{CorrelationID: rec.ID, Success: resp.Success, Data: resp.Data, Error: resp.Error}, s.Now())
+	if err != nil {
+		return err
+	}
+	out.ID = ids.Derived(conn.ID, rec.ID, federation.EnvCommandResponse)
+	out.Outbox = queue.Ack
+	status := federation.MsgCompleted
+	if !resp.Success {
+		status = federation.MsgFailed
+	}
+	now := s.Now().UTC()
+	errText := resp.Error
+	err = s.Messages.UpdateWith(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
+		Status: status, Response: &resp, Error: &errText, CompletedAt: &now, ClearNext: true, ClearOutbox: true,
+	}, out)
+	if errors.Is(err, store.ErrConflict) {
+		return nil // a redelivered job already answered
+	}
+	if err != nil {
+		return err
+	}
+	s.Log.Info("command answered", "messageId", rec.ID, "success", resp.Success)
+	s.Outbox.Kick(ctx, out)
+	return nil
+}
+
+// Timeouts marks commands that got no response within the command timeout
+// as TIMEOUT.
+func (s *Service) Timeouts(ctx context.Context) error {
+	for {
+		due, err := s.Messages.DueDeadlines(ctx, s.Now(), 100)
+		if err != nil {
+			return err
+		}
+		for _, rec := range due {
+			reason := fmt.Sprintf("no response within %s", s.CommandTimeout)
+			now := s.Now().UTC()
+			_, err := s.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
+				Status: federation.MsgTimeout, From: []string{federation.MsgPending, federation.MsgRetrying, federation.MsgDelivered},
+				Error: &reason, CompletedAt: &now, ClearDeadline: true, ClearNext: true,
+			})
+			if errors.Is(err, store.ErrConflict) {
+				// Finished meanwhile: only take it off the deadline index.
+				_, err = s.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{From: federation.MessageStatuses, ClearDeadline: true})
+			}
+			if err != nil {
+				return err
+			}
+			s.Log.Info("command timed out", "messageId", rec.ID)
+		}
+		if len(due) < 100 {
+			return nil
+		}
+	}
+}

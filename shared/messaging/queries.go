@@ -1,0 +1,146 @@
+package messaging
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/ids"
+	"github.com/fedgate/fedgate/shared/incoming"
+	"github.com/fedgate/fedgate/shared/peer"
+	"github.com/fedgate/fedgate/shared/platform"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+// MaxQueryLen bounds a query's text.
+const MaxQueryLen = 10000
+
+// QueryInput is a user's query to a peer.
+type QueryInput struct {
+	ConnectionID string          `json:"connectionId"`
+	Query        string          `json:"query"`
+	Context      json.RawMessage `json:"context"`
+}
+
+func checkQuery(v *federation.Checks, query string, qctx json.RawMessage) {
+	v.Required("query", query)
+	v.Check(len(query) <= MaxQueryLen, "query", "must be at most 10000 characters")
+	v.Object("context", qctx)
+}
+
+func queryNotAllowed() error {
+	return federation.Errorf(federation.CodeQueryNotAllowed, "queries about credentials are never federated")
+}
+
+// Query sends a QUERY and waits for the peer's signed QUERY_RESPONSE, which
+// is verified before it is stored and returned.
+func (s *Service) Query(ctx context.Context, ws string, in QueryInput) (*federation.Message, error) {
+	var v federation.Checks
+	v.Required("connectionId", in.ConnectionID)
+	checkQuery(&v, in.Query, in.Context)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	if !federation.QueryAllowed(in.Query) {
+		return nil, queryNotAllowed()
+	}
+	conn, err := s.Connections.GetActive(ctx, ws, in.ConnectionID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now().UTC()
+	body := federation.QueryBody{Query: in.Query, Context: in.Context}
+	raw, _ := json.Marshal(body)
+	rec := store.NewRecord(federation.Message{
+		ID: ids.New(), WorkspaceID: conn.WorkspaceID, ConnectionID: conn.ID, MessageType: federation.TypeQuery,
+		Direction: federation.Outbound, Status: federation.MsgPending, Query: in.Query, Context: in.Context,
+		Attempts: 1, CreatedAt: now, UpdatedAt: now,
+	}, federation.EnvQuery, raw, "")
+	if err := s.Messages.Create(ctx, rec); err != nil {
+		return nil, err
+	}
+	fail := func(reason string, answer error) (*federation.Message, error) {
+		if _, err := s.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{Status: federation.MsgFailed, Error: &reason}); err != nil {
+			s.Log.Warn("could not record the failed query", "messageId", rec.ID, "error", err.Error())
+		}
+		return nil, answer
+	}
+	envelope, err := s.Signer.Sign(ctx, rec.ID, federation.EnvQuery, conn.ID, body)
+	if err != nil {
+		return nil, err
+	}
+	reply, err := s.Peers.Post(ctx, conn.RemoteURL, "/incoming/query", envelope)
+	if err != nil {
+		return fail(err.Error(), peer.Failure(err))
+	}
+	if reply.Status != http.StatusOK {
+		return fail(reply.Describe(), reply.Rejected())
+	}
+	var resp federation.ResponseBody
+	if err := federation.CheckAnswer(conn, federation.Answer{Type: federation.EnvQueryResponse, CorrelationID: rec.ID}, reply.Body, &resp); err != nil {
+		return fail("invalid QUERY_RESPONSE: "+err.Error(),
+			federation.Errorf(federation.CodeRemoteRejected, "invalid QUERY_RESPONSE: %v", err))
+	}
+	done := s.Now().UTC()
+	updated, err := s.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
+		Status: federation.MsgCompleted, Response: resp.Response(), DeliveredAt: &done, CompletedAt: &done,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &updated.Message, nil
+}
+
+// ReceiveQuery answers an incoming QUERY from the built-ins or the query
+// backend with a signed QUERY_RESPONSE; credential queries are refused.
+func (s *Service) ReceiveQuery(ctx context.Context, raw []byte) (store.Answer, error) {
+	var msg federation.QueryBody
+	in, err := s.Verifier.Verify(ctx, raw, federation.EnvQuery, &msg)
+	if err != nil {
+		return store.Answer{}, err
+	}
+	var v federation.Checks
+	checkQuery(&v, msg.Query, msg.Context)
+	if err := v.Err(); err != nil {
+		return store.Answer{}, err
+	}
+	return incoming.Respond(in, func() (store.Answer, error) {
+		if !federation.QueryAllowed(msg.Query) {
+			return store.Answer{}, queryNotAllowed()
+		}
+		conn := in.Conn
+		resp, err := s.answerQuery(ctx, platform.Request{
+			WorkspaceID: conn.WorkspaceID, ConnectionID: conn.ID, RemoteInstanceID: conn.RemoteInstanceID,
+			MessageID: in.MessageID, Query: msg.Query, Context: msg.Context,
+		})
+		if err != nil {
+			s.Log.Warn("query backend failed", "messageId", in.MessageID, "error", err.Error())
+			resp = platform.Failure("the query could not be answered now")
+		}
+		signed, err := s.Signer.Sign(ctx, ids.Derived(conn.ID, in.MessageID, federation.EnvQueryResponse), federation.EnvQueryResponse, conn.ID,
+			federation.ResponseBody{CorrelationID: in.MessageID, Success: resp.Success, Data: resp.Data, Error: resp.Error})
+		if err != nil {
+			return store.Answer{}, err
+		}
+		now := s.Now().UTC()
+		rec := store.NewRecord(federation.Message{
+			ID: in.MessageID, WorkspaceID: conn.WorkspaceID, ConnectionID: conn.ID, MessageType: federation.TypeQuery,
+			Direction: federation.Inbound, Status: federation.MsgCompleted, Query: msg.Query, Context: msg.Context,
+			Response: &resp, Attempts: 1, CreatedAt: now, UpdatedAt: now, DeliveredAt: &now, CompletedAt: &now,
+		}, "", nil, "")
+		answer := store.Answer{Status: http.StatusOK, Body: string(signed)}
+		return answer, s.Messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, rec, answer)
+	})
+}
+
+func (s *Service) answerQuery(ctx context.Context, req platform.Request) (federation.Response, error) {
+	if fn, ok := s.queries[req.Query]; ok {
+		return fn(ctx, req)
+	}
+	if s.QueryBackend != nil {
+		return s.QueryBackend.Call(ctx, req)
+	}
+	return platform.Failure(fmt.Sprintf("unknown query %q", req.Query)), nil
+}

@@ -1,0 +1,111 @@
+package messaging
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/identity"
+	"github.com/fedgate/fedgate/shared/incoming"
+	"github.com/fedgate/fedgate/shared/peer"
+	"github.com/fedgate/fedgate/shared/platform"
+	"github.com/fedgate/fedgate/shared/queue"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+// Identity is this instance's published identity.
+type Identity interface {
+	Document(ctx context.Context) (identity.Document, error)
+}
+
+// Signer signs envelopes as this instance.
+type Signer interface {
+	Sign(ctx context.Context, messageID, envType, connectionID string, body any) ([]byte, error)
+}
+
+// Poster sends signed envelopes to peers.
+type Poster interface {
+	Post(ctx context.Context, baseURL, path string, body []byte) (*peer.Reply, error)
+}
+
+// Outbox stores records and queues their jobs crash-safely.
+type Outbox interface {
+	Create(ctx context.Context, rec *store.MessageRecord) error
+	Kick(ctx context.Context, rec *store.MessageRecord)
+}
+
+// Jobs sends queue jobs.
+type Jobs interface {
+	Send(ctx context.Context, queue string, job queue.Job, delay time.Duration) error
+}
+
+// Verifier verifies incoming envelopes.
+type Verifier interface {
+	Verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...string) (*incoming.Envelope, error)
+}
+
+// ResponseRecorder learns of every command of ours that got its response
+// (the agents capability keeps its records from them).
+type ResponseRecorder interface {
+	CommandAnswered(ctx context.Context, rec *store.MessageRecord)
+}
+
+// Command is a built-in command: Check validates an incoming payload before
+// the command is accepted (nil: any object), Run executes it in the dispatcher.
+type Command struct {
+	Check func(payload json.RawMessage) error
+	Run   platform.Func
+}
+
+// Deps is what the service needs.
+type Deps struct {
+	Connections *store.Connections
+	Messages    *store.Messages
+	Identity    Identity
+	Signer      Signer
+	Peers       Poster
+	Outbox      Outbox
+	Jobs        Jobs
+	Verifier    Verifier
+	// QueryBackend and CommandBackend answer what no built-in does (nil: none).
+	QueryBackend, CommandBackend *platform.Relay
+	Retry                        federation.RetryPolicy
+	CommandTimeout               time.Duration
+	Log                          *slog.Logger
+	Now                          func() time.Time
+}
+
+// Service runs the QUERY and COMMAND use cases.
+type Service struct {
+	Deps
+	queries   map[string]platform.Func
+	commands  map[string]Command
+	responses ResponseRecorder
+}
+
+// New returns the service with its own built-in query, federation.instance.
+func New(d Deps) *Service {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &Service{Deps: d, queries: map[string]platform.Func{}, commands: map[string]Command{}}
+	s.RegisterQuery("federation.instance", func(ctx context.Context, _ platform.Request) (federation.Response, error) {
+		doc, err := s.Identity.Document(ctx)
+		if err != nil {
+			return federation.Response{}, err
+		}
+		return platform.Success(doc)
+	})
+	return s
+}
+
+// RegisterQuery adds a built-in query answered by fn.
+func (s *Service) RegisterQuery(name string, fn platform.Func) { s.queries[name] = fn }
+
+// RegisterCommand adds a built-in command type.
+func (s *Service) RegisterCommand(commandType string, c Command) { s.commands[commandType] = c }
+
+// RecordResponsesWith makes r learn of every answered command of ours.
+func (s *Service) RecordResponsesWith(r ResponseRecorder) { s.responses = r }

@@ -1,0 +1,131 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/fedgate/fedgate/shared/federation"
+)
+
+// ListFilter narrows a message list.
+type ListFilter struct {
+	Type      string // QUERY, COMMAND or EVENT (required)
+	Status    string
+	Direction string
+}
+
+// List returns a workspace's messages of one type, newest first. Status and
+// direction filter within the workspace's own index partition, so a page may
+// hold fewer than limit items and still have a next cursor.
+func (r *Messages) List(ctx context.Context, ws string, f ListFilter, limit int32, cursor string) (Page[federation.Message], error) {
+	part := typeKey(ws, f.Type)
+	start, err := decodeCursor(cursor, "typeKey", part)
+	if err != nil {
+		return Page[federation.Message]{}, err
+	}
+	in := &dynamodb.QueryInput{
+		TableName: &r.table, IndexName: aws.String(IndexMessagesByType), Limit: aws.Int32(limit),
+		ScanIndexForward: aws.Bool(false), ExclusiveStartKey: start,
+		KeyConditionExpression:    aws.String("typeKey = :p"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": s(part)},
+	}
+	var filters []string
+	names := map[string]string{}
+	if f.Status != "" {
+		filters = append(filters, "#st = :st")
+		names["#st"] = "status"
+		in.ExpressionAttributeValues[":st"] = s(f.Status)
+	}
+	if f.Direction != "" {
+		filters = append(filters, "#dir = :dir")
+		names["#dir"] = "direction"
+		in.ExpressionAttributeValues[":dir"] = s(f.Direction)
+	}
+	if len(filters) > 0 {
+		expr := filters[0]
+		for _, x := range filters[1:] {
+			expr += " AND " + x
+		}
+		in.FilterExpression, in.ExpressionAttributeNames = &expr, names
+	}
+	out, err := r.db.Query(ctx, in)
+	if err != nil {
+		return Page[federation.Message]{}, fmt.Errorf("list messages: %w", err)
+	}
+	page := Page[federation.Message]{Items: []federation.Message{}, NextCursor: encodeCursor(out.LastEvaluatedKey)}
+	for _, item := range out.Items {
+		rec, err := decodeMessage(item)
+		if err != nil {
+			return page, err
+		}
+		page.Items = append(page.Items, rec.Message)
+	}
+	return page, nil
+}
+
+// Window returns a workspace's messages of one type created in [since,
+// until), oldest first, as long as keep says so (it filters).
+func (r *Messages) Window(ctx context.Context, ws, msgType string, since, until time.Time, keep func(*MessageRecord) bool, max int) ([]*MessageRecord, error) {
+	p := dynamodb.NewQueryPaginator(r.db, &dynamodb.QueryInput{
+		TableName: &r.table, IndexName: aws.String(IndexMessagesByType),
+		KeyConditionExpression: aws.String("typeKey = :p AND createdKey BETWEEN :a AND :b"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p": s(typeKey(ws, msgType)), ":a": s(msTime(since)), ":b": s(msTime(until.Add(-time.Millisecond)) + "#~"),
+		},
+	})
+	var recs []*MessageRecord
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("messages in window: %w", err)
+		}
+		for _, item := range page.Items {
+			rec, err := decodeMessage(item)
+			if err != nil {
+				return nil, err
+			}
+			if keep(rec) {
+				if len(recs) == max {
+					return nil, fmt.Errorf("more than %d messages in the window: %w", max, ErrConflict)
+				}
+				recs = append(recs, rec)
+			}
+		}
+	}
+	return recs, nil
+}
+
+// Outgoing returns a connection's outgoing messages of one envelope type,
+// oldest first. Operators and tests use it to see control messages
+// (CONNECT_RESPONSE, DISCONNECT, …), which no user list shows; it reads one
+// workspace's partition.
+func (r *Messages) Outgoing(ctx context.Context, ws, connID, envType string) ([]*MessageRecord, error) {
+	var recs []*MessageRecord
+	p := dynamodb.NewQueryPaginator(r.db, &dynamodb.QueryInput{
+		TableName:              &r.table,
+		KeyConditionExpression: aws.String("pk = :p AND begins_with(sk, :m)"),
+		FilterExpression:       aws.String("connectionId = :c AND envelopeType = :t AND direction = :d"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":p": s(wsPK(ws)), ":m": s("MSG#"), ":c": s(connID), ":t": s(envType), ":d": s(federation.Outbound),
+		},
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list outgoing messages: %w", err)
+		}
+		for _, item := range page.Items {
+			rec, err := decodeMessage(item)
+			if err != nil {
+				return nil, err
+			}
+			recs = append(recs, rec)
+		}
+	}
+	return recs, nil
+}

@@ -1,0 +1,117 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Store holds one repository per table of an instance.
+type Store struct {
+	Instance      *Instance
+	Connections   *Connections
+	Messages      *Messages
+	Invites       *Invites
+	Subscriptions *Subscriptions
+	Agents        *Agents
+
+	db    *dynamodb.Client
+	names Names
+}
+
+// Open returns the repositories of the tables named by names; messages expire
+// after retention. It makes one SDK client, so call it once per cold start.
+func Open(awsCfg aws.Config, names Names, retention time.Duration) *Store {
+	db := dynamodb.NewFromConfig(awsCfg)
+	return &Store{
+		Instance:      &Instance{db: db, table: names[InstanceTable]},
+		Connections:   &Connections{db: db, table: names[ConnectionsTable], now: time.Now},
+		Messages:      &Messages{db: db, table: names[MessagesTable], retention: retention, now: time.Now},
+		Invites:       &Invites{db: db, table: names[InvitesTable]},
+		Subscriptions: &Subscriptions{db: db, table: names[SubscriptionsTable], now: time.Now},
+		Agents:        &Agents{db: db, table: names[AgentsTable]},
+		db:            db,
+		names:         names,
+	}
+}
+
+// Write is one item of a transaction, made by a repository (a message to
+// create, an invite to consume, …) and handed to another repository's
+// transactional change, so both are stored together or not at all.
+type Write struct{ item types.TransactWriteItem }
+
+func writesOf(ws []Write) []types.TransactWriteItem {
+	out := make([]types.TransactWriteItem, len(ws))
+	for i, w := range ws {
+		out[i] = w.item
+	}
+	return out
+}
+
+// CreateTables creates every table in Tables under names, skipping those that
+// exist. In AWS the CDK stack creates them; this serves the local runner and
+// tests, from the same definitions.
+func CreateTables(ctx context.Context, awsCfg aws.Config, names Names) error {
+	db := dynamodb.NewFromConfig(awsCfg)
+	for _, t := range Tables {
+		if err := createTable(ctx, db, names[t.Name], t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func createTable(ctx context.Context, db *dynamodb.Client, name string, t Table) error {
+	attrs := map[string]bool{}
+	keySchema := func(pk, sk string) []types.KeySchemaElement {
+		ks := []types.KeySchemaElement{{AttributeName: aws.String(pk), KeyType: types.KeyTypeHash}}
+		attrs[pk] = true
+		if sk != "" {
+			ks = append(ks, types.KeySchemaElement{AttributeName: aws.String(sk), KeyType: types.KeyTypeRange})
+			attrs[sk] = true
+		}
+		return ks
+	}
+	in := &dynamodb.CreateTableInput{
+		TableName:   aws.String(name),
+		BillingMode: types.BillingModePayPerRequest,
+		KeySchema:   keySchema(t.PartitionKey, t.SortKey),
+	}
+	for _, ix := range t.Indexes {
+		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, types.GlobalSecondaryIndex{
+			IndexName:  aws.String(ix.Name),
+			KeySchema:  keySchema(ix.PartitionKey, ix.SortKey),
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		})
+	}
+	for a := range attrs {
+		in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{
+			AttributeName: aws.String(a), AttributeType: types.ScalarAttributeTypeS,
+		})
+	}
+	_, err := db.CreateTable(ctx, in)
+	var inUse *types.ResourceInUseException
+	if errors.As(err, &inUse) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create table %s: %w", name, err)
+	}
+	if t.TTLAttribute != "" {
+		_, err = db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+			TableName: aws.String(name),
+			TimeToLiveSpecification: &types.TimeToLiveSpecification{
+				AttributeName: aws.String(t.TTLAttribute), Enabled: aws.Bool(true),
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("enable TTL on %s: %w", name, err)
+		}
+	}
+	return nil
+}
