@@ -9,17 +9,45 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fedgate/fedgate/shared/app"
-	"github.com/fedgate/fedgate/shared/app/apptest"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
 	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/localaws/awstest"
 	"github.com/fedgate/fedgate/shared/signing"
 	"github.com/fedgate/fedgate/shared/store"
 )
 
+// fixture is one instance's storage: fresh tables and a fresh KMS key.
+type fixture struct {
+	repo   *store.Instance
+	sealer identity.Sealer
+}
+
+func newFixture(t *testing.T) fixture {
+	t.Helper()
+	return fixture{
+		repo:   awstest.Store(t).Instance,
+		sealer: signing.NewSealer(kms.NewFromConfig(awstest.Config(t)), awstest.KMSKey(t)),
+	}
+}
+
+// service is what a cold start builds over the fixture.
+func (f fixture) service(s identity.Settings) *identity.Service {
+	if s.URL == "" {
+		s.URL = "http://127.0.0.1:9"
+	}
+	if s.Alg == "" {
+		s.Alg = signing.EdDSA
+	}
+	return identity.New(f.repo, f.sealer, s)
+}
+
+func newService(t *testing.T) *identity.Service { return newFixture(t).service(identity.Settings{}) }
+
 func TestEnsureCreatesOnceUnderRace(t *testing.T) {
 	ctx := context.Background()
-	cfg := apptest.Config(t, apptest.WithAlg(signing.RS256))
+	f := newFixture(t)
+	settings := identity.Settings{Alg: signing.RS256, URL: "https://hub.example.org"}
 	// Several cold starts of different functions race to create the identity.
 	var wg sync.WaitGroup
 	ids := make([]string, 5)
@@ -27,8 +55,7 @@ func TestEnsureCreatesOnceUnderRace(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a := app.New(cfg, awstest.Config(t), nil)
-			rec, err := a.Identity.Ensure(ctx)
+			rec, err := f.service(settings).Ensure(ctx)
 			if err != nil {
 				t.Errorf("Ensure: %v", err)
 				return
@@ -42,11 +69,11 @@ func TestEnsureCreatesOnceUnderRace(t *testing.T) {
 			t.Fatalf("cold starts disagree on the identity: %v", ids)
 		}
 	}
-	doc, err := app.New(cfg, awstest.Config(t), nil).Identity.Document(ctx)
+	doc, err := f.service(settings).Document(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if doc.InstanceID != ids[0] || doc.URL != cfg.Identity.URL || len(doc.PublicKeys) != 1 ||
+	if doc.InstanceID != ids[0] || doc.URL != settings.URL || len(doc.PublicKeys) != 1 ||
 		doc.PublicKeys[0].Alg != "RS256" || doc.PublicKeys[0].Status != "current" || doc.KeyID != doc.PublicKeys[0].KeyID {
 		t.Fatalf("document %+v", doc)
 	}
@@ -62,12 +89,12 @@ func TestEnsureCreatesOnceUnderRace(t *testing.T) {
 
 func TestSignerAndRotation(t *testing.T) {
 	ctx := context.Background()
-	a := apptest.New(t)
-	signer, err := a.Identity.Signer(ctx)
+	svc := newService(t)
+	signer, err := svc.Signer(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, _ := a.Identity.Document(ctx)
+	doc, _ := svc.Document(ctx)
 	if signer.ID() != doc.KeyID {
 		t.Fatalf("signer %s, current key %s", signer.ID(), doc.KeyID)
 	}
@@ -78,7 +105,7 @@ func TestSignerAndRotation(t *testing.T) {
 		t.Fatalf("signature by the decrypted key does not verify with the published key: %v", err)
 	}
 
-	rotated, err := a.Identity.RotateKeys(ctx)
+	rotated, err := svc.RotateKeys(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +117,7 @@ func TestSignerAndRotation(t *testing.T) {
 			t.Errorf("key %s status %s, want %s", k.KeyID, k.Status, want)
 		}
 	}
-	newSigner, err := a.Identity.Signer(ctx)
+	newSigner, err := svc.Signer(ctx)
 	if err != nil || newSigner.ID() != rotated.KeyID {
 		t.Fatalf("signer after rotation: %v %v", newSigner, err)
 	}
@@ -98,26 +125,25 @@ func TestSignerAndRotation(t *testing.T) {
 
 func TestRetiredKeysExpireAfterGrace(t *testing.T) {
 	ctx := context.Background()
-	cfg := apptest.Config(t)
-	cfg.Identity.RetiredGrace = time.Second
-	a := app.New(cfg, awstest.Config(t), nil)
-	first, _ := a.Identity.Document(ctx)
-	if _, err := a.Identity.RotateKeys(ctx); err != nil {
+	f := newFixture(t)
+	svc := f.service(identity.Settings{RetiredGrace: time.Second})
+	first, _ := svc.Document(ctx)
+	if _, err := svc.RotateKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(1100 * time.Millisecond) // grace of 1 s has passed
-	doc, err := a.Identity.Document(ctx)
+	doc, err := svc.Document(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(doc.PublicKeys) != 1 || doc.PublicKeys[0].KeyID == first.KeyID {
 		t.Fatalf("retired key still published after its grace: %+v", doc.PublicKeys)
 	}
-	third, err := a.Identity.RotateKeys(ctx)
+	third, err := svc.RotateKeys(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, _ := a.Store.Instance.Get(ctx)
+	rec, _ := f.repo.Get(ctx)
 	if len(rec.Keys) != 2 || len(third.PublicKeys) != 2 {
 		t.Fatalf("rotation kept %d stored keys, want the current and the just-retired one", len(rec.Keys))
 	}
@@ -125,17 +151,17 @@ func TestRetiredKeysExpireAfterGrace(t *testing.T) {
 
 func TestUpdate(t *testing.T) {
 	ctx := context.Background()
-	a := apptest.New(t)
+	svc := newService(t)
 	name := "renamed"
 	cmds := []string{"agent.spawn"}
 	meta := json.RawMessage(`{"region":"eu-west-1"}`)
-	doc, err := a.Identity.Update(ctx, identity.Patch{
+	doc, err := svc.Update(ctx, identity.Patch{
 		Name: &name, Capabilities: &identity.CapabilityPatch{CommandTypes: &cmds}, Metadata: &meta,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, _ := a.Identity.Document(ctx)
+	again, _ := svc.Document(ctx)
 	for _, d := range []identity.Document{doc, again} {
 		if d.Name != "renamed" || len(d.Capabilities.CommandTypes) != 1 || string(d.Metadata) != `{"region":"eu-west-1"}` ||
 			d.Capabilities.ProtocolVersion != "1" || len(d.Capabilities.MessageTypes) != 9 {
@@ -146,28 +172,28 @@ func TestUpdate(t *testing.T) {
 
 func TestEscrowRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	a := apptest.New(t)
-	before, _ := a.Identity.Document(ctx)
-	if _, err := a.Identity.RotateKeys(ctx); err != nil {
+	svc := newService(t)
+	before, _ := svc.Document(ctx)
+	if _, err := svc.RotateKeys(ctx); err != nil {
 		t.Fatal(err)
 	}
-	escrow, err := a.Identity.Export(ctx)
+	escrow, err := svc.Export(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A new server: other tables, another KMS key.
-	b := apptest.New(t)
-	if err := b.Identity.Import(ctx, escrow); err != nil {
+	b := newService(t)
+	if err := b.Import(ctx, escrow); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Identity.Import(ctx, escrow); !errors.Is(err, store.ErrExists) {
+	if err := b.Import(ctx, escrow); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("second import: %v, want ErrExists", err)
 	}
-	got, _ := b.Identity.Document(ctx)
+	got, _ := b.Document(ctx)
 	if got.InstanceID != before.InstanceID || len(got.PublicKeys) != 2 {
 		t.Fatalf("imported identity %+v", got)
 	}
-	signer, err := b.Identity.Signer(ctx)
+	signer, err := b.Signer(ctx)
 	if err != nil || signer.ID() != got.KeyID {
 		t.Fatalf("imported key does not open under the new KMS key: %v", err)
 	}

@@ -9,17 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"testing"
-	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/fedgate/fedgate/shared/app"
 	"github.com/fedgate/fedgate/shared/config"
 	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/localaws/awstest"
-	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/signing"
 	"github.com/fedgate/fedgate/shared/store"
 )
@@ -33,25 +27,14 @@ func WithAlg(alg signing.Alg) Option { return func(c *config.Config) { c.Identit
 // Config returns a valid configuration naming fresh resources.
 func Config(t testing.TB, opts ...Option) config.Config {
 	t.Helper()
-	ctx := context.Background()
-	awsCfg := awstest.Config(t)
-	key, err := kms.NewFromConfig(awsCfg).CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String(t.Name())})
-	if err != nil {
-		t.Fatalf("create KMS key: %v", err)
-	}
-	prefix := awstest.Prefix(t)
-	urls, _, err := queue.Create(ctx, sqs.NewFromConfig(awsCfg), prefix, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := config.Config{
-		Queues: urls,
+		Queues: awstest.Queues(t),
 		Identity: identity.Settings{
 			Name: "test", URL: "http://127.0.0.1:9", Alg: signing.EdDSA,
 			CommandTypes: config.DefaultCommandTypes, EventTypes: []string{},
 		},
-		Tables:         store.PrefixedNames(prefix),
-		KMSKeyID:       aws.ToString(key.KeyMetadata.KeyId),
+		Tables:         store.PrefixedNames(awstest.Prefix(t)),
+		KMSKeyID:       awstest.KMSKey(t),
 		WorkspaceClaim: "workspace_id",
 		DevMode:        true,
 	}
@@ -59,7 +42,7 @@ func Config(t testing.TB, opts ...Option) config.Config {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if err := store.CreateTables(ctx, awsCfg, cfg.Tables); err != nil {
+	if err := store.CreateTables(context.Background(), awstest.Config(t), cfg.Tables); err != nil {
 		t.Fatal(err)
 	}
 	return cfg

@@ -10,10 +10,15 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/fedgate/fedgate/shared/localaws"
+	"github.com/fedgate/fedgate/shared/queue"
+	"github.com/fedgate/fedgate/shared/store"
 )
 
 var (
@@ -59,4 +64,36 @@ func Prefix(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return "t" + hex.EncodeToString(b) + "-"
+}
+
+// Store returns the repositories over fresh tables (its own prefix), for
+// tests of the layers below the app.
+func Store(t testing.TB) *store.Store {
+	t.Helper()
+	cfg := Config(t)
+	names := store.PrefixedNames(Prefix(t))
+	if err := store.CreateTables(context.Background(), cfg, names); err != nil {
+		t.Fatalf("create tables: %v", err)
+	}
+	return store.Open(cfg, names, 30*24*time.Hour)
+}
+
+// Queues creates fresh work queues with their DLQs and returns their URLs.
+func Queues(t testing.TB) queue.URLs {
+	t.Helper()
+	urls, _, err := queue.Create(context.Background(), sqs.NewFromConfig(Config(t)), Prefix(t), 5*time.Second)
+	if err != nil {
+		t.Fatalf("create queues: %v", err)
+	}
+	return urls
+}
+
+// KMSKey creates a fresh KMS key and returns its id.
+func KMSKey(t testing.TB) string {
+	t.Helper()
+	out, err := kms.NewFromConfig(Config(t)).CreateKey(context.Background(), &kms.CreateKeyInput{Description: aws.String(t.Name())})
+	if err != nil {
+		t.Fatalf("create KMS key: %v", err)
+	}
+	return aws.ToString(out.KeyMetadata.KeyId)
 }

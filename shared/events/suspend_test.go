@@ -1,4 +1,4 @@
-package delivery_test
+package events_test
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/fedgate/fedgate/shared/app"
 	"github.com/fedgate/fedgate/shared/app/apptest"
@@ -109,4 +112,8 @@ func suspendedEventStored(t *testing.T, a *app.App) bool {
 		}
 	}
 	return false
+}
+
+func receiveInput(url string) *sqs.ReceiveMessageInput {
+	return &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1}
 }

@@ -1,0 +1,268 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/ids"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+func newConn(ws, remote, status string) *federation.Connection {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	return &federation.Connection{
+		ID: ids.New(), WorkspaceID: ws, RemoteInstanceID: remote, RemoteURL: "https://" + remote + ".example.org",
+		Direction: federation.Inbound, Status: status, CreatedAt: now, UpdatedAt: now,
+		RemoteKeys: []federation.RemoteKey{{KeyID: "k1", Alg: "EdDSA", PublicKey: "pem", Status: "current"}},
+	}
+}
+
+// A connection id is unique across workspaces, and a workspace has at most
+// one live connection to a remote; leaving the live statuses frees the slot.
+func TestConnectionsUniqueness(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	conns := openStore(t).Connections
+	first := newConn("ws-a", "peer", federation.StatusPending)
+	if err := conns.Create(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	again := *first
+	again.WorkspaceID = "ws-b"
+	if err := conns.Create(ctx, &again); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("same id in another workspace: %v, want ErrExists", err)
+	}
+	var live *store.ErrLiveConnection
+	if err := conns.Create(ctx, newConn("ws-a", "peer", federation.StatusActive)); !errors.As(err, &live) || live.Existing != first.ID {
+		t.Fatalf("second live connection to the remote: %v, want ErrLiveConnection naming %s", err, first.ID)
+	}
+	if err := conns.Create(ctx, newConn("ws-b", "peer", federation.StatusPending)); err != nil {
+		t.Fatalf("another workspace may connect to the same remote: %v", err)
+	}
+	if _, err := conns.Transition(ctx, "ws-a", first.ID, store.ConnectionChange{To: federation.StatusRejected}); err != nil {
+		t.Fatal(err)
+	}
+	if err := conns.Create(ctx, newConn("ws-a", "peer", federation.StatusPending)); err != nil {
+		t.Fatalf("after the first was rejected a new one may start: %v", err)
+	}
+}
+
+// Every transition is one conditional write: only moves the state machine
+// (and the change's From and Direction) allow are applied.
+func TestConnectionsTransitions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	conns := openStore(t).Connections
+	reason := "because"
+	tests := []struct {
+		name   string
+		from   string
+		change store.ConnectionChange
+		want   error
+	}{
+		{"accept pending", federation.StatusPending, store.ConnectionChange{To: federation.StatusActive, Direction: federation.Inbound}, nil},
+		{"accept active", federation.StatusActive, store.ConnectionChange{To: federation.StatusActive, From: []string{federation.StatusPending}}, store.ErrConflict},
+		{"wrong direction", federation.StatusPending, store.ConnectionChange{To: federation.StatusActive, Direction: federation.Outbound}, store.ErrConflict},
+		{"suspend active", federation.StatusActive, store.ConnectionChange{To: federation.StatusSuspended, Reason: &reason}, nil},
+		{"suspend pending", federation.StatusPending, store.ConnectionChange{To: federation.StatusSuspended}, store.ErrConflict},
+		{"resume suspended", federation.StatusSuspended, store.ConnectionChange{To: federation.StatusActive, ResetHealth: true}, nil},
+		{"reactivate disconnected", federation.StatusDisconnected, store.ConnectionChange{To: federation.StatusActive}, store.ErrConflict},
+		{"disconnect rejected", federation.StatusRejected, store.ConnectionChange{To: federation.StatusDisconnected}, store.ErrConflict},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newConn("ws", fmt.Sprintf("peer-%d", i), tt.from)
+			c.Health = federation.Health{Circuit: federation.CircuitOpen, ConsecutiveFailures: 12}
+			if err := conns.Create(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			got, err := conns.Transition(ctx, "ws", c.ID, tt.change)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err %v, want %v", err, tt.want)
+			}
+			stored, _ := conns.Get(ctx, "ws", c.ID)
+			if tt.want != nil {
+				if stored.Status != tt.from || got == nil || got.Status != tt.from {
+					t.Fatalf("refused change moved it to %s (returned %v)", stored.Status, got)
+				}
+				return
+			}
+			if stored.Status != tt.change.To {
+				t.Fatalf("status %s, want %s", stored.Status, tt.change.To)
+			}
+			if tt.change.Reason != nil && stored.Reason != reason {
+				t.Errorf("reason %q", stored.Reason)
+			}
+			if tt.change.ResetHealth && (stored.Health.ConsecutiveFailures != 0 || stored.Health.Circuit != federation.CircuitClosed) {
+				t.Errorf("health not reset: %+v", stored.Health)
+			}
+		})
+	}
+	if _, err := conns.Transition(ctx, "ws", "no-such-id", store.ConnectionChange{To: federation.StatusActive}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown id: %v", err)
+	}
+}
+
+// 20 users racing to accept one connection: exactly one wins.
+func TestConnectionsAcceptRace(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	conns := openStore(t).Connections
+	c := newConn("ws", "peer", federation.StatusPending)
+	if err := conns.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	var wins, conflicts atomic.Int32
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			now := time.Now()
+			_, err := conns.Transition(ctx, "ws", c.ID, store.ConnectionChange{
+				To: federation.StatusActive, From: []string{federation.StatusPending}, ConnectedAt: &now,
+			})
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case errors.Is(err, store.ErrConflict):
+				conflicts.Add(1)
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 || conflicts.Load() != 19 {
+		t.Fatalf("%d wins, %d conflicts; want 1 and 19", wins.Load(), conflicts.Load())
+	}
+}
+
+// Reads are keyed by the workspace; the signed endpoints find a connection by
+// id alone.
+func TestConnectionsIsolationAndLookup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	conns := openStore(t).Connections
+	c := newConn("ws-a", "peer", federation.StatusActive)
+	if err := conns.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conns.Get(ctx, "ws-b", c.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("another workspace reads the connection: %v", err)
+	}
+	got, err := conns.GetByID(ctx, c.ID)
+	if err != nil || got.WorkspaceID != "ws-a" || len(got.RemoteKeys) != 1 || got.RemoteKeys[0].KeyID != "k1" {
+		t.Fatalf("GetByID: %+v %v", got, err)
+	}
+	if _, err := conns.GetActive(ctx, "ws-a", c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conns.Transition(ctx, "ws-a", c.ID, store.ConnectionChange{To: federation.StatusSuspended}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conns.GetActive(ctx, "ws-a", c.ID); !federation.HasCode(err, federation.CodeNotActive) {
+		t.Fatalf("GetActive of a suspended connection: %v", err)
+	}
+	h := federation.Health{Circuit: federation.CircuitOpen, ConsecutiveFailures: 10}
+	if err := conns.SetHealth(ctx, "ws-a", c.ID, h); err != nil {
+		t.Fatal(err)
+	}
+	keys := []federation.RemoteKey{{KeyID: "k2", Alg: "RS256", PublicKey: "pem2", Status: "current"}}
+	if err := conns.SetRemoteKeys(ctx, "ws-a", c.ID, keys); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = conns.Get(ctx, "ws-a", c.ID)
+	if got.Health.ConsecutiveFailures != 10 || got.RemoteKeys[0].KeyID != "k2" {
+		t.Fatalf("health/keys not stored: %+v %+v", got.Health, got.RemoteKeys)
+	}
+	if err := conns.SetHealth(ctx, "ws-b", c.ID, h); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("SetHealth through another workspace: %v", err)
+	}
+}
+
+// Lists are newest first, filter by status and page with cursors that only
+// work for the list that made them.
+func TestConnectionsList(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	conns := openStore(t).Connections
+	var want []string
+	for i := range 5 {
+		status := federation.StatusActive
+		if i%2 == 1 {
+			status = federation.StatusPending
+		}
+		c := newConn("ws", fmt.Sprintf("peer-%d", i), status)
+		if err := conns.Create(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		want = append([]string{c.ID}, want...)
+		time.Sleep(2 * time.Millisecond) // ids are time-ordered
+	}
+	var got []string
+	cursor := ""
+	for {
+		page, err := conns.List(ctx, "ws", "", 2, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range page.Items {
+			got = append(got, c.ID)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("paged list %v, want newest first %v", got, want)
+	}
+	pending, err := conns.List(ctx, "ws", federation.StatusPending, 10, "")
+	if err != nil || len(pending.Items) != 2 {
+		t.Fatalf("PENDING filter: %d items, %v", len(pending.Items), err)
+	}
+	first, _ := conns.List(ctx, "ws", "", 1, "")
+	if _, err := conns.List(ctx, "other-ws", "", 1, first.NextCursor); !errors.Is(err, store.ErrBadCursor) {
+		t.Fatalf("a cursor of another workspace's list: %v", err)
+	}
+}
+
+// Writes passed to Create are all or nothing: a spent invite stores no
+// connection, and an invite is single use.
+func TestConnectionsCreateWithInvite(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Now()
+	if err := st.Invites.Create(ctx, "tok", "ws-team", "admin", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if ws, err := st.Invites.Workspace(ctx, "tok", now); err != nil || ws != "ws-team" {
+		t.Fatalf("invite workspace %q %v", ws, err)
+	}
+	c := newConn("ws-team", "peer", federation.StatusActive)
+	if err := st.Connections.Create(ctx, c, st.Invites.ConsumeWrite("tok", c.ID, now)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Invites.Workspace(ctx, "tok", now); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a used invite still valid: %v", err)
+	}
+	second := newConn("ws-team", "other-peer", federation.StatusActive)
+	if err := st.Connections.Create(ctx, second, st.Invites.ConsumeWrite("tok", second.ID, now)); !errors.Is(err, store.ErrPrecondition) {
+		t.Fatalf("second use of an invite: %v, want ErrPrecondition", err)
+	}
+	if _, err := st.Connections.GetByID(ctx, second.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal("the refused connection was stored")
+	}
+	if err := st.Invites.Create(ctx, "old", "ws-team", "admin", now.Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Invites.Workspace(ctx, "old", now); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an expired invite is valid: %v", err)
+	}
+}

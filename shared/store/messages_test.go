@@ -1,0 +1,240 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/ids"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+func newMessage(ws, conn, msgType, direction string, created time.Time) federation.Message {
+	return federation.Message{
+		ID: ids.New(), WorkspaceID: ws, ConnectionID: conn, MessageType: msgType, Direction: direction,
+		Status: federation.MsgPending, CreatedAt: created, UpdatedAt: created,
+	}
+}
+
+// The first answer to an incoming envelope is kept with it: a duplicate on
+// the same connection gets that answer, the same id on another connection
+// that stores a message is refused, and one that stores none is separate.
+func TestMessagesIncomingDuplicates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	msgs := openStore(t).Messages
+	now := time.Now().UTC()
+	m := newMessage("ws", "c1", federation.TypeEvent, federation.Inbound, now)
+	first := store.Answer{Status: 200, Body: `{"ack":1}`}
+	if err := msgs.CreateIncoming(ctx, "ws", "c1", m.ID, store.NewRecord(m, "", nil, ""), first); err != nil {
+		t.Fatal(err)
+	}
+	var dup *store.ErrDuplicate
+	if err := msgs.CreateIncoming(ctx, "ws", "c1", m.ID, store.NewRecord(m, "", nil, ""), store.Answer{Status: 500}); !errors.As(err, &dup) || dup.First != first {
+		t.Fatalf("duplicate: %v, want the first answer", err)
+	}
+	other := m
+	other.ConnectionID = "c2"
+	if err := msgs.CreateIncoming(ctx, "ws", "c2", m.ID, store.NewRecord(other, "", nil, ""), first); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("same id from another connection: %v, want ErrExists", err)
+	}
+	if a, err := msgs.StoredAnswer(ctx, "ws", "c1", m.ID); err != nil || *a != first {
+		t.Fatalf("stored answer %+v %v", a, err)
+	}
+	// Envelopes that store no message keep a de-duplication record per connection.
+	ack := store.Answer{Status: 200, Body: `{"status":"DELIVERED"}`}
+	for _, conn := range []string{"c1", "c2"} {
+		if err := msgs.CreateIncoming(ctx, "ws", conn, "ack-1", nil, ack); err != nil {
+			t.Fatalf("%s: %v", conn, err)
+		}
+	}
+	if err := msgs.CreateIncoming(ctx, "ws", "c1", "ack-1", nil, store.Answer{Status: 409}); !errors.As(err, &dup) || dup.First != ack {
+		t.Fatalf("duplicate ACK: %v", err)
+	}
+	if a, err := msgs.FirstAnswer(ctx, "", "c2", "ack-1"); err != nil || *a != ack {
+		t.Fatalf("first answer %+v %v", a, err)
+	}
+}
+
+// Outbox markers and deadlines put messages on their indexes until cleared.
+func TestMessagesOutboxAndDeadlines(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	msgs := openStore(t).Messages
+	long := time.Now().UTC().Add(-10 * time.Minute)
+	owed := store.NewRecord(newMessage("ws", "c", federation.TypeCommand, federation.Outbound, long), federation.EnvCommand, []byte(`{}`), "delivery").
+		WithDeadline(long.Add(time.Minute))
+	fresh := store.NewRecord(newMessage("ws", "c", federation.TypeCommand, federation.Outbound, time.Now().UTC()), federation.EnvCommand, []byte(`{}`), "delivery")
+	for _, r := range []*store.MessageRecord{owed, fresh} {
+		if err := msgs.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := msgs.Create(ctx, owed); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("creating an existing id: %v", err)
+	}
+	due, err := msgs.DueOutbox(ctx, time.Now().Add(-time.Minute), 10)
+	if err != nil || len(due) != 1 || due[0].ID != owed.ID || due[0].Outbox != "delivery" {
+		t.Fatalf("due outbox %v %v", idsOf(due), err)
+	}
+	if err := msgs.ClearOutbox(ctx, "ws", owed.ID); err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := msgs.DueOutbox(ctx, time.Now().Add(time.Minute), 10); len(due) != 1 || due[0].ID != fresh.ID {
+		t.Fatalf("after clearing: %v", idsOf(due))
+	}
+	late, err := msgs.DueDeadlines(ctx, time.Now(), 10)
+	if err != nil || len(late) != 1 || late[0].ID != owed.ID || late[0].Deadline == nil {
+		t.Fatalf("due deadlines %v %v", idsOf(late), err)
+	}
+	if _, err := msgs.Update(ctx, "ws", owed.ID, store.MessageUpdate{ClearDeadline: true, From: federation.MessageStatuses}); err != nil {
+		t.Fatal(err)
+	}
+	if late, _ := msgs.DueDeadlines(ctx, time.Now(), 10); len(late) != 0 {
+		t.Fatalf("cleared deadline still due: %v", idsOf(late))
+	}
+}
+
+func idsOf(recs []*store.MessageRecord) []string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = r.ID
+	}
+	return out
+}
+
+// Updates are conditional on the status; a transaction that also creates an
+// existing message applies nothing.
+func TestMessagesConditionalUpdates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	msgs := openStore(t).Messages
+	rec := store.NewRecord(newMessage("ws", "c", federation.TypeEvent, federation.Outbound, time.Now().UTC()), federation.EnvEvent, []byte(`{}`), "")
+	if err := msgs.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	two := 2
+	got, err := msgs.Update(ctx, "ws", rec.ID, store.MessageUpdate{Status: federation.MsgRetrying, Attempts: &two})
+	if err != nil || got.Status != federation.MsgRetrying || got.Attempts != 2 {
+		t.Fatalf("update %+v %v", got, err)
+	}
+	if _, err := msgs.Update(ctx, "ws", rec.ID, store.MessageUpdate{Status: federation.MsgFailed, From: []string{federation.MsgPending}}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("update from the wrong status: %v", err)
+	}
+	if _, err := msgs.Update(ctx, "ws", rec.ID, store.MessageUpdate{Status: federation.MsgFailed}); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := msgs.Update(ctx, "ws", rec.ID, store.MessageUpdate{Status: federation.MsgDelivered})
+	if !errors.Is(err, store.ErrConflict) || cur.Status != federation.MsgFailed {
+		t.Fatalf("a final status changed: %v %v", cur, err)
+	}
+	if _, err := msgs.Update(ctx, "other", rec.ID, store.MessageUpdate{Status: federation.MsgFailed}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("update through another workspace: %v", err)
+	}
+	cmd := store.NewRecord(newMessage("ws", "c", federation.TypeCommand, federation.Inbound, time.Now().UTC()), "", nil, "dispatch")
+	if err := msgs.Create(ctx, cmd); err != nil {
+		t.Fatal(err)
+	}
+	// The response already exists: the command must stay as it was.
+	if err := msgs.UpdateWith(ctx, "ws", cmd.ID, store.MessageUpdate{Status: federation.MsgCompleted, ClearOutbox: true}, rec); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("UpdateWith creating an existing message: %v", err)
+	}
+	if stored, _ := msgs.Get(ctx, "ws", cmd.ID); stored.Status != federation.MsgPending || stored.Outbox != "dispatch" {
+		t.Fatalf("half-applied transaction: %+v", stored)
+	}
+}
+
+// Lists show one type of a workspace, newest first, filtered within the
+// workspace's partition, with cursors; a window reads oldest first.
+func TestMessagesListsAndWindows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	msgs := openStore(t).Messages
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)
+	var events []string
+	for i := range 6 {
+		direction := federation.Outbound
+		if i%3 == 0 {
+			direction = federation.Inbound
+		}
+		m := newMessage("ws", "c", federation.TypeEvent, direction, base.Add(time.Duration(i)*time.Minute))
+		m.EventType = "task.created"
+		if err := msgs.Create(ctx, store.NewRecord(m, federation.EnvEvent, nil, "")); err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, m.ID)
+	}
+	other := newMessage("ws", "c", federation.TypeCommand, federation.Outbound, base)
+	if err := msgs.Create(ctx, store.NewRecord(other, federation.EnvCommand, nil, "")); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	cursor := ""
+	for {
+		page, err := msgs.List(ctx, "ws", store.ListFilter{Type: federation.TypeEvent}, 4, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range page.Items {
+			got = append(got, m.ID)
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	want := fmt.Sprint([]string{events[5], events[4], events[3], events[2], events[1], events[0]})
+	if fmt.Sprint(got) != want {
+		t.Fatalf("events newest first %v, want %v", got, want)
+	}
+	in, err := msgs.List(ctx, "ws", store.ListFilter{Type: federation.TypeEvent, Direction: federation.Inbound}, 100, "")
+	if err != nil || len(in.Items) != 2 {
+		t.Fatalf("INBOUND filter: %d %v", len(in.Items), err)
+	}
+	if _, err := msgs.List(ctx, "other-ws", store.ListFilter{Type: federation.TypeEvent}, 4, mustCursor(t, msgs)); !errors.Is(err, store.ErrBadCursor) {
+		t.Fatalf("foreign cursor: %v", err)
+	}
+	window, err := msgs.Window(ctx, "ws", federation.TypeEvent, base.Add(time.Minute), base.Add(4*time.Minute),
+		func(r *store.MessageRecord) bool { return r.Direction == federation.Outbound }, 10)
+	if err != nil || fmt.Sprint(idsOf(window)) != fmt.Sprint([]string{events[1], events[2]}) {
+		t.Fatalf("window %v %v", idsOf(window), err)
+	}
+	if _, err := msgs.Window(ctx, "ws", federation.TypeEvent, base, base.Add(time.Hour), func(*store.MessageRecord) bool { return true }, 3); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a window over its limit: %v", err)
+	}
+}
+
+func mustCursor(t *testing.T, msgs *store.Messages) string {
+	t.Helper()
+	page, err := msgs.List(context.Background(), "ws", store.ListFilter{Type: federation.TypeEvent}, 1, "")
+	if err != nil || page.NextCursor == "" {
+		t.Fatalf("no cursor: %v", err)
+	}
+	return page.NextCursor
+}
+
+// Batched writes and reads cover more items than one call takes.
+func TestMessagesBatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	msgs := openStore(t).Messages
+	var recs []*store.MessageRecord
+	var all []string
+	for range 60 {
+		r := store.NewRecord(newMessage("ws", "c", federation.TypeEvent, federation.Outbound, time.Now().UTC()), federation.EnvEvent, nil, "")
+		recs = append(recs, r)
+		all = append(all, r.ID)
+	}
+	if err := msgs.BatchCreate(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	found, err := msgs.Existing(ctx, "ws", append(all, "missing"))
+	if err != nil || len(found) != 60 {
+		t.Fatalf("found %d of 60: %v", len(found), err)
+	}
+	if found, _ := msgs.Existing(ctx, "other", all[:5]); len(found) != 0 {
+		t.Fatal("another workspace sees the messages")
+	}
+}
