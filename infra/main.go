@@ -1,6 +1,3 @@
-// Command infra is the CDK app (cdk.json: "go run ./infra"): one
-// FedgateStack per instance, built from shared/routes, with cdk-nag's
-// AwsSolutions checks applied so that an unexplained finding fails synth.
 package main
 
 import (

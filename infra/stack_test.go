@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -143,9 +144,6 @@ func TestOneFunctionPerRoute(t *testing.T) {
 		if int(p["Timeout"].(float64)) != int(r.FunctionTimeout().Seconds()) {
 			t.Errorf("%s: timeout %v", r.Name, p["Timeout"])
 		}
-		if _, ok := accessByFunction[r.Name]; !ok {
-			t.Errorf("%s has no access entry", r.Name)
-		}
 	}
 }
 
@@ -268,40 +266,261 @@ func TestQueuesHaveDLQsAndVisibility(t *testing.T) {
 	}
 }
 
-// A function's policy names a table only if its access entry grants it, and
-// grants every table it lists.
+// statement is one statement of a role's policy, with the logical ids its
+// resources refer to.
+type statement struct {
+	actions  []string
+	refs     map[string]bool
+	literals []string // literal strings in its resources, where wildcards would hide
+}
+
+func (s statement) hasAction(prefix string) bool {
+	return slices.ContainsFunc(s.actions, func(a string) bool { return strings.HasPrefix(a, prefix) })
+}
+
+// roleStatements collects the statements of every policy attached to the
+// function's role, and fails if the role has managed or inline policies.
+func roleStatements(t *testing.T, fnID string) []statement {
+	t.Helper()
+	roleID := refOf(props(resources[fnID])["Role"])
+	role := props(resources[roleID])
+	if role["ManagedPolicyArns"] != nil || role["Policies"] != nil {
+		t.Errorf("%s: role has managed or inline policies: %s", fnID, jsonText(role))
+	}
+	var out []statement
+	for _, p := range ofType("AWS::IAM::Policy") {
+		if !strings.Contains(jsonText(props(p)["Roles"]), `"`+roleID+`"`) {
+			continue
+		}
+		doc := props(p)["PolicyDocument"].(map[string]any)
+		for _, raw := range doc["Statement"].([]any) {
+			st := raw.(map[string]any)
+			if st["Effect"] != "Allow" || st["NotAction"] != nil || st["NotResource"] != nil || st["Condition"] != nil {
+				t.Errorf("%s: unexpected statement %s", fnID, jsonText(st))
+			}
+			s := statement{refs: map[string]bool{}}
+			switch a := st["Action"].(type) {
+			case string:
+				s.actions = []string{a}
+			case []any:
+				for _, x := range a {
+					s.actions = append(s.actions, x.(string))
+				}
+			}
+			walkRefs(st["Resource"], s.refs, &s.literals)
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// refOf is the logical id in a {"Ref": id} or {"Fn::GetAtt": [id, …]}.
+func refOf(v any) string {
+	refs := map[string]bool{}
+	walkRefs(v, refs, new([]string))
+	for id := range refs {
+		return id
+	}
+	return ""
+}
+
+func walkRefs(v any, refs map[string]bool, literals *[]string) {
+	switch x := v.(type) {
+	case string:
+		*literals = append(*literals, x)
+	case []any:
+		for _, e := range x {
+			walkRefs(e, refs, literals)
+		}
+	case map[string]any:
+		if id, ok := x["Ref"].(string); ok {
+			refs[id] = true
+			return
+		}
+		if ga, ok := x["Fn::GetAtt"].([]any); ok {
+			refs[ga[0].(string)] = true
+			return
+		}
+		for _, e := range x {
+			walkRefs(e, refs, literals)
+		}
+	}
+}
+
+// stackIDs are the logical ids the least-privilege check compares grants with.
+type stackIDs struct {
+	tables, queues map[string]string // by table or queue (DLQ) name
+	key, secret    string
+}
+
+func idsOf(t *testing.T) stackIDs {
+	t.Helper()
+	ids := stackIDs{tables: map[string]string{}, queues: map[string]string{}}
+	for _, def := range store.Tables {
+		ids.tables[def.Name] = logicalIDOf(t, "AWS::DynamoDB::Table", pascalName(def.Name)+"Table")
+	}
+	for _, q := range queue.Queues {
+		ids.queues[q.Name] = logicalIDOf(t, "AWS::SQS::Queue", pascalName(q.Name)+"Queue")
+		ids.queues[q.DLQName()] = logicalIDOf(t, "AWS::SQS::Queue", pascalName(q.DLQName()))
+	}
+	ids.key = logicalIDOf(t, "AWS::KMS::Key", "SigningKeySealer")
+	ids.secret = logicalIDOf(t, "AWS::SecretsManager::Secret", "OrchestratorApiKey")
+	return ids
+}
+
+var (
+	sendActions    = []string{"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+	consumeActions = []string{"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+	kmsActions     = []string{"kms:GenerateDataKey", "kms:Decrypt"}
+	logActions     = []string{"logs:CreateLogStream", "logs:PutLogEvents"}
+)
+
+// privilegeErrors compares one function's statements with its route row:
+// what the policy allows must be exactly what the row grants.
+func privilegeErrors(r routes.Route, logGroup string, sts []statement, ids stackIDs) []string {
+	var errs []string
+	fail := func(format string, args ...any) { errs = append(errs, r.Name+": "+fmt.Sprintf(format, args...)) }
+	known := slices.Concat(readActions, writeActions, sendActions, consumeActions, kmsActions, logActions, []string{"secretsmanager:GetSecretValue"})
+	tableActions := map[string][]string{} // by logical id
+	var sendTo, consumeFrom, kmsOn, secretOn, logsTo []string
+	for _, s := range sts {
+		for _, a := range s.actions {
+			if strings.Contains(a, "*") || !slices.Contains(known, a) {
+				fail("action %q is a wildcard or not one fedgate grants", a)
+			}
+		}
+		for _, l := range s.literals {
+			if l == "*" || (strings.Contains(l, "*") && (l != "/index/*" || !s.hasAction("dynamodb:"))) {
+				fail("wildcard resource %q in %v", l, s.actions)
+			}
+		}
+		refs := slices.Sorted(maps.Keys(s.refs))
+		for _, id := range refs {
+			if s.hasAction("dynamodb:") {
+				tableActions[id] = append(tableActions[id], s.actions...)
+			}
+			if slices.Contains(s.actions, "sqs:SendMessage") {
+				sendTo = append(sendTo, id)
+			}
+			if slices.Contains(s.actions, "sqs:ReceiveMessage") {
+				consumeFrom = append(consumeFrom, id)
+			}
+			if s.hasAction("kms:") {
+				kmsOn = append(kmsOn, id)
+			}
+			if s.hasAction("secretsmanager:") {
+				secretOn = append(secretOn, id)
+			}
+			if s.hasAction("logs:") {
+				logsTo = append(logsTo, id)
+			}
+		}
+	}
+	granted := r.Access.Tables()
+	for name, id := range ids.tables {
+		actions, has := tableActions[id]
+		delete(tableActions, id)
+		if has != slices.Contains(granted, name) {
+			verb := "does not name"
+			if has {
+				verb = "names"
+			}
+			fail("policy %s table %s, the row grants %v", verb, name, granted)
+			continue
+		}
+		if !has {
+			continue
+		}
+		for _, a := range readActions {
+			if !slices.Contains(actions, a) {
+				fail("%s lacks %s", name, a)
+			}
+		}
+		for _, a := range writeActions {
+			if slices.Contains(actions, a) != r.Access.Writes(name) {
+				fail("%s: %s allowed = %v, but the row's Write is %v", name, a, !r.Access.Writes(name), r.Access.Write)
+			}
+		}
+	}
+	for id := range tableActions {
+		fail("dynamodb actions on %s, which is not a table", id)
+	}
+	want := func(names []string) []string {
+		var out []string
+		for _, n := range names {
+			out = append(out, ids.queues[n])
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	norm := func(ids []string) []string { slices.Sort(ids); return slices.Compact(ids) }
+	if got, w := norm(sendTo), want(r.Access.Send); !slices.Equal(got, w) {
+		fail("SendMessage on %v, the row's Send is %v (%v)", got, r.Access.Send, w)
+	}
+	if got, w := norm(consumeFrom), want(r.Queues); !slices.Equal(got, w) {
+		fail("ReceiveMessage on %v, the row's trigger queues are %v (%v)", got, r.Queues, w)
+	}
+	wantKMS := []string(nil)
+	if r.Access.SigningKey {
+		wantKMS = []string{ids.key}
+	}
+	if got := norm(kmsOn); !slices.Equal(got, wantKMS) {
+		fail("KMS actions on %v, want %v (SigningKey %v)", got, wantKMS, r.Access.SigningKey)
+	}
+	wantSecret := []string(nil)
+	if r.Access.Secret {
+		wantSecret = []string{ids.secret}
+	}
+	if got := norm(secretOn); !slices.Equal(got, wantSecret) {
+		fail("secret access on %v, want %v (Secret %v)", got, wantSecret, r.Access.Secret)
+	}
+	if got := norm(logsTo); !slices.Equal(got, []string{logGroup}) {
+		fail("logs actions on %v, want only its own group %s", got, logGroup)
+	}
+	return errs
+}
+
+// Each function's role allows exactly what its route row grants: tables
+// (writes only where the row writes), queues, the sealing key, the secret,
+// its own log group, and no wildcard.
 func TestLeastPrivilege(t *testing.T) {
 	fns := functionIDs(t)
-	tableIDs := map[string]string{}
-	for _, def := range store.Tables {
-		tableIDs[def.Name] = logicalIDOf(t, "AWS::DynamoDB::Table", pascalName(def.Name)+"Table")
+	ids := idsOf(t)
+	for _, r := range routes.All {
+		fnID := fns[r.Name]
+		logGroup := refOf(props(resources[fnID])["LoggingConfig"])
+		for _, e := range privilegeErrors(r, logGroup, roleStatements(t, fnID), ids) {
+			t.Error(e)
+		}
 	}
-	policies := ofType("AWS::IAM::Policy")
-	for name, fnID := range fns {
-		roleID := strings.TrimPrefix(jsonText(props(resources[fnID])["Role"]), `{"Fn::GetAtt":["`)
-		roleID = roleID[:strings.Index(roleID, `"`)]
-		var doc string
-		for _, p := range policies {
-			if strings.Contains(jsonText(props(p)["Roles"]), roleID) {
-				doc += jsonText(props(p)["PolicyDocument"])
-			}
-		}
-		a := accessByFunction[name]
-		granted := append(append([]string{}, a.read...), a.write...)
-		for table, id := range tableIDs {
-			has := strings.Contains(doc, id)
-			if has != slices.Contains(granted, table) {
-				t.Errorf("%s: policy names table %s = %v, access says %v", name, table, has, !has)
-			}
-			if has && !slices.Contains(a.write, table) && strings.Contains(doc, "dynamodb:PutItem") && len(a.write) == 0 {
-				t.Errorf("%s can write though it only reads", name)
-			}
-		}
-		if strings.Contains(doc, `"Action":"*"`) || strings.Contains(doc, `"dynamodb:*"`) || strings.Contains(doc, `"Resource":"*"`) {
-			t.Errorf("%s has a wildcard statement: %s", name, doc)
-		}
-		if strings.Contains(doc, "kms:Decrypt") != a.kms {
-			t.Errorf("%s: KMS access %v, want %v", name, !a.kms, a.kms)
+}
+
+// The check above is not vacuous: one extra grant beyond a row is reported.
+func TestLeastPrivilegeCatchesExtraGrants(t *testing.T) {
+	fns := functionIDs(t)
+	ids := idsOf(t)
+	r := routes.MustByName("connections-list") // reads one table, nothing else
+	fnID := fns[r.Name]
+	logGroup := refOf(props(resources[fnID])["LoggingConfig"])
+	base := roleStatements(t, fnID)
+	if errs := privilegeErrors(r, logGroup, base, ids); len(errs) > 0 {
+		t.Fatalf("baseline: %v", errs)
+	}
+	on := func(id string) map[string]bool { return map[string]bool{id: true} }
+	extras := map[string]statement{
+		"write to a read table":  {actions: []string{"dynamodb:PutItem"}, refs: on(ids.tables[store.ConnectionsTable])},
+		"another table":          {actions: readActions, refs: on(ids.tables[store.MessagesTable])},
+		"send to a queue":        {actions: sendActions, refs: on(ids.queues[queue.Delivery])},
+		"the sealing key":        {actions: kmsActions, refs: on(ids.key)},
+		"the secret":             {actions: []string{"secretsmanager:GetSecretValue"}, refs: on(ids.secret)},
+		"a wildcard action":      {actions: []string{"dynamodb:*"}, refs: on(ids.tables[store.ConnectionsTable])},
+		"a wildcard resource":    {actions: []string{"dynamodb:GetItem"}, refs: map[string]bool{}, literals: []string{"*"}},
+		"an action of no grant":  {actions: []string{"dynamodb:Scan"}, refs: on(ids.tables[store.ConnectionsTable])},
+		"another function's log": {actions: logActions, refs: on("SomeoneElsesLogs")},
+	}
+	for name, extra := range extras {
+		if errs := privilegeErrors(r, logGroup, append(slices.Clone(base), extra), ids); len(errs) == 0 {
+			t.Errorf("%s went unnoticed", name)
 		}
 	}
 }

@@ -1,12 +1,17 @@
 // Package routes is THE table of fedgate's functions: every Lambda once, with
-// how it is triggered and who may call it. The CDK stack and the local runner
-// both build from it; functions/<Name> holds each one's main.go.
+// how it is triggered, who may call it and what it may touch. The CDK stack
+// and the local runner both build from it; functions/<Name> holds each one's
+// main.go.
 package routes
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/fedgate/fedgate/shared/queue"
+	"github.com/fedgate/fedgate/shared/store"
 )
 
 // BasePath prefixes every HTTP path (PROTOCOL.md: "All paths are under …").
@@ -33,7 +38,43 @@ type Route struct {
 	Schedule string   // EventBridge schedule expression, for scheduled functions
 	// Timeout of the function; queue visibility timeouts are at least 6× it.
 	Timeout time.Duration
+	// Access is all the function may touch: its role grants exactly this.
+	Access Access
 }
+
+// Access is one function's least privilege, kept in its row so that what a
+// function is and what it may touch are read and changed in one place. Names
+// are shared/store table names and shared/queue queue names; a table in Write
+// may also be read, so it is not repeated in Read. Triggering queues are not
+// listed: consuming them comes with the trigger.
+type Access struct {
+	Read  []string // tables it only reads
+	Write []string // tables it writes (and reads)
+	Send  []string // queues it sends jobs to: work queues, or DLQs ("<name>-dlq") where it puts exhausted jobs itself
+	// SigningKey: it seals or opens the private signing key with the KMS key.
+	// The sealed key lives in the instance table, which the first function to
+	// start also writes (it creates the identity), so this goes with writing
+	// store.InstanceTable.
+	SigningKey bool
+	Secret     bool // it reads the orchestrator API key from Secrets Manager
+}
+
+// Tables lists the tables the function reads or writes, each once.
+func (a Access) Tables() []string {
+	var out []string
+	for _, t := range append(append([]string{}, a.Read...), a.Write...) {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Writes reports whether the function may write table.
+func (a Access) Writes(table string) bool { return slices.Contains(a.Write, table) }
+
+// dlq names a work queue's dead-letter queue the way shared/queue does.
+func dlq(name string) string { return queue.Queue{Name: name}.DLQName() }
 
 // IsHTTP reports whether the route is served by the HTTP API.
 func (r Route) IsHTTP() bool { return r.Method != "" }
@@ -68,64 +109,183 @@ func (r Route) NeedsToken() bool { return r.Auth == User || r.Auth == Admin }
 // All lists every function. Keep it grouped as PROTOCOL.md is.
 var All = []Route{
 	// Identity (PROTOCOL §5)
-	{Name: "instance-get", Method: "GET", Path: "/instance", Auth: Public},
-	{Name: "instance-update", Method: "PATCH", Path: "/instance", Auth: Admin},
-	{Name: "instance-rotate-keys", Method: "POST", Path: "/instance/keys/rotate", Auth: Admin},
+	{Name: "instance-get", Method: "GET", Path: "/instance", Auth: Public,
+		Access: Access{Write: []string{store.InstanceTable}, SigningKey: true}},
+	{Name: "instance-update", Method: "PATCH", Path: "/instance", Auth: Admin,
+		Access: Access{Write: []string{store.InstanceTable}, SigningKey: true}},
+	{Name: "instance-rotate-keys", Method: "POST", Path: "/instance/keys/rotate", Auth: Admin,
+		Access: Access{Write: []string{store.InstanceTable}, SigningKey: true}},
 
 	// Connections (PROTOCOL §5)
-	{Name: "connections-initiate", Method: "POST", Path: "/connections/initiate", Auth: User},
-	{Name: "connections-invite", Method: "POST", Path: "/connections/invites", Auth: Admin},
-	{Name: "connections-list", Method: "GET", Path: "/connections", Auth: User},
-	{Name: "connections-get", Method: "GET", Path: "/connections/{id}", Auth: User},
-	{Name: "connections-accept", Method: "POST", Path: "/connections/{id}/accept", Auth: User},
-	{Name: "connections-reject", Method: "POST", Path: "/connections/{id}/reject", Auth: User},
-	{Name: "connections-disconnect", Method: "POST", Path: "/connections/{id}/disconnect", Auth: User},
-	{Name: "connections-suspend", Method: "POST", Path: "/connections/{id}/suspend", Auth: User},
-	{Name: "connections-resume", Method: "POST", Path: "/connections/{id}/resume", Auth: User},
-	{Name: "incoming-connect", Method: "POST", Path: "/incoming/connect", Auth: Signed},
-	{Name: "incoming-connect-response", Method: "POST", Path: "/incoming/connect/response", Auth: Signed},
-	{Name: "incoming-disconnect", Method: "POST", Path: "/incoming/disconnect", Auth: Signed},
+	{Name: "connections-initiate", Method: "POST", Path: "/connections/initiate", Auth: User,
+		Access: Access{Write: []string{store.InstanceTable, store.ConnectionsTable}, SigningKey: true}},
+	{Name: "connections-invite", Method: "POST", Path: "/connections/invites", Auth: Admin,
+		Access: Access{Write: []string{store.InvitesTable}}},
+	{Name: "connections-list", Method: "GET", Path: "/connections", Auth: User,
+		Access: Access{Read: []string{store.ConnectionsTable}}},
+	{Name: "connections-get", Method: "GET", Path: "/connections/{id}", Auth: User,
+		Access: Access{Read: []string{store.ConnectionsTable}}},
+	{Name: "connections-accept", Method: "POST", Path: "/connections/{id}/accept", Auth: User,
+		Access: Access{
+			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable},
+			Send:       []string{queue.Delivery},
+			SigningKey: true,
+		}},
+	{Name: "connections-reject", Method: "POST", Path: "/connections/{id}/reject", Auth: User,
+		Access: Access{
+			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable},
+			Send:       []string{queue.Delivery},
+			SigningKey: true,
+		}},
+	{Name: "connections-disconnect", Method: "POST", Path: "/connections/{id}/disconnect", Auth: User,
+		Access: Access{
+			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable},
+			Send:       []string{queue.Delivery},
+			SigningKey: true,
+		}},
+	{Name: "connections-suspend", Method: "POST", Path: "/connections/{id}/suspend", Auth: User,
+		Access: Access{Write: []string{store.ConnectionsTable}}},
+	{Name: "connections-resume", Method: "POST", Path: "/connections/{id}/resume", Auth: User,
+		Access: Access{Write: []string{store.ConnectionsTable}}},
+	{Name: "incoming-connect", Method: "POST", Path: "/incoming/connect", Auth: Signed,
+		Access: Access{Write: []string{store.InstanceTable, store.ConnectionsTable, store.InvitesTable, store.MessagesTable}, SigningKey: true}},
+	{Name: "incoming-connect-response", Method: "POST", Path: "/incoming/connect/response", Auth: Signed,
+		Access: Access{Write: []string{store.ConnectionsTable, store.MessagesTable}}},
+	{Name: "incoming-disconnect", Method: "POST", Path: "/incoming/disconnect", Auth: Signed,
+		Access: Access{Write: []string{store.ConnectionsTable, store.MessagesTable}}},
 
 	// QUERY (PROTOCOL §6)
-	{Name: "query-send", Method: "POST", Path: "/query", Auth: User},
-	{Name: "incoming-query", Method: "POST", Path: "/incoming/query", Auth: Signed},
-	{Name: "queries-list", Method: "GET", Path: "/queries", Auth: User},
-	{Name: "queries-get", Method: "GET", Path: "/queries/{id}", Auth: User},
+	{Name: "query-send", Method: "POST", Path: "/query", Auth: User,
+		Access: Access{Read: []string{store.ConnectionsTable}, Write: []string{store.InstanceTable, store.MessagesTable}, SigningKey: true}},
+	{Name: "incoming-query", Method: "POST", Path: "/incoming/query", Auth: Signed,
+		Access: Access{
+			Read:       []string{store.SubscriptionsTable},
+			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable},
+			SigningKey: true,
+		}},
+	{Name: "queries-list", Method: "GET", Path: "/queries", Auth: User,
+		Access: Access{Read: []string{store.MessagesTable}}},
+	{Name: "queries-get", Method: "GET", Path: "/queries/{id}", Auth: User,
+		Access: Access{Read: []string{store.MessagesTable}}},
 
 	// COMMAND (PROTOCOL §7)
-	{Name: "command-send", Method: "POST", Path: "/command", Auth: User},
-	{Name: "incoming-command", Method: "POST", Path: "/incoming/command", Auth: Signed},
-	{Name: "incoming-command-response", Method: "POST", Path: "/incoming/command/response", Auth: Signed},
-	{Name: "commands-list", Method: "GET", Path: "/commands", Auth: User},
-	{Name: "commands-get", Method: "GET", Path: "/commands/{id}", Auth: User},
+	{Name: "command-send", Method: "POST", Path: "/command", Auth: User,
+		Access: Access{Read: []string{store.ConnectionsTable}, Write: []string{store.MessagesTable}, Send: []string{queue.Delivery}}},
+	{Name: "incoming-command", Method: "POST", Path: "/incoming/command", Auth: Signed,
+		Access: Access{
+			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable},
+			Send:       []string{queue.Dispatch},
+			SigningKey: true,
+		}},
+	{Name: "incoming-command-response", Method: "POST", Path: "/incoming/command/response", Auth: Signed,
+		Access: Access{Write: []string{store.ConnectionsTable, store.MessagesTable, store.AgentsTable}}},
+	{Name: "commands-list", Method: "GET", Path: "/commands", Auth: User,
+		Access: Access{Read: []string{store.MessagesTable}}},
+	{Name: "commands-get", Method: "GET", Path: "/commands/{id}", Auth: User,
+		Access: Access{Read: []string{store.MessagesTable}}},
 
 	// Agents via federation (PROTOCOL §7)
-	{Name: "agents-spawn", Method: "POST", Path: "/agents/spawn", Auth: User},
-	{Name: "agents-list", Method: "GET", Path: "/agents", Auth: User},
-	{Name: "agents-get", Method: "GET", Path: "/agents/{agentId}", Auth: User},
-	{Name: "agents-kill", Method: "POST", Path: "/agents/{agentId}/kill", Auth: User},
+	{Name: "agents-spawn", Method: "POST", Path: "/agents/spawn", Auth: User,
+		Access: Access{
+			Read:  []string{store.ConnectionsTable},
+			Write: []string{store.MessagesTable, store.SubscriptionsTable},
+			Send:  []string{queue.Delivery},
+		}},
+	{Name: "agents-list", Method: "GET", Path: "/agents", Auth: User,
+		Access: Access{Read: []string{store.AgentsTable}}},
+	{Name: "agents-get", Method: "GET", Path: "/agents/{agentId}", Auth: User,
+		Access: Access{
+			Read:  []string{store.ConnectionsTable, store.AgentsTable},
+			Write: []string{store.MessagesTable},
+			Send:  []string{queue.Delivery},
+		}},
+	{Name: "agents-kill", Method: "POST", Path: "/agents/{agentId}/kill", Auth: User,
+		Access: Access{
+			Read:  []string{store.ConnectionsTable, store.AgentsTable},
+			Write: []string{store.MessagesTable},
+			Send:  []string{queue.Delivery},
+		}},
 
 	// EVENT (PROTOCOL §8)
-	{Name: "events-subscribe", Method: "POST", Path: "/events/subscribe", Auth: User},
-	{Name: "events-unsubscribe", Method: "POST", Path: "/events/unsubscribe", Auth: User},
-	{Name: "events-subscriptions", Method: "GET", Path: "/events/subscriptions", Auth: User},
-	{Name: "events-publish", Method: "POST", Path: "/events/publish", Auth: User},
-	{Name: "events-messages-list", Method: "GET", Path: "/events/messages", Auth: User},
-	{Name: "events-messages-get", Method: "GET", Path: "/events/messages/{id}", Auth: User},
-	{Name: "events-redeliver", Method: "POST", Path: "/events/messages/{id}/redeliver", Auth: User},
-	{Name: "events-replay", Method: "POST", Path: "/events/replay", Auth: User},
-	{Name: "incoming-event", Method: "POST", Path: "/incoming/event", Auth: Signed},
-	{Name: "incoming-event-ack", Method: "POST", Path: "/incoming/event/ack", Auth: Signed},
+	{Name: "events-subscribe", Method: "POST", Path: "/events/subscribe", Auth: User,
+		Access: Access{
+			Read:  []string{store.ConnectionsTable},
+			Write: []string{store.SubscriptionsTable, store.MessagesTable},
+			Send:  []string{queue.Delivery},
+		}},
+	{Name: "events-unsubscribe", Method: "POST", Path: "/events/unsubscribe", Auth: User,
+		Access: Access{
+			Read:  []string{store.ConnectionsTable},
+			Write: []string{store.SubscriptionsTable, store.MessagesTable},
+			Send:  []string{queue.Delivery},
+		}},
+	{Name: "events-subscriptions", Method: "GET", Path: "/events/subscriptions", Auth: User,
+		Access: Access{Read: []string{store.SubscriptionsTable}}},
+	{Name: "events-publish", Method: "POST", Path: "/events/publish", Auth: User,
+		Access: Access{
+			Read:  []string{store.ConnectionsTable, store.SubscriptionsTable},
+			Write: []string{store.MessagesTable},
+			Send:  []string{queue.Fanout},
+		}},
+	{Name: "events-messages-list", Method: "GET", Path: "/events/messages", Auth: User,
+		Access: Access{Read: []string{store.MessagesTable}}},
+	{Name: "events-messages-get", Method: "GET", Path: "/events/messages/{id}", Auth: User,
+		Access: Access{Read: []string{store.MessagesTable}}},
+	{Name: "events-redeliver", Method: "POST", Path: "/events/messages/{id}/redeliver", Auth: User,
+		Access: Access{Read: []string{store.ConnectionsTable}, Write: []string{store.MessagesTable}, Send: []string{queue.Delivery}}},
+	{Name: "events-replay", Method: "POST", Path: "/events/replay", Auth: User,
+		Access: Access{Read: []string{store.ConnectionsTable}, Write: []string{store.MessagesTable}, Send: []string{queue.Delivery}}},
+	{Name: "incoming-event", Method: "POST", Path: "/incoming/event", Auth: Signed,
+		Access: Access{
+			Read:       []string{store.SubscriptionsTable},
+			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable, store.AgentsTable},
+			SigningKey: true,
+		}},
+	{Name: "incoming-event-ack", Method: "POST", Path: "/incoming/event/ack", Auth: Signed,
+		Access: Access{Write: []string{store.ConnectionsTable, store.MessagesTable}}},
 
 	// Workers
-	{Name: "fanout", Queues: []string{"fanout"}, Timeout: 5 * time.Minute},
-	{Name: "deliver", Queues: []string{"delivery"}},
-	{Name: "ack", Queues: []string{"ack"}},
-	{Name: "dispatcher", Queues: []string{"dispatch"}},
-	{Name: "dlq-recorder", Queues: []string{"delivery-dlq", "ack-dlq", "dispatch-dlq", "fanout-dlq"}},
-	{Name: "timeouts", Schedule: "rate(1 minute)"},
-	{Name: "sweeper", Schedule: "rate(1 minute)"},
-	{Name: "agents-watch", Schedule: "rate(1 minute)"},
+	{Name: "fanout", Queues: []string{queue.Fanout}, Timeout: 5 * time.Minute,
+		Access: Access{
+			Read:  []string{store.ConnectionsTable, store.SubscriptionsTable},
+			Write: []string{store.MessagesTable},
+			Send:  []string{queue.Fanout, queue.Delivery},
+		}},
+	{Name: "deliver", Queues: []string{queue.Delivery},
+		Access: Access{
+			Read:       []string{store.SubscriptionsTable},
+			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable},
+			Send:       []string{queue.Delivery, dlq(queue.Delivery), queue.Fanout},
+			SigningKey: true,
+		}},
+	{Name: "ack", Queues: []string{queue.Ack},
+		Access: Access{
+			Read:       []string{store.SubscriptionsTable},
+			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable},
+			Send:       []string{queue.Ack, dlq(queue.Ack), queue.Fanout},
+			SigningKey: true,
+		}},
+	{Name: "dispatcher", Queues: []string{queue.Dispatch},
+		Access: Access{
+			Read:       []string{store.ConnectionsTable},
+			Write:      []string{store.InstanceTable, store.MessagesTable, store.SubscriptionsTable, store.AgentsTable},
+			Send:       []string{queue.Dispatch, queue.Ack},
+			SigningKey: true,
+			Secret:     true,
+		}},
+	{Name: "dlq-recorder", Queues: []string{dlq(queue.Delivery), dlq(queue.Ack), dlq(queue.Dispatch), dlq(queue.Fanout)},
+		Access: Access{Write: []string{store.MessagesTable}}},
+	{Name: "timeouts", Schedule: "rate(1 minute)",
+		Access: Access{Write: []string{store.MessagesTable}}},
+	{Name: "sweeper", Schedule: "rate(1 minute)",
+		Access: Access{Write: []string{store.MessagesTable}, Send: []string{queue.Delivery, queue.Ack, queue.Dispatch, queue.Fanout}}},
+	{Name: "agents-watch", Schedule: "rate(1 minute)",
+		Access: Access{
+			Read:   []string{store.SubscriptionsTable},
+			Write:  []string{store.AgentsTable, store.MessagesTable},
+			Send:   []string{queue.Delivery},
+			Secret: true,
+		}},
 }
 
 // ByName returns the route named name.

@@ -3,8 +3,12 @@ package routes
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"testing"
+
+	"github.com/fedgate/fedgate/shared/queue"
+	"github.com/fedgate/fedgate/shared/store"
 )
 
 // Every functions/<name> has exactly one route and every route has its
@@ -64,6 +68,94 @@ func TestRoutesAreWellFormed(t *testing.T) {
 		if incoming != (r.Auth == Signed) {
 			t.Errorf("%s: /incoming/* routes and only they are signed (auth %s)", r.Name, r.Auth)
 		}
+	}
+}
+
+// Every row has exactly one trigger, and its queues are ones the stack creates.
+func TestEveryRouteHasOneTrigger(t *testing.T) {
+	queues := knownQueues()
+	for _, r := range All {
+		n := 0
+		for _, is := range []bool{r.IsHTTP(), r.IsQueue(), r.IsScheduled()} {
+			if is {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s has %d triggers (HTTP %v, queues %v, schedule %q)", r.Name, n, r.IsHTTP(), r.Queues, r.Schedule)
+		}
+		if r.IsHTTP() != (r.Path != "") || r.IsHTTP() != (r.Auth != "") {
+			t.Errorf("%s: method, path and auth go together (%q %q %q)", r.Name, r.Method, r.Path, r.Auth)
+		}
+		for _, q := range r.Queues {
+			if !queues[q] {
+				t.Errorf("%s is triggered by unknown queue %q", r.Name, q)
+			}
+		}
+	}
+}
+
+func knownQueues() map[string]bool {
+	known := map[string]bool{}
+	for _, q := range queue.Queues {
+		known[q.Name], known[q.DLQName()] = true, true
+	}
+	return known
+}
+
+// A row's access names only tables and queues that exist, each once; the
+// stack would fail to synthesize otherwise, but later and less clearly.
+func TestAccessNamesKnownResources(t *testing.T) {
+	tables := map[string]bool{}
+	for _, def := range store.Tables {
+		tables[def.Name] = true
+	}
+	queues := knownQueues()
+	for _, r := range All {
+		a := r.Access
+		for field, names := range map[string][]string{"Read": a.Read, "Write": a.Write} {
+			for _, n := range names {
+				if !tables[n] {
+					t.Errorf("%s: %s names unknown table %q", r.Name, field, n)
+				}
+			}
+			if len(slices.Compact(slices.Sorted(slices.Values(names)))) != len(names) {
+				t.Errorf("%s: %s lists a table twice: %v", r.Name, field, names)
+			}
+		}
+		for _, n := range a.Read {
+			if slices.Contains(a.Write, n) {
+				t.Errorf("%s: %s is in Read and Write; Write alone includes reading", r.Name, n)
+			}
+		}
+		for _, n := range a.Send {
+			if !queues[n] {
+				t.Errorf("%s: Send names unknown queue %q", r.Name, n)
+			}
+		}
+		if len(slices.Compact(slices.Sorted(slices.Values(a.Send)))) != len(a.Send) {
+			t.Errorf("%s: Send lists a queue twice: %v", r.Name, a.Send)
+		}
+		// Every function keeps state somewhere: a row without tables was
+		// most likely added without thinking about its access.
+		if len(a.Tables()) == 0 {
+			t.Errorf("%s: its row grants no table", r.Name)
+		}
+		// The sealed signing key lives in the instance table, and whichever
+		// function starts first creates the identity there.
+		if a.SigningKey != a.Writes(store.InstanceTable) {
+			t.Errorf("%s: SigningKey %v but writes the instance table %v; they go together", r.Name, a.SigningKey, a.Writes(store.InstanceTable))
+		}
+	}
+}
+
+func TestAccessTables(t *testing.T) {
+	a := Access{Read: []string{"b", "a"}, Write: []string{"c", "a"}}
+	if got := a.Tables(); !slices.Equal(got, []string{"b", "a", "c"}) {
+		t.Errorf("Tables() = %v", got)
+	}
+	if !a.Writes("c") || a.Writes("b") {
+		t.Errorf("Writes: c %v, b %v", a.Writes("c"), a.Writes("b"))
 	}
 }
 

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/fedgate/fedgate/shared/routes"
+)
+
+// api creates the HTTP API and the JWT authorizer of user and admin routes;
+// httpRoute adds the routes, stage finishes it.
+func (b *builder) api() {
+	b.accessLogs = awslogs.NewLogGroup(b.stack, jsii.String("ApiAccessLogs"), &awslogs.LogGroupProps{
+		Retention: awslogs.RetentionDays_ONE_MONTH, RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	b.httpAPI = awsapigatewayv2.NewHttpApi(b.stack, jsii.String("Api"), &awsapigatewayv2.HttpApiProps{
+		ApiName:     jsii.String("fedgate-" + b.props.InstanceName),
+		Description: jsii.String("fedgate federation gateway " + b.props.InstanceName),
+	})
+	b.jwt = awsapigatewayv2authorizers.NewHttpJwtAuthorizer(jsii.String("Jwt"), jsii.String(b.props.JWTIssuer), &awsapigatewayv2authorizers.HttpJwtAuthorizerProps{
+		JwtAudience: jsii.Strings(b.props.JWTAudience...),
+	})
+	b.incomingThrottling = map[string]any{}
+}
+
+// httpRoute serves r's method and path with fn.
+func (b *builder) httpRoute(r routes.Route, fn awslambda.Function) {
+	opts := &awsapigatewayv2.AddRoutesOptions{
+		Path:        jsii.String(r.FullPath()),
+		Methods:     &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod(r.Method)},
+		Integration: awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String(pascal(r.Name)+"Integration"), fn, nil),
+	}
+	if r.NeedsToken() {
+		opts.Authorizer = b.jwt
+	}
+	for _, route := range *b.httpAPI.AddRoutes(opts) {
+		if !r.NeedsToken() {
+			cdknag.NagSuppressions_AddResourceSuppressions(route, &[]*cdknag.NagPackSuppression{{
+				Id:     jsii.String("AwsSolutions-APIG4"),
+				Reason: jsii.String("By protocol this route carries no token: " + authReason(r.Auth)),
+			}}, jsii.Bool(true))
+		}
+	}
+	// No authorizer stands in front of /incoming/* (the function verifies the
+	// signature), so anyone's requests reach Lambda: a tighter limit there.
+	if r.Auth == routes.Signed {
+		b.incomingThrottling[r.RouteKey()] = map[string]any{
+			"ThrottlingRateLimit": b.props.IncomingRateLimit, "ThrottlingBurstLimit": b.props.IncomingBurstLimit,
+		}
+	}
+}
+
+// stage sets access logs and throttling on the default stage, which the
+// HttpApi construct does not expose.
+func (b *builder) stage() {
+	stage := b.httpAPI.DefaultStage().Node().DefaultChild().(awsapigatewayv2.CfnStage)
+	stage.SetAccessLogSettings(&awsapigatewayv2.CfnStage_AccessLogSettingsProperty{
+		DestinationArn: b.accessLogs.LogGroupArn(),
+		Format: jsii.String(`{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","time":"$context.requestTime",` +
+			`"method":"$context.httpMethod","route":"$context.routeKey","status":"$context.status","latencyMs":"$context.responseLatency",` +
+			`"integrationError":"$context.integrationErrorMessage","authorizerError":"$context.authorizer.error"}`),
+	})
+	stage.SetDefaultRouteSettings(&awsapigatewayv2.CfnStage_RouteSettingsProperty{
+		ThrottlingRateLimit: jsii.Number(b.props.RateLimit), ThrottlingBurstLimit: jsii.Number(b.props.BurstLimit),
+	})
+	stage.SetRouteSettings(b.incomingThrottling)
+}
+
+func authReason(a routes.Auth) string {
+	if a == routes.Signed {
+		return "the signed envelope authenticates the peer (PROTOCOL.md §2–3)."
+	}
+	return "GET /instance is public by design: peers fetch the identity and keys (PROTOCOL.md §5)."
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/fedgate/fedgate/shared/queue"
+	"github.com/fedgate/fedgate/shared/routes"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+func (b *builder) sealingKey() {
+	b.key = awskms.NewKey(b.stack, jsii.String("SigningKeySealer"), &awskms.KeyProps{
+		Description:       jsii.String("Seals fedgate's private signing keys (envelope encryption)"),
+		EnableKeyRotation: jsii.Bool(true),
+		RemovalPolicy:     b.removal,
+	})
+}
+
+// alarmTopic is where every alarm goes (and, with fedgate:alarmEmail, an
+// operator's inbox).
+func (b *builder) alarmTopic() {
+	// The alarm topic has its own key: CloudWatch must be allowed to use it,
+	// and nothing should be allowed to use the key that seals signing keys.
+	topicKey := awskms.NewKey(b.stack, jsii.String("AlarmTopicKey"), &awskms.KeyProps{
+		Description: jsii.String("Encrypts fedgate's alarm topic"), EnableKeyRotation: jsii.Bool(true),
+	})
+	topicKey.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"),
+		Resources:  jsii.Strings("*"),
+	}), nil)
+	b.topic = awssns.NewTopic(b.stack, jsii.String("Alarms"), &awssns.TopicProps{
+		DisplayName: jsii.String("fedgate " + b.props.InstanceName + " alarms"),
+		MasterKey:   topicKey,
+		EnforceSSL:  jsii.Bool(true),
+	})
+	if b.props.AlarmEmail != "" {
+		b.topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(b.props.AlarmEmail), nil))
+	}
+}
+
+// alarm raises the alarm topic as soon as metric exceeds threshold once.
+func (b *builder) alarm(id string, metric awscloudwatch.IMetric, threshold float64, description string) {
+	a := awscloudwatch.NewAlarm(b.stack, jsii.String(id), &awscloudwatch.AlarmProps{
+		Metric: metric, Threshold: jsii.Number(threshold), EvaluationPeriods: jsii.Number(1),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		AlarmDescription:   jsii.String(description),
+	})
+	a.AddAlarmAction(awscloudwatchactions.NewSnsAction(b.topic))
+}
+
+// tables creates store.Tables, the definitions the local runner uses too.
+func (b *builder) tables() {
+	b.tableByName = map[string]awsdynamodb.Table{}
+	for _, t := range store.Tables {
+		props := &awsdynamodb.TableProps{
+			PartitionKey:                     &awsdynamodb.Attribute{Name: jsii.String(t.PartitionKey), Type: awsdynamodb.AttributeType_STRING},
+			BillingMode:                      awsdynamodb.BillingMode_PAY_PER_REQUEST,
+			PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: jsii.Bool(true)},
+			DeletionProtection:               jsii.Bool(b.props.DeletionProtection),
+			RemovalPolicy:                    b.removal,
+			Encryption:                       awsdynamodb.TableEncryption_AWS_MANAGED,
+		}
+		if t.SortKey != "" {
+			props.SortKey = &awsdynamodb.Attribute{Name: jsii.String(t.SortKey), Type: awsdynamodb.AttributeType_STRING}
+		}
+		if t.TTLAttribute != "" {
+			props.TimeToLiveAttribute = jsii.String(t.TTLAttribute)
+		}
+		table := awsdynamodb.NewTable(b.stack, jsii.String(pascal(t.Name)+"Table"), props)
+		for _, ix := range t.Indexes {
+			gsi := &awsdynamodb.GlobalSecondaryIndexProps{
+				IndexName:      jsii.String(ix.Name),
+				PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(ix.PartitionKey), Type: awsdynamodb.AttributeType_STRING},
+				ProjectionType: awsdynamodb.ProjectionType_ALL,
+			}
+			if ix.SortKey != "" {
+				gsi.SortKey = &awsdynamodb.Attribute{Name: jsii.String(ix.SortKey), Type: awsdynamodb.AttributeType_STRING}
+			}
+			table.AddGlobalSecondaryIndex(gsi)
+		}
+		b.tableByName[t.Name] = table
+	}
+}
+
+// queues creates queue.Queues, each with its DLQ, and the alarms that say
+// work is failing for good or falling behind.
+func (b *builder) queues() {
+	// Visibility timeout: at least 6× the longest timeout of the queue's consumers.
+	visibility := map[string]float64{}
+	for _, r := range routes.All {
+		for _, q := range r.Queues {
+			visibility[q] = max(visibility[q], 6*r.FunctionTimeout().Seconds())
+		}
+	}
+	b.queueByName = map[string]awssqs.Queue{}
+	for _, q := range queue.Queues {
+		dlq := awssqs.NewQueue(b.stack, jsii.String(pascal(q.DLQName())), &awssqs.QueueProps{
+			RetentionPeriod:   awscdk.Duration_Days(jsii.Number(14)),
+			Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
+			EnforceSSL:        jsii.Bool(true),
+			VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(visibility[q.DLQName()])),
+		})
+		b.queueByName[q.DLQName()] = dlq
+		b.queueByName[q.Name] = awssqs.NewQueue(b.stack, jsii.String(pascal(q.Name)+"Queue"), &awssqs.QueueProps{
+			VisibilityTimeout:      awscdk.Duration_Seconds(jsii.Number(visibility[q.Name])),
+			ReceiveMessageWaitTime: awscdk.Duration_Seconds(jsii.Number(20)),
+			Encryption:             awssqs.QueueEncryption_SQS_MANAGED,
+			EnforceSSL:             jsii.Bool(true),
+			DeadLetterQueue:        &awssqs.DeadLetterQueue{Queue: dlq, MaxReceiveCount: jsii.Number(queue.MaxReceiveCount)},
+		})
+	}
+	for _, q := range queue.Queues {
+		b.alarm(pascal(q.DLQName())+"Depth", b.queueByName[q.DLQName()].MetricApproximateNumberOfMessagesVisible(nil), 0,
+			"Jobs reached the "+q.DLQName()+": messages failed for good. See README, Alarms.")
+	}
+	b.alarm("DeliveryBacklogAge", b.queueByName[queue.Delivery].MetricApproximateAgeOfOldestMessage(nil), 900,
+		"The oldest delivery job waits more than 15 minutes: deliveries are falling behind or a peer is down.")
+}
+
+// queueNamed is the queue (or DLQ) named name; a name the stack lacks is a bug in
+// a route row, caught at synth.
+func (b *builder) queueNamed(name string) awssqs.Queue {
+	q, ok := b.queueByName[name]
+	if !ok {
+		panic("infra: unknown queue " + name)
+	}
+	return q
+}
+
+// tableNamed is the table named name, like queueNamed.
+func (b *builder) tableNamed(name string) awsdynamodb.Table {
+	t, ok := b.tableByName[name]
+	if !ok {
+		panic("infra: unknown table " + name)
+	}
+	return t
+}
+
+// secret holds the orchestrator API key the dispatcher sends.
+func (b *builder) secret() {
+	b.orchestratorSecret = awssecretsmanager.NewSecret(b.stack, jsii.String("OrchestratorApiKey"), &awssecretsmanager.SecretProps{
+		Description:          jsii.String("API key fedgate's dispatcher sends to the orchestrator (X-API-Key)"),
+		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{PasswordLength: jsii.Number(48), ExcludePunctuation: jsii.Bool(true)},
+		RemovalPolicy:        b.removal,
+	})
+	cdknag.NagSuppressions_AddResourceSuppressions(b.orchestratorSecret, &[]*cdknag.NagPackSuppression{{
+		Id:     jsii.String("AwsSolutions-SMG4"),
+		Reason: jsii.String("The key is shared with an external orchestrator and rotated by the operator on both sides (README: Deploy, rotating the orchestrator secret); automatic rotation would break it."),
+	}}, jsii.Bool(true))
+}
+
+// environment is shared/config's input, the same for every function: names
+// and ARNs are not secrets, and what a function may use is decided by its
+// role, not by what it is told.
+func (b *builder) environment() {
+	b.env = map[string]*string{
+		"INSTANCE_NAME":           jsii.String(b.props.InstanceName),
+		"INSTANCE_URL":            jsii.String(b.props.InstanceURL),
+		"SIGNING_ALG":             jsii.String(b.props.SigningAlg),
+		"KMS_KEY_ID":              b.key.KeyArn(),
+		"WORKSPACE_CLAIM":         jsii.String(b.props.WorkspaceClaim),
+		"MESSAGE_RETENTION_DAYS":  jsii.String(fmt.Sprint(b.props.RetentionDays)),
+		"ORCHESTRATOR_URL":        jsii.String(b.props.OrchestratorURL),
+		"ORCHESTRATOR_SECRET_ARN": b.orchestratorSecret.SecretArn(),
+		"COMMAND_TYPES":           jsii.String(b.props.CommandTypes),
+	}
+	for name, t := range b.tableByName {
+		b.env[store.EnvVar(name)] = t.TableName()
+	}
+	for name, q := range b.queueByName {
+		b.env[queue.URLEnvVar(name)] = q.QueueUrl()
+	}
+}
