@@ -1,4 +1,4 @@
-package signing
+package signing_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/fedgate/fedgate/shared/localaws/awstest"
+	"github.com/fedgate/fedgate/shared/signing"
 )
 
 // Sealing goes through the real KMS API (moto_server): GenerateDataKey with an
@@ -19,10 +20,10 @@ func TestSealOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealer := NewSealer(client, aws.ToString(out.KeyMetadata.KeyId))
-	for _, alg := range []Alg{RS256, EdDSA} {
+	sealer := signing.NewSealer(client, aws.ToString(out.KeyMetadata.KeyId))
+	for _, alg := range []signing.Alg{signing.RS256, signing.EdDSA} {
 		t.Run(string(alg), func(t *testing.T) {
-			key, _ := GenerateKey(alg)
+			key, _ := signing.GenerateKey(alg)
 			sealed, err := sealer.Seal(ctx, "inst-1", key)
 			if err != nil {
 				t.Fatal(err)
