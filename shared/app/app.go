@@ -1,6 +1,3 @@
-// Package app wires one function's dependencies once per cold start: SDK
-// clients, repositories and the capability services, from a config.Config.
-// It holds resources and services only; behaviour lives in the services.
 package app
 
 import (
@@ -68,8 +65,8 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 	a := &App{
 		Config: cfg, Log: log, Now: time.Now,
 		Store: st, SQS: sqsClient,
-		Jobs:  queue.NewSender(sqsClient, cfg.Queues),
-		Peers: peer.New(cfg.DevMode),
+		Jobs:     queue.NewSender(sqsClient, cfg.Queues),
+		Peers:    peer.New(cfg.DevMode),
 		Identity: identity.New(st.Instance, signing.NewSealer(kms.NewFromConfig(awsCfg), cfg.KMSKeyID), cfg.Identity),
 	}
 	a.Verifier = incoming.New(st.Connections, st.Messages, a.Peers)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/fedgate/fedgate/shared/httpapi"
 	"github.com/fedgate/fedgate/shared/app/apptest"
+	"github.com/fedgate/fedgate/shared/httpapi"
 	"github.com/fedgate/fedgate/shared/routes"
 )
 

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fedgate/fedgate/shared/httpapi"
 	"github.com/fedgate/fedgate/shared/app/apptest"
+	"github.com/fedgate/fedgate/shared/httpapi"
 	"github.com/fedgate/fedgate/shared/identity"
 )
 

@@ -11,13 +11,11 @@ import (
 // lists its own, next to the handlers.
 type routeHandlers map[string]func(*app.App) httpapi.LambdaHandler
 
-// HTTP, SQS and Scheduled map each function's name (as in shared/routes) to
-// its handler constructor. The local runner runs functions through them; a
-// test checks that functions/<name>/main.go starts the very same constructor.
-var (
-	HTTP = merge(instanceRoutes, connectionRoutes, queryRoutes, commandRoutes, agentRoutes, eventRoutes)
-
-)
+// HTTP maps each HTTP function's name (as in shared/routes) to its handler
+// constructor (SQS and Scheduled do the same for workers, in workers.go).
+// The local runner runs functions through them; a test checks that
+// functions/<name>/main.go starts the very same constructor.
+var HTTP = merge(instanceRoutes, connectionRoutes, queryRoutes, commandRoutes, agentRoutes, eventRoutes)
 
 func merge(groups ...routeHandlers) routeHandlers {
 	out := routeHandlers{}

@@ -157,4 +157,3 @@ func TestClaimsRoles(t *testing.T) {
 		t.Errorf("claims %+v", c)
 	}
 }
-

@@ -1,4 +1,3 @@
-// Package ids makes the random identifiers fedgate hands out.
 package ids
 
 import (

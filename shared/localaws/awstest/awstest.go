@@ -1,6 +1,3 @@
-// Package awstest gives tests a moto_server endpoint and a unique resource
-// prefix, so every test runs against the real AWS SDK and real (local)
-// DynamoDB, SQS and KMS without sharing state with its neighbours.
 package awstest
 
 import (

@@ -1,0 +1,2 @@
+// Package ids makes the random identifiers fedgate hands out.
+package ids
