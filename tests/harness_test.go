@@ -18,9 +18,9 @@ import (
 
 	"github.com/fedgate/fedgate/infra/local"
 	"github.com/fedgate/fedgate/infra/local/devjwt"
-	"github.com/fedgate/fedgate/shared/httpapi"
 	"github.com/fedgate/fedgate/shared/config"
 	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/httpapi"
 	"github.com/fedgate/fedgate/shared/localaws/awstest"
 	"github.com/fedgate/fedgate/shared/routes"
 	"github.com/fedgate/fedgate/shared/signing"
