@@ -63,35 +63,20 @@ func (s *Service) Receive(ctx context.Context, raw []byte) (store.Answer, error)
 // the delivery becomes DELIVERED.
 func (s *Service) ReceiveAck(ctx context.Context, raw []byte) (store.Answer, error) {
 	var msg federation.EventAckBody
-	in, err := s.Verifier.Verify(ctx, raw, federation.EnvEventAck, &msg)
-	if err != nil {
-		return store.Answer{}, err
-	}
-	if msg.CorrelationID == "" {
-		return store.Answer{}, federation.Invalidf("correlationId is required")
-	}
-	return incoming.Respond(in, func() (store.Answer, error) {
-		conn := in.Conn
-		rec, err := messaging.OutgoingOn(ctx, s.Messages, conn, msg.CorrelationID, federation.TypeEvent)
-		if err != nil {
-			return store.Answer{}, err
-		}
-		resp := &federation.Response{Success: msg.Received}
-		if !msg.Received {
-			resp.Error = "the receiver is not subscribed to " + rec.EventType
-		}
-		now := s.Now().UTC()
-		updated, err := s.Messages.Update(ctx, conn.WorkspaceID, rec.ID, store.MessageUpdate{
-			Status: federation.MsgDelivered, From: []string{federation.MsgPending, federation.MsgRetrying},
-			Response: resp, DeliveredAt: &now, ClearNext: true,
+	return messaging.ReceiveAnswer(ctx, s.Verifier, s.Messages, raw, federation.EnvEventAck, federation.TypeEvent, &msg,
+		func(conn *federation.Connection, rec *store.MessageRecord) (string, error) {
+			resp := &federation.Response{Success: msg.Received}
+			if !msg.Received {
+				resp.Error = "the receiver is not subscribed to " + rec.EventType
+			}
+			now := s.Now().UTC()
+			updated, err := s.Messages.Update(ctx, conn.WorkspaceID, rec.ID, store.MessageUpdate{
+				Status: federation.MsgDelivered, From: []string{federation.MsgPending, federation.MsgRetrying},
+				Response: resp, DeliveredAt: &now, ClearNext: true,
+			})
+			if errors.Is(err, store.ErrConflict) {
+				return updated.Status, nil
+			}
+			return federation.MsgDelivered, err
 		})
-		status := federation.MsgDelivered
-		if errors.Is(err, store.ErrConflict) {
-			status = updated.Status
-		} else if err != nil {
-			return store.Answer{}, err
-		}
-		answer := incoming.AnswerJSON(http.StatusOK, map[string]string{"status": status})
-		return answer, s.Messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, nil, answer)
-	})
 }

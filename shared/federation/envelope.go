@@ -181,3 +181,9 @@ func IncomingPath(envelopeType string) (string, bool) {
 func (b ResponseBody) Response() *Response {
 	return &Response{Success: b.Success, Data: b.Data, Error: b.Error}
 }
+
+// Correlates names the message a response answers.
+func (b ResponseBody) Correlates() string { return b.CorrelationID }
+
+// Correlates names the event an EVENT_ACK acknowledges.
+func (b EventAckBody) Correlates() string { return b.CorrelationID }

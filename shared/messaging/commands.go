@@ -125,40 +125,58 @@ func (s *Service) ReceiveCommand(ctx context.Context, raw []byte) (store.Answer,
 // peer's COMMAND_RESPONSE.
 func (s *Service) ReceiveCommandResponse(ctx context.Context, raw []byte) (store.Answer, error) {
 	var msg federation.ResponseBody
-	in, err := s.Verifier.Verify(ctx, raw, federation.EnvCommandResponse, &msg)
+	return ReceiveAnswer(ctx, s.Verifier, s.Messages, raw, federation.EnvCommandResponse, federation.TypeCommand, &msg,
+		func(conn *federation.Connection, rec *store.MessageRecord) (string, error) {
+			status := federation.MsgCompleted
+			if !msg.Success {
+				status = federation.MsgFailed
+			}
+			now := s.Now().UTC()
+			errText := msg.Error
+			updated, err := s.Messages.Update(ctx, conn.WorkspaceID, rec.ID, store.MessageUpdate{
+				Status: status, From: []string{federation.MsgPending, federation.MsgRetrying, federation.MsgDelivered},
+				Response: msg.Response(), Error: &errText, CompletedAt: &now, ClearDeadline: true, ClearNext: true,
+			})
+			switch {
+			case errors.Is(err, store.ErrConflict):
+				s.Log.Warn("response to a finished command ignored", "messageId", rec.ID, "status", updated.Status)
+				return updated.Status, nil
+			case err != nil:
+				return "", err
+			case s.responses != nil:
+				s.responses.CommandAnswered(ctx, updated)
+			}
+			return status, nil
+		})
+}
+
+// Correlated is an answer's members: they name the message they answer.
+type Correlated interface{ Correlates() string }
+
+// ReceiveAnswer takes a late answer to one of our messages (COMMAND_RESPONSE,
+// EVENT_ACK): it verifies the envelope into members, finds the outgoing
+// message of msgType it answers on its own connection, lets apply record it
+// and report the message's status, and keeps that answer for duplicates.
+func ReceiveAnswer(ctx context.Context, v Verifier, msgs *store.Messages, raw []byte, envType, msgType string, members Correlated,
+	apply func(conn *federation.Connection, rec *store.MessageRecord) (string, error)) (store.Answer, error) {
+	in, err := v.Verify(ctx, raw, envType, members)
 	if err != nil {
 		return store.Answer{}, err
 	}
-	if msg.CorrelationID == "" {
+	if members.Correlates() == "" {
 		return store.Answer{}, federation.Invalidf("correlationId is required")
 	}
 	return incoming.Respond(in, func() (store.Answer, error) {
-		conn := in.Conn
-		rec, err := OutgoingOn(ctx, s.Messages, conn, msg.CorrelationID, federation.TypeCommand)
+		rec, err := OutgoingOn(ctx, msgs, in.Conn, members.Correlates(), msgType)
 		if err != nil {
 			return store.Answer{}, err
 		}
-		status := federation.MsgCompleted
-		if !msg.Success {
-			status = federation.MsgFailed
-		}
-		now := s.Now().UTC()
-		errText := msg.Error
-		updated, err := s.Messages.Update(ctx, conn.WorkspaceID, rec.ID, store.MessageUpdate{
-			Status: status, From: []string{federation.MsgPending, federation.MsgRetrying, federation.MsgDelivered},
-			Response: msg.Response(), Error: &errText, CompletedAt: &now, ClearDeadline: true, ClearNext: true,
-		})
-		switch {
-		case errors.Is(err, store.ErrConflict):
-			s.Log.Warn("response to a finished command ignored", "messageId", rec.ID, "status", updated.Status)
-			status = updated.Status
-		case err != nil:
+		status, err := apply(in.Conn, rec)
+		if err != nil {
 			return store.Answer{}, err
-		case s.responses != nil:
-			s.responses.CommandAnswered(ctx, updated)
 		}
 		answer := incoming.AnswerJSON(http.StatusOK, map[string]string{"status": status})
-		return answer, s.Messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, nil, answer)
+		return answer, msgs.CreateIncoming(ctx, in.Conn.WorkspaceID, in.Conn.ID, in.MessageID, nil, answer)
 	})
 }
 

@@ -345,58 +345,36 @@ func (r *Connections) updateFields(ctx context.Context, ws, id string, u *update
 	return nil
 }
 
-// GetMany returns those of a workspace's connections that exist, 100 per
-// BatchGetItem call.
+// GetMany returns those of a workspace's connections that exist.
 func (r *Connections) GetMany(ctx context.Context, ws string, connIDs []string) (map[string]*federation.Connection, error) {
-	found := map[string]*federation.Connection{}
-	for start := 0; start < len(connIDs); start += 100 {
-		var keys []map[string]types.AttributeValue
-		for _, id := range connIDs[start:min(start+100, len(connIDs))] {
-			keys = append(keys, key(wsPK(ws), connSK(id)))
-		}
-		pending := map[string]types.KeysAndAttributes{r.table: {Keys: keys}}
-		for attempt := 0; len(pending) > 0; attempt++ {
-			if attempt == 8 {
-				return nil, fmt.Errorf("batch get connections: keys still unprocessed")
-			}
-			out, err := r.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
-			if err != nil {
-				return nil, fmt.Errorf("batch get connections: %w", err)
-			}
-			for _, raw := range out.Responses[r.table] {
-				c, err := decodeConnection(raw)
-				if err != nil {
-					return nil, err
-				}
-				found[c.ID] = c
-			}
-			pending = out.UnprocessedKeys
-		}
+	keys := make([]map[string]types.AttributeValue, len(connIDs))
+	for i, id := range connIDs {
+		keys[i] = key(wsPK(ws), connSK(id))
 	}
-	return found, nil
+	found := map[string]*federation.Connection{}
+	err := batchGet(ctx, r.db, r.table, "connections", keys, false, func(item map[string]types.AttributeValue) error {
+		c, err := decodeConnection(item)
+		if err == nil {
+			found[c.ID] = c
+		}
+		return err
+	})
+	return found, err
 }
 
 // Import writes ACTIVE connections in bulk (BatchWriteItem), without id
 // pointers or liveness locks: for load generators and benchmarks that need
 // thousands of peers, never for request handling.
 func (r *Connections) Import(ctx context.Context, conns []federation.Connection) error {
-	for start := 0; start < len(conns); start += 25 {
-		var reqs []types.WriteRequest
-		for _, c := range conns[start:min(start+25, len(conns))] {
-			item, err := attributevalue.MarshalMap(newConnectionItem(&c))
-			if err != nil {
-				return err
-			}
-			ptr := map[string]types.AttributeValue{"pk": s(idPK(c.ID)), "sk": s(idSK), "workspaceId": s(c.WorkspaceID)}
-			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}}, types.WriteRequest{PutRequest: &types.PutRequest{Item: ptr}})
+	var items []map[string]types.AttributeValue
+	for _, c := range conns {
+		item, err := attributevalue.MarshalMap(newConnectionItem(&c))
+		if err != nil {
+			return fmt.Errorf("encode connection: %w", err)
 		}
-		for i := 0; i < len(reqs); i += 25 {
-			if _, err := r.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{r.table: reqs[i:min(i+25, len(reqs))]}}); err != nil {
-				return fmt.Errorf("import connections: %w", err)
-			}
-		}
+		items = append(items, item, map[string]types.AttributeValue{"pk": s(idPK(c.ID)), "sk": s(idSK), "workspaceId": s(c.WorkspaceID)})
 	}
-	return nil
+	return batchWrite(ctx, r.db, r.table, "connections", items)
 }
 
 // GetActive returns a connection of a workspace that may carry messages:

@@ -6,10 +6,13 @@ import (
 	"log/slog"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/fedgate/fedgate/shared/app"
 	"github.com/fedgate/fedgate/shared/config"
+	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/identity"
+	"github.com/fedgate/fedgate/shared/ids"
 	"github.com/fedgate/fedgate/shared/localaws/awstest"
 	"github.com/fedgate/fedgate/shared/signing"
 	"github.com/fedgate/fedgate/shared/store"
@@ -54,4 +57,20 @@ func New(t testing.TB, opts ...Option) *app.App {
 		w = os.Stderr
 	}
 	return app.New(Config(t, opts...), awstest.Config(t), slog.New(slog.NewJSONHandler(w, nil)))
+}
+
+// Connection stores a connection of workspace ws to a peer at url (that peer
+// need not exist) in the given status, as the handshake would have left it.
+func Connection(t testing.TB, a *app.App, ws, status, url string) *federation.Connection {
+	t.Helper()
+	now := time.Now().UTC()
+	c := &federation.Connection{
+		ID: ids.New(), WorkspaceID: ws, RemoteInstanceID: "peer-" + ids.Token(4), RemoteURL: url,
+		Direction: federation.Outbound, Status: status, Health: federation.Health{Circuit: federation.CircuitClosed},
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if err := a.Store.Connections.Create(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
