@@ -12,7 +12,6 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 BUILD     := build
 WORKSPACE ?= ws-1
 SCOPE     ?=
-ROLES     ?=
 SUB       ?= dev-user
 FUZZTIME  ?= 5s
 
@@ -42,8 +41,8 @@ dev: ## run moto_server, hub on :8081 and spoke on :8082 (state in .local/)
 	$(GO) run ./infra/local/cmd/fedgate-dev -state .local
 
 .PHONY: token
-token: ## print a dev JWT: make -s token WORKSPACE=ws-1 [SCOPE="fedgate:admin fedgate:instance"] [ROLES=admin] [SUB=dev-user]
-	@$(GO) run ./infra/local/cmd/devtoken -state .local -workspace '$(WORKSPACE)' -scope '$(SCOPE)' -roles '$(ROLES)' -sub '$(SUB)'
+token: ## print a dev JWT: make -s token WORKSPACE=ws-1 [SCOPE="fedgate:admin fedgate:instance"] [SUB=dev-user]
+	@$(GO) run ./infra/local/cmd/devtoken -state .local -workspace '$(WORKSPACE)' -scope '$(SCOPE)' -sub '$(SUB)'
 
 .PHONY: test
 test: lint $(RIE) ## all tests (unit, moto, infra, RIE smoke, end-to-end), short fuzzing, coverage of shared/

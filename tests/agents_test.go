@@ -11,6 +11,7 @@ import (
 	"github.com/fedgate/fedgate/infra/local/orchestrator"
 	"github.com/fedgate/fedgate/shared/config"
 	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/routes"
 )
 
 const simKey = "test-orchestrator-key"
@@ -192,7 +193,7 @@ func TestAgentFailures(t *testing.T) {
 
 	// The spoke's allow-list excludes agent.spawn: 403 command_not_allowed, reported.
 	caps := []string{"agent.status"}
-	if r := call(t, spoke, "PATCH", "/instance", token(t, "default", "admin"), map[string]any{"capabilities": map[string]any{"commandTypes": caps}}); r.Status != 200 {
+	if r := call(t, spoke, "PATCH", "/instance", token(t, "default", routes.ScopeInstance), map[string]any{"capabilities": map[string]any{"commandTypes": caps}}); r.Status != 200 {
 		t.Fatalf("patch: %d %s", r.Status, r.Body)
 	}
 	call(t, hub, "POST", "/agents/spawn", tok, spawnBody(conn)).decode(t, &m)

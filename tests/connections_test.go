@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/routes"
 	"github.com/fedgate/fedgate/shared/store"
 )
 
@@ -109,7 +110,7 @@ func TestHubDisconnectAndReject(t *testing.T) {
 func TestInviteHandshake(t *testing.T) {
 	c := clusterWith(t, fastRetries, "hub", "spoke")
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
-	spokeAdmin := token(t, "ws-team", "admin")
+	spokeAdmin := token(t, "ws-team", routes.ScopeAdmin)
 
 	if r := call(t, spoke, "POST", "/connections/invites", token(t, "ws-team"), nil); r.Status != http.StatusForbidden {
 		t.Fatalf("invite as non-admin: %d", r.Status)

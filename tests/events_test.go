@@ -136,7 +136,7 @@ func TestEventToUnsubscribedTypeIsIgnored(t *testing.T) {
 	hubTok, spokeTok := token(t, "ws-hub"), token(t, "default")
 	conn := connect(t, hub, spoke, hubTok, spokeTok)
 	// The hub sends an EVENT the spoke never subscribed to (e.g. stale state on the hub).
-	env := envelope(t, hub, federation.EnvEvent, conn, "evt-1", time.Now(), federation.EventBody{EventType: "user.deleted", Payload: []byte(`{}`)})
+	env := envelope(t, hub, spoke, federation.EnvEvent, conn, "evt-1", time.Now(), federation.EventBody{EventType: "user.deleted", Payload: []byte(`{}`)})
 	r := call(t, spoke, "POST", "/incoming/event", "", env)
 	var ack struct {
 		Type          string
@@ -440,7 +440,7 @@ func TestLateEventAck(t *testing.T) {
 	if err := hub.App.Store.Messages.Create(t.Context(), rec); err != nil {
 		t.Fatal(err)
 	}
-	ack := envelope(t, spoke, federation.EnvEventAck, conn, "ack-1", time.Now(), federation.EventAckBody{CorrelationID: "evt-late", Received: true})
+	ack := envelope(t, spoke, hub, federation.EnvEventAck, conn, "ack-1", time.Now(), federation.EventAckBody{CorrelationID: "evt-late", Received: true})
 	if r := call(t, hub, "POST", "/incoming/event/ack", "", ack); r.Status != 200 {
 		t.Fatalf("ack: %d %s", r.Status, r.Body)
 	}
@@ -453,7 +453,7 @@ func TestLateEventAck(t *testing.T) {
 	if r := call(t, hub, "POST", "/incoming/event/ack", "", ack); r.Status != 200 {
 		t.Fatalf("duplicate ack: %d", r.Status)
 	}
-	bogus := envelope(t, spoke, federation.EnvEventAck, conn, "ack-2", time.Now(), federation.EventAckBody{CorrelationID: "nope", Received: true})
+	bogus := envelope(t, spoke, hub, federation.EnvEventAck, conn, "ack-2", time.Now(), federation.EventAckBody{CorrelationID: "nope", Received: true})
 	if r := call(t, hub, "POST", "/incoming/event/ack", "", bogus); r.Status != 404 {
 		t.Fatalf("ack for an unknown message: %d %s", r.Status, r.Body)
 	}

@@ -61,9 +61,10 @@ func cluster(t *testing.T, stateDir string, names ...string) *local.Cluster {
 }
 
 // token mints a dev JWT for a workspace.
-func token(t *testing.T, workspace string, roles ...string) string {
+// token mints a dev JWT for a workspace with OAuth scopes.
+func token(t *testing.T, workspace string, scopes ...string) string {
 	t.Helper()
-	tok, err := testAuth.Mint(devjwt.Token{Subject: "user-" + workspace, Workspace: workspace, Roles: roles})
+	tok, err := testAuth.Mint(devjwt.Token{Subject: "user-" + workspace, Workspace: workspace, Scopes: scopes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func devTokenFromOtherIssuer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := devjwt.New(k).Mint(devjwt.Token{Subject: "mallory", Workspace: "ws-1", Roles: []string{"admin"}})
+	tok, err := devjwt.New(k).Mint(devjwt.Token{Subject: "mallory", Workspace: "ws-1", Scopes: []string{routes.ScopeInstance}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,24 +226,24 @@ func connect(t *testing.T, hub, spoke *local.Instance, hubTok, spokeTok string) 
 
 func stringsContains(s, sub string) bool { return strings.Contains(s, sub) }
 
-// envelope builds an envelope as inst would send it, signed with inst's
-// current key, with a chosen messageId and timestamp.
-func envelope(t *testing.T, inst *local.Instance, envType, connID, messageID string, ts time.Time, body any) []byte {
+// envelope builds an envelope as inst would send it to `to`, signed with
+// inst's current key, with a chosen messageId and timestamp.
+func envelope(t *testing.T, inst, to *local.Instance, envType, connID, messageID string, ts time.Time, body any) []byte {
 	t.Helper()
 	id, _ := inst.App.Identity.ID(t.Context())
-	return signAsWithInstance(t, inst, id, envType, connID, messageID, ts, body)
+	return signAsWithInstance(t, inst, id, to, envType, connID, messageID, ts, body)
 }
 
 // signAsWithInstance signs with inst's key an envelope that claims to come
 // from instanceID.
-func signAsWithInstance(t *testing.T, inst *local.Instance, id, envType, connID, messageID string, ts time.Time, body any) []byte {
+func signAsWithInstance(t *testing.T, inst *local.Instance, id string, to *local.Instance, envType, connID, messageID string, ts time.Time, body any) []byte {
 	t.Helper()
 	key, err := inst.App.Identity.Signer(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	raw, err := federation.Merge(federation.Envelope{
-		MessageID: messageID, Type: envType, InstanceID: id, ConnectionID: connID, Timestamp: ts.UnixMilli(),
+		MessageID: messageID, Type: envType, InstanceID: id, ToInstanceID: instanceID(t, to), ConnectionID: connID, Timestamp: ts.UnixMilli(),
 	}, body)
 	if err != nil {
 		t.Fatal(err)
@@ -282,4 +283,14 @@ func findControl(t *testing.T, inst *local.Instance, ws, connID, envType string)
 		return nil
 	}
 	return recs[len(recs)-1]
+}
+
+// instanceID is an instance's id (what peers put in toInstanceId).
+func instanceID(t *testing.T, inst *local.Instance) string {
+	t.Helper()
+	id, err := inst.App.Identity.ID(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

@@ -5,7 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fedgate/fedgate/infra/local/devjwt"
 	"github.com/fedgate/fedgate/shared/identity"
+	"github.com/fedgate/fedgate/shared/routes"
 	"github.com/fedgate/fedgate/shared/signing"
 )
 
@@ -37,7 +39,7 @@ func TestInstancesKeepIdentityAcrossRestart(t *testing.T) {
 	}
 
 	// Rename the hub, then restart everything on new ports.
-	if r := call(t, c.Instances["hub"], "PATCH", "/instance", token(t, "ws-1", "admin"), `{"name":"renamed"}`); r.Status != 200 {
+	if r := call(t, c.Instances["hub"], "PATCH", "/instance", token(t, "ws-1", routes.ScopeInstance), `{"name":"renamed"}`); r.Status != 200 {
 		t.Fatalf("PATCH: %d %s", r.Status, r.Body)
 	}
 	c.Stop(t.Context())
@@ -62,8 +64,13 @@ func TestInstancesKeepIdentityAcrossRestart(t *testing.T) {
 func TestGatewayErrors(t *testing.T) {
 	c := cluster(t, "", "hub")
 	hub := c.Instances["hub"]
-	admin := token(t, "ws-1", "admin")
+	admin := token(t, "ws-1", routes.ScopeInstance)
 	member := token(t, "ws-1")
+	workspaceAdmin := token(t, "ws-1", routes.ScopeAdmin)
+	lookAlike, err := testAuth.Mint(devjwt.Token{Subject: "u", Workspace: "ws-1", Extra: map[string]any{"roles": []string{"not admin"}}, Scopes: []string{"fedgate:instance-x", "xfedgate:instance", "fedgate:Instance"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	other := devTokenFromOtherIssuer(t)
 	tests := []struct {
 		name, method, path, token string
@@ -78,6 +85,10 @@ func TestGatewayErrors(t *testing.T) {
 		{"token from another issuer key", "PATCH", "/instance", other, `{"name":"x"}`, 401, "unauthenticated"},
 		{"non-admin on admin route", "PATCH", "/instance", member, `{"name":"x"}`, 403, "forbidden"},
 		{"non-admin rotates keys", "POST", "/instance/keys/rotate", member, nil, 403, "forbidden"},
+		{"workspace admin rotates the instance's keys", "POST", "/instance/keys/rotate", workspaceAdmin, nil, 403, "forbidden"},
+		{"workspace admin patches the instance", "PATCH", "/instance", workspaceAdmin, `{"name":"x"}`, 403, "forbidden"},
+		{"look-alike roles and scopes", "POST", "/instance/keys/rotate", lookAlike, nil, 403, "forbidden"},
+		{"member makes an invite", "POST", "/connections/invites", member, nil, 403, "forbidden"},
 		{"malformed JSON", "PATCH", "/instance", admin, `{"name":`, 400, "invalid_json"},
 		{"body over the limit", "PATCH", "/instance", admin, `{"name":"` + strings.Repeat("x", 210*1024) + `"}`, 413, "payload_too_large"},
 		{"validation names the field", "PATCH", "/instance", admin, `{"name":""}`, 400, "validation_failed"},

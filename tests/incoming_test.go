@@ -40,7 +40,7 @@ func TestIncomingRejectsBadEnvelopes(t *testing.T) {
 	}
 	for envType, body := range bodies {
 		path := paths[envType]
-		good := func(mid string) []byte { return envelope(t, hub, envType, conn, mid, now, body) }
+		good := func(mid string) []byte { return envelope(t, hub, spoke, envType, conn, mid, now, body) }
 		cases := []struct {
 			name   string
 			env    []byte
@@ -48,12 +48,12 @@ func TestIncomingRejectsBadEnvelopes(t *testing.T) {
 			code   string
 		}{
 			{"tampered signature", tamper(t, good(ids.New()), "timestamp", now.UnixMilli()+1), 401, "invalid_signature"},
-			{"stale timestamp", envelope(t, hub, envType, conn, ids.New(), now.Add(-6*time.Minute), body), 401, "stale_timestamp"},
-			{"future timestamp", envelope(t, hub, envType, conn, ids.New(), now.Add(6*time.Minute), body), 401, "stale_timestamp"},
+			{"stale timestamp", envelope(t, hub, spoke, envType, conn, ids.New(), now.Add(-6*time.Minute), body), 401, "stale_timestamp"},
+			{"future timestamp", envelope(t, hub, spoke, envType, conn, ids.New(), now.Add(6*time.Minute), body), 401, "stale_timestamp"},
 			{"unknown key", tamper(t, good(ids.New()), "keyId", "no-such-key"), 401, "unknown_key"},
-			{"unknown connection", envelope(t, hub, envType, ids.New(), ids.New(), now, body), 401, "unknown_key"},
-			{"another instance's connection", envelope(t, hub, envType, suspended, ids.New(), now, body), 403, "connection_not_active"},
-			{"suspended connection", envelope(t, other, envType, suspended, ids.New(), now, body), 403, "connection_not_active"},
+			{"unknown connection", envelope(t, hub, spoke, envType, ids.New(), ids.New(), now, body), 401, "unknown_key"},
+			{"another instance's connection", envelope(t, hub, spoke, envType, suspended, ids.New(), now, body), 403, "connection_not_active"},
+			{"suspended connection", envelope(t, other, spoke, envType, suspended, ids.New(), now, body), 403, "connection_not_active"},
 			{"missing fields", tamper(t, good(ids.New()), "messageId", nil), 400, "validation_failed"},
 			{"not JSON", []byte(`{"type":`), 400, "invalid_json"},
 			{"oversized", []byte(`{"pad":"` + strings.Repeat("x", 210*1024) + `"}`), 413, "payload_too_large"},
@@ -110,7 +110,7 @@ func TestForgedAndBogusConnects(t *testing.T) {
 
 	// Mallory claims to be the hub: its CONNECT carries the hub's id and URL
 	// but its own key, which the hub does not serve.
-	forged := envelope(t, mallory, federation.EnvConnect, ids.New(), ids.New(), now, federation.ConnectBody{
+	forged := envelope(t, mallory, spoke, federation.EnvConnect, ids.New(), ids.New(), now, federation.ConnectBody{
 		InstanceURL: hub.URL, Name: "hub", PublicKey: mDoc.PublicKey, PublicKeys: keys(mDoc.PublicKey, mDoc.KeyID),
 	})
 	forged = tamper(t, forged, "instanceId", hubDoc.InstanceID) // breaks the signature too …
@@ -119,14 +119,14 @@ func TestForgedAndBogusConnects(t *testing.T) {
 	}
 	// … so re-sign it properly with Mallory's key, keeping the hub's identity.
 	connID := ids.New()
-	signedForged := signAsWithInstance(t, mallory, hubDoc.InstanceID, federation.EnvConnect, connID, ids.New(), now, federation.ConnectBody{
+	signedForged := signAsWithInstance(t, mallory, hubDoc.InstanceID, spoke, federation.EnvConnect, connID, ids.New(), now, federation.ConnectBody{
 		InstanceURL: hub.URL, Name: "hub", PublicKey: mDoc.PublicKey, PublicKeys: keys(mDoc.PublicKey, mDoc.KeyID),
 	})
 	if r := call(t, spoke, "POST", "/incoming/connect", "", signedForged); r.Status != 401 || r.errorCode(t) != "unknown_key" {
 		t.Fatalf("CONNECT with a key not served at the claimed URL: %d %s", r.Status, r.Body)
 	}
 	// A stale CONNECT.
-	stale := envelope(t, hub, federation.EnvConnect, ids.New(), ids.New(), now.Add(-10*time.Minute), federation.ConnectBody{
+	stale := envelope(t, hub, spoke, federation.EnvConnect, ids.New(), ids.New(), now.Add(-10*time.Minute), federation.ConnectBody{
 		InstanceURL: hub.URL, Name: "hub", PublicKey: hubDoc.PublicKey, PublicKeys: keys(hubDoc.PublicKey, hubDoc.KeyID),
 	})
 	if r := call(t, spoke, "POST", "/incoming/connect", "", stale); r.Status != 401 || r.errorCode(t) != "stale_timestamp" {
@@ -142,13 +142,13 @@ func TestForgedAndBogusConnects(t *testing.T) {
 	}
 
 	// A CONNECT_RESPONSE for a connection the hub never initiated.
-	resp := envelope(t, spoke, federation.EnvConnectResponse, ids.New(), ids.New(), now, federation.ConnectResponseBody{Accepted: true})
+	resp := envelope(t, spoke, hub, federation.EnvConnectResponse, ids.New(), ids.New(), now, federation.ConnectResponseBody{Accepted: true})
 	if r := call(t, hub, "POST", "/incoming/connect/response", "", resp); r.Status != 401 || r.errorCode(t) != "unknown_key" {
 		t.Fatalf("CONNECT_RESPONSE for an unknown connection: %d %s", r.Status, r.Body)
 	}
 	// … and for one the spoke initiated (INBOUND on the hub): a conflict, nothing changes.
 	id := connect(t, spoke, hub, spokeTok, token(t, "default"))
-	resp = envelope(t, spoke, federation.EnvConnectResponse, id, ids.New(), now, federation.ConnectResponseBody{Accepted: false, Reason: "x"})
+	resp = envelope(t, spoke, hub, federation.EnvConnectResponse, id, ids.New(), now, federation.ConnectResponseBody{Accepted: false, Reason: "x"})
 	if r := call(t, hub, "POST", "/incoming/connect/response", "", resp); r.Status != 409 {
 		t.Fatalf("CONNECT_RESPONSE for an inbound connection: %d %s", r.Status, r.Body)
 	}

@@ -137,7 +137,7 @@ func TestQueryRoundTrip(t *testing.T) {
 		t.Errorf("another workspace reads the query: %d", r.Status)
 	}
 	// Direct credential QUERY to the spoke: refused there too, nothing stored.
-	env := envelope(t, hub, federation.EnvQuery, conn, ids.New(), time.Now(), federation.QueryBody{Query: "password dump"})
+	env := envelope(t, hub, spoke, federation.EnvQuery, conn, ids.New(), time.Now(), federation.QueryBody{Query: "password dump"})
 	if r := call(t, spoke, "POST", "/incoming/query", "", env); r.Status != 403 || r.errorCode(t) != "query_not_allowed" {
 		t.Fatalf("incoming credential query: %d %s", r.Status, r.Body)
 	}
@@ -281,13 +281,13 @@ func TestDuplicateJobsAndEnvelopes(t *testing.T) {
 	}
 
 	// The same envelope posted twice gets the identical answer.
-	env := envelope(t, hub, federation.EnvQuery, conn, ids.New(), time.Now(), federation.QueryBody{Query: "federation.instance"})
+	env := envelope(t, hub, spoke, federation.EnvQuery, conn, ids.New(), time.Now(), federation.QueryBody{Query: "federation.instance"})
 	first := call(t, spoke, "POST", "/incoming/query", "", env)
 	second := call(t, spoke, "POST", "/incoming/query", "", env)
 	if first.Status != 200 || second.Status != first.Status || string(second.Body) != string(first.Body) {
 		t.Fatalf("answers differ: %d %s / %d %s", first.Status, first.Body, second.Status, second.Body)
 	}
-	env = envelope(t, hub, federation.EnvCommand, conn, ids.New(), time.Now(), federation.CommandBody{CommandType: "task.create", Payload: []byte(`{}`)})
+	env = envelope(t, hub, spoke, federation.EnvCommand, conn, ids.New(), time.Now(), federation.CommandBody{CommandType: "task.create", Payload: []byte(`{}`)})
 	a1 := call(t, spoke, "POST", "/incoming/command", "", env)
 	a2 := call(t, spoke, "POST", "/incoming/command", "", env)
 	if a1.Status != 202 || string(a1.Body) != string(a2.Body) || a2.Status != 202 {

@@ -61,6 +61,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeResponse(w, httpapi.ErrorResponse(httpapi.Unauthenticated("%v", err), requestID))
 			return
 		}
+		// … and so do the route's authorization scopes.
+		if scope := route.Scope(); scope != "" && !httpapi.ClaimsFrom(claims, "").HasScope(scope) {
+			writeResponse(w, httpapi.ErrorResponse(federation.Forbiddenf("the token lacks the %s scope", scope), requestID))
+			return
+		}
 	}
 	event := toEvent(r, route, params, body, claims, requestID)
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second) // API Gateway's integration timeout

@@ -69,7 +69,7 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 		Peers:    peer.New(cfg.DevMode),
 		Identity: identity.New(st.Instance, signing.NewSealer(kms.NewFromConfig(awsCfg), cfg.KMSKeyID), cfg.Identity),
 	}
-	a.Verifier = incoming.New(st.Connections, st.Messages, a.Peers)
+	a.Verifier = incoming.New(st.Connections, st.Messages, a.Peers, a.Identity)
 	signer := delivery.NewSigner(a.Identity)
 	a.Outbox = delivery.NewOutbox(st.Messages, a.Jobs, log)
 
@@ -93,7 +93,7 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 		Orchestrator: newOrchestrator(cfg, awsCfg), Log: log,
 	})
 	a.Deliverer = &delivery.Deliverer{
-		Msgs: st.Messages, Conns: st.Connections, Signer: signer, Peers: a.Peers, Jobs: a.Jobs,
+		Msgs: st.Messages, Conns: st.Connections, Signer: signer, Verifier: a.Verifier, Peers: a.Peers, Jobs: a.Jobs,
 		Policy: cfg.Retry, Suspensions: a.Events, Log: log, Now: time.Now,
 	}
 	// Each capability answers its own built-in queries and commands, and

@@ -8,7 +8,6 @@ import (
 
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/ids"
-	"github.com/fedgate/fedgate/shared/incoming"
 	"github.com/fedgate/fedgate/shared/peer"
 	"github.com/fedgate/fedgate/shared/store"
 )
@@ -51,7 +50,7 @@ func (s *Service) Initiate(ctx context.Context, ws string, in InitiateInput) (*f
 	conn := &federation.Connection{
 		ID: ids.New(), WorkspaceID: ws, RemoteInstanceID: doc.InstanceID, RemoteURL: remote,
 		RemoteName: doc.Name, Direction: federation.Outbound, Status: federation.StatusPending,
-		RemoteCapabilities: caps, Metadata: in.Metadata, RemoteKeys: incoming.RemoteKeys(doc.PublicKeys),
+		RemoteCapabilities: caps, Metadata: in.Metadata, RemoteKeys: doc.RemoteKeys(), KeysFetchedAt: now,
 		CreatedAt: now, UpdatedAt: now,
 	}
 	if err := s.Connections.Create(ctx, conn); err != nil {
@@ -62,7 +61,7 @@ func (s *Service) Initiate(ctx context.Context, ws string, in InitiateInput) (*f
 	for i, k := range self.PublicKeys {
 		keys[i] = federation.RemoteKey{KeyID: k.KeyID, Alg: k.Alg, PublicKey: k.PublicKey, Status: k.Status}
 	}
-	envelope, err := s.Signer.Sign(ctx, ids.New(), federation.EnvConnect, conn.ID, federation.ConnectBody{
+	envelope, err := s.Signer.Sign(ctx, conn, ids.New(), federation.EnvConnect, federation.ConnectBody{
 		InstanceURL: s.InstanceURL, Name: self.Name, PublicKey: self.PublicKey, PublicKeys: keys,
 		Capabilities: selfCaps, InviteToken: in.InviteToken,
 	})
@@ -86,7 +85,12 @@ func (s *Service) Initiate(ctx context.Context, ws string, in InitiateInput) (*f
 	case http.StatusAccepted:
 	case http.StatusOK:
 		// An invite auto-accepted: the body is the signed CONNECT_RESPONSE.
-		updated, err := s.applyConnectResponse(ctx, conn, reply.Body)
+		var resp federation.ConnectResponseBody
+		err := s.Verifier.VerifyAnswer(ctx, conn, federation.Answer{Type: federation.EnvConnectResponse}, reply.Body, &resp)
+		var updated *federation.Connection
+		if err == nil {
+			updated, err = s.applyConnectResponse(ctx, conn, resp)
+		}
 		if err != nil {
 			abandon("invalid CONNECT_RESPONSE")
 			return nil, federation.Errorf(federation.CodeRemoteRejected, "peer's CONNECT_RESPONSE: %v", err)
@@ -103,14 +107,10 @@ func (s *Service) Initiate(ctx context.Context, ws string, in InitiateInput) (*f
 	return conn, nil
 }
 
-// applyConnectResponse verifies a CONNECT_RESPONSE for an OUTBOUND PENDING
-// connection with the keys fetched at initiation, and moves the connection
-// to ACTIVE or REJECTED. Applying the same answer twice is harmless.
-func (s *Service) applyConnectResponse(ctx context.Context, conn *federation.Connection, raw []byte) (*federation.Connection, error) {
-	var resp federation.ConnectResponseBody
-	if err := federation.CheckAnswer(conn, federation.Answer{Type: federation.EnvConnectResponse}, raw, &resp); err != nil {
-		return nil, err
-	}
+// applyConnectResponse moves an OUTBOUND PENDING connection to ACTIVE or
+// REJECTED after a verified CONNECT_RESPONSE. Applying the same answer twice
+// is harmless.
+func (s *Service) applyConnectResponse(ctx context.Context, conn *federation.Connection, resp federation.ConnectResponseBody) (*federation.Connection, error) {
 	reason := truncate(resp.Reason, MaxReasonLen)
 	ch := store.ConnectionChange{To: federation.StatusRejected, Direction: federation.Outbound, Reason: &reason}
 	if resp.Accepted {

@@ -22,7 +22,7 @@ import (
 // with a valid invite it is ACTIVE in the invite's workspace and the answer
 // is the signed CONNECT_RESPONSE (200).
 func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer, error) {
-	env, err := s.Verifier.Parse(raw, federation.EnvConnect)
+	env, err := s.Verifier.Parse(ctx, raw, federation.EnvConnect)
 	if err != nil {
 		return store.Answer{}, err
 	}
@@ -77,7 +77,7 @@ func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer,
 	conn := &federation.Connection{
 		ID: env.ConnectionID, WorkspaceID: s.DefaultInboundWorkspace, RemoteInstanceID: env.InstanceID,
 		RemoteURL: instanceURL, RemoteName: msg.Name, Direction: federation.Inbound, Status: federation.StatusPending,
-		RemoteCapabilities: msg.Capabilities, RemoteKeys: incoming.RemoteKeys(doc.PublicKeys),
+		RemoteCapabilities: msg.Capabilities, RemoteKeys: doc.RemoteKeys(), KeysFetchedAt: now,
 		CreatedAt: now, UpdatedAt: now,
 	}
 	var also []store.Write
@@ -89,7 +89,7 @@ func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer,
 		}
 		conn.WorkspaceID, conn.Status, conn.ConnectedAt = ws, federation.StatusActive, &now
 		selfCaps, _ := json.Marshal(self.Capabilities)
-		resp, err := s.Signer.Sign(ctx, ids.New(), federation.EnvConnectResponse, conn.ID, federation.ConnectResponseBody{
+		resp, err := s.Signer.Sign(ctx, conn, ids.New(), federation.EnvConnectResponse, federation.ConnectResponseBody{
 			Accepted: true, PublicKey: self.PublicKey, Capabilities: selfCaps,
 		})
 		if err != nil {
@@ -116,7 +116,8 @@ func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer,
 // ReceiveConnectResponse takes the peer's answer to our CONNECT when it
 // comes later than the CONNECT's own answer.
 func (s *Service) ReceiveConnectResponse(ctx context.Context, raw []byte) (store.Answer, error) {
-	in, err := s.Verifier.Verify(ctx, raw, federation.EnvConnectResponse, nil,
+	var resp federation.ConnectResponseBody
+	in, err := s.Verifier.Verify(ctx, raw, federation.EnvConnectResponse, &resp,
 		federation.StatusPending, federation.StatusActive, federation.StatusRejected)
 	if err != nil {
 		return store.Answer{}, err
@@ -125,7 +126,7 @@ func (s *Service) ReceiveConnectResponse(ctx context.Context, raw []byte) (store
 		if in.Conn.Direction != federation.Outbound {
 			return store.Answer{}, federation.Conflictf("connection %s was not initiated here", in.Conn.ID)
 		}
-		updated, err := s.applyConnectResponse(ctx, in.Conn, in.Raw)
+		updated, err := s.applyConnectResponse(ctx, in.Conn, resp)
 		if err != nil {
 			return store.Answer{}, err
 		}

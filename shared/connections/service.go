@@ -19,7 +19,7 @@ type Identity interface {
 
 // Signer signs envelopes as this instance.
 type Signer interface {
-	Sign(ctx context.Context, messageID, envType, connectionID string, body any) ([]byte, error)
+	Sign(ctx context.Context, to *federation.Connection, messageID, envType string, body any) ([]byte, error)
 }
 
 // Peers reaches other instances.
@@ -36,8 +36,9 @@ type Outbox interface {
 
 // Verifier parses and verifies incoming envelopes.
 type Verifier interface {
-	Parse(raw []byte, wantType string) (federation.Envelope, error)
+	Parse(ctx context.Context, raw []byte, wantType string) (federation.Envelope, error)
 	Verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...string) (*incoming.Envelope, error)
+	VerifyAnswer(ctx context.Context, conn *federation.Connection, want federation.Answer, raw []byte, members any) error
 }
 
 // Deps is what the service needs.

@@ -23,6 +23,11 @@ type Poster interface {
 	Post(ctx context.Context, baseURL, path string, body []byte) (*peer.Reply, error)
 }
 
+// AnswerVerifier verifies a signed answer in a peer's response body.
+type AnswerVerifier interface {
+	VerifyAnswer(ctx context.Context, conn *federation.Connection, want federation.Answer, raw []byte, members any) error
+}
+
 // Suspensions is told when a peer is suspended for its health (the events
 // capability publishes federation.connection.suspended).
 type Suspensions interface {
@@ -35,6 +40,7 @@ type Deliverer struct {
 	Msgs        *store.Messages
 	Conns       *store.Connections
 	Signer      *Signer
+	Verifier    AnswerVerifier
 	Peers       Poster
 	Jobs        JobSender
 	Policy      federation.RetryPolicy
@@ -98,14 +104,14 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 	}
 
 	path, _ := federation.IncomingPath(rec.EnvelopeType)
-	envelope, err := d.Signer.Sign(ctx, rec.ID, rec.EnvelopeType, conn.ID, json.RawMessage(rec.Body))
+	envelope, err := d.Signer.Sign(ctx, conn, rec.ID, rec.EnvelopeType, json.RawMessage(rec.Body))
 	if err != nil {
 		return err
 	}
 	reply, postErr := d.Peers.Post(ctx, conn.RemoteURL, path, envelope)
 	now = d.Now() // waits count from the answer, not from the start of the attempt
 	attempts := rec.Attempts + 1
-	outcome := classify(rec, conn, reply, postErr)
+	outcome := d.classify(ctx, rec, conn, reply, postErr)
 	log = log.With("attempt", attempts, "status", replyStatus(reply))
 
 	if outcome.ok {
@@ -162,7 +168,7 @@ type outcome struct {
 }
 
 // classify interprets a peer's answer for a message type.
-func classify(rec *store.MessageRecord, conn *federation.Connection, reply *peer.Reply, err error) outcome {
+func (d *Deliverer) classify(ctx context.Context, rec *store.MessageRecord, conn *federation.Connection, reply *peer.Reply, err error) outcome {
 	if err != nil {
 		return outcome{retry: true, err: err.Error()}
 	}
@@ -175,7 +181,7 @@ func classify(rec *store.MessageRecord, conn *federation.Connection, reply *peer
 			return outcome{ok: true, awaitAck: true}
 		}
 		var ack federation.EventAckBody
-		if err := federation.CheckAnswer(conn, federation.Answer{Type: federation.EnvEventAck, CorrelationID: rec.ID}, reply.Body, &ack); err != nil {
+		if err := d.Verifier.VerifyAnswer(ctx, conn, federation.Answer{Type: federation.EnvEventAck, CorrelationID: rec.ID}, reply.Body, &ack); err != nil {
 			return outcome{retry: true, err: "invalid EVENT_ACK: " + err.Error()}
 		}
 		resp := &federation.Response{Success: ack.Received}

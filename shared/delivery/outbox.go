@@ -92,10 +92,11 @@ type Signer struct {
 // NewSigner returns a Signer.
 func NewSigner(id *identity.Service) *Signer { return &Signer{id: id, now: time.Now} }
 
-// Sign builds and signs an envelope with a fresh timestamp. Retries re-sign,
+// Sign builds and signs an envelope on the connection `to` (naming its
+// remote instance as the recipient) with a fresh timestamp. Retries re-sign,
 // so a message retried for hours is still within the receiver's 5-minute
 // window; the messageId stays, so the receiver still de-duplicates.
-func (s *Signer) Sign(ctx context.Context, messageID, envType, connectionID string, body any) ([]byte, error) {
+func (s *Signer) Sign(ctx context.Context, to *federation.Connection, messageID, envType string, body any) ([]byte, error) {
 	instanceID, err := s.id.ID(ctx)
 	if err != nil {
 		return nil, err
@@ -105,8 +106,8 @@ func (s *Signer) Sign(ctx context.Context, messageID, envType, connectionID stri
 		return nil, err
 	}
 	unsigned, err := federation.Merge(federation.Envelope{
-		MessageID: messageID, Type: envType, InstanceID: instanceID,
-		ConnectionID: connectionID, Timestamp: s.now().UnixMilli(),
+		MessageID: messageID, Type: envType, InstanceID: instanceID, ToInstanceID: to.RemoteInstanceID,
+		ConnectionID: to.ID, Timestamp: s.now().UnixMilli(),
 	}, body)
 	if err != nil {
 		return nil, err

@@ -37,7 +37,7 @@ func (s *Service) Receive(ctx context.Context, raw []byte) (store.Answer, error)
 		if !received {
 			status = federation.MsgIgnored
 		}
-		ack, err := s.Signer.Sign(ctx, ids.Derived(conn.ID, in.MessageID, federation.EnvEventAck), federation.EnvEventAck, conn.ID,
+		ack, err := s.Signer.Sign(ctx, conn, ids.Derived(conn.ID, in.MessageID, federation.EnvEventAck), federation.EnvEventAck,
 			federation.EventAckBody{CorrelationID: in.MessageID, Received: received})
 		if err != nil {
 			return store.Answer{}, err

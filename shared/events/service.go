@@ -30,7 +30,7 @@ type Commands interface {
 
 // Signer signs envelopes as this instance (the EVENT_ACK).
 type Signer interface {
-	Sign(ctx context.Context, messageID, envType, connectionID string, body any) ([]byte, error)
+	Sign(ctx context.Context, to *federation.Connection, messageID, envType string, body any) ([]byte, error)
 }
 
 // Verifier verifies incoming envelopes.

@@ -63,10 +63,17 @@ func IsLive(status string) bool {
 
 // RemoteKey is a peer's published verification key, as fetched from its GET /instance.
 type RemoteKey struct {
-	KeyID     string `json:"keyId"`
-	Alg       string `json:"alg"`
-	PublicKey string `json:"publicKey"`
-	Status    string `json:"status"`
+	KeyID     string     `json:"keyId"`
+	Alg       string     `json:"alg"`
+	PublicKey string     `json:"publicKey"`
+	Status    string     `json:"status"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"` // a retired key verifies until then
+}
+
+// Usable reports whether the key may verify a signature at now: a retired
+// key stops at its expiresAt.
+func (k RemoteKey) Usable(now time.Time) bool {
+	return k.ExpiresAt == nil || now.Before(*k.ExpiresAt)
 }
 
 // Connection is a link between a workspace here and a remote instance. Its id
@@ -82,6 +89,7 @@ type Connection struct {
 	RemoteCapabilities json.RawMessage `json:"remoteCapabilities"`
 	Metadata           json.RawMessage `json:"metadata"`
 	RemoteKeys         []RemoteKey     `json:"-"`
+	KeysFetchedAt      time.Time       `json:"-"` // when RemoteKeys were read from the peer
 	Health             Health          `json:"health"`
 	CreatedAt          time.Time       `json:"createdAt"`
 	UpdatedAt          time.Time       `json:"updatedAt"`
@@ -111,4 +119,25 @@ func (c *Connection) CurrentRemoteKey() (RemoteKey, bool) {
 		return c.RemoteKeys[0], true
 	}
 	return RemoteKey{}, false
+}
+
+// Bounds of a peer's identity document (PROTOCOL.md §5): what a peer can make
+// this instance fetch and store is limited.
+const (
+	MaxDocumentBytes   = 64 * 1024
+	MaxKeys            = 10
+	MaxKeyBytes        = 4 * 1024
+	MaxNameLen         = 200
+	MaxCapabilityItems = 100
+)
+
+// CheckPeerKeys applies the bounds to a peer's published keys.
+func CheckPeerKeys(v *Checks, field string, keys []RemoteKey) {
+	v.Check(len(keys) > 0 && len(keys) <= MaxKeys, field, "must list 1 to 10 keys")
+	for _, k := range keys {
+		if len(k.PublicKey) > MaxKeyBytes || len(k.KeyID) > 100 || len(k.Alg) > 20 || len(k.Status) > 20 {
+			v.Check(false, field, "entries must be at most 4 KiB")
+			return
+		}
+	}
 }

@@ -29,6 +29,7 @@ type Envelope struct {
 	MessageID    string `json:"messageId"`
 	Type         string `json:"type"`
 	InstanceID   string `json:"instanceId"`
+	ToInstanceID string `json:"toInstanceId"`
 	ConnectionID string `json:"connectionId"`
 	Timestamp    int64  `json:"timestamp"`
 	KeyID        string `json:"keyId,omitempty"`
@@ -39,7 +40,7 @@ type Envelope struct {
 func (e Envelope) Check(wantType string) error {
 	var missing []string
 	for name, v := range map[string]string{
-		"messageId": e.MessageID, "type": e.Type, "instanceId": e.InstanceID,
+		"messageId": e.MessageID, "type": e.Type, "instanceId": e.InstanceID, "toInstanceId": e.ToInstanceID,
 		"connectionId": e.ConnectionID, "signature": e.Signature,
 	} {
 		if strings.TrimSpace(v) == "" {
@@ -55,8 +56,8 @@ func (e Envelope) Check(wantType string) error {
 	if e.Type != wantType {
 		return fmt.Errorf("type must be %s on this endpoint, not %s", wantType, e.Type)
 	}
-	if len(e.MessageID) > 100 || len(e.ConnectionID) > 100 || len(e.InstanceID) > 100 || len(e.KeyID) > 100 {
-		return fmt.Errorf("messageId, connectionId, instanceId and keyId must be at most 100 characters")
+	if len(e.MessageID) > 100 || len(e.ConnectionID) > 100 || len(e.InstanceID) > 100 || len(e.ToInstanceID) > 100 || len(e.KeyID) > 100 {
+		return fmt.Errorf("messageId, connectionId, instanceId, toInstanceId and keyId must be at most 100 characters")
 	}
 	return nil
 }

@@ -115,7 +115,7 @@ func TestRetrySchedule(t *testing.T) {
 
 func TestEnvelopeCheckAndMerge(t *testing.T) {
 	now := time.Now()
-	e := Envelope{MessageID: "m", Type: EnvEvent, InstanceID: "i", ConnectionID: "c", Timestamp: now.UnixMilli(), Signature: "s"}
+	e := Envelope{MessageID: "m", Type: EnvEvent, InstanceID: "i", ToInstanceID: "r", ConnectionID: "c", Timestamp: now.UnixMilli(), Signature: "s"}
 	if err := e.Check(EnvEvent); err != nil {
 		t.Fatal(err)
 	}
@@ -123,8 +123,8 @@ func TestEnvelopeCheckAndMerge(t *testing.T) {
 		t.Error("type mismatch accepted")
 	}
 	missing := e
-	missing.MessageID, missing.Timestamp = "", 0
-	if err := missing.Check(EnvEvent); err == nil || err.Error() != "messageId, timestamp is required" {
+	missing.MessageID, missing.Timestamp, missing.ToInstanceID = "", 0, ""
+	if err := missing.Check(EnvEvent); err == nil || err.Error() != "messageId, timestamp, toInstanceId is required" {
 		t.Errorf("missing fields: %v", err)
 	}
 	for d, fresh := range map[time.Duration]bool{0: true, 4 * time.Minute: true, -4 * time.Minute: true, 6 * time.Minute: false, -6 * time.Minute: false} {
@@ -137,7 +137,7 @@ func TestEnvelopeCheckAndMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(raw) != `{"connectionId":"","eventType":"task.created","instanceId":"","messageId":"m","payload":{"a":1},"timestamp":0,"type":"EVENT"}` {
+	if string(raw) != `{"connectionId":"","eventType":"task.created","instanceId":"","messageId":"m","payload":{"a":1},"timestamp":0,"toInstanceId":"","type":"EVENT"}` {
 		t.Errorf("Merge = %s", raw)
 	}
 	if _, err := Merge(Envelope{}, []int{1}); err == nil {
@@ -206,5 +206,27 @@ func TestChecks(t *testing.T) {
 	ok2.Object("m", []byte(`{"a":1}`))
 	if ok2.Err() != nil {
 		t.Error("valid input reported an error")
+	}
+}
+
+func TestCheckNumbers(t *testing.T) {
+	for in, ok := range map[string]bool{
+		`{"a":1,"b":[2.5,-3e10],"c":"9007199254740993"}`:   true,
+		`{"max":9007199254740991,"min":-9007199254740991}`: true,
+		`{"tiny":1e-400,"big":1e300}`:                      true,
+		`{"a":9007199254740992}`:                           false,
+		`{"a":-9007199254740992}`:                          false,
+		`{"a":{"b":[1,123456789012345678901234567890]}}`:   false,
+		`{"a":1e400}`:  false,
+		`{"a":-1E400}`: false,
+		`[1e309]`:      false,
+	} {
+		err := CheckNumbers([]byte(in))
+		if (err == nil) != ok {
+			t.Errorf("CheckNumbers(%s) = %v, want ok %v", in, err, ok)
+		}
+		if err != nil && !HasCode(err, CodeValidation) {
+			t.Errorf("CheckNumbers(%s): %v is not validation_failed", in, err)
+		}
 	}
 }

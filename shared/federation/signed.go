@@ -1,10 +1,6 @@
 package federation
 
-import (
-	"encoding/json"
-
-	"github.com/fedgate/fedgate/shared/signing"
-)
+import "github.com/fedgate/fedgate/shared/signing"
 
 // VerifyWith checks an envelope's signature against one published key of a
 // peer: unknown_key when the key is unusable, invalid_signature when the
@@ -31,37 +27,15 @@ type Answer struct {
 	CorrelationID string // the message it answers; "" for CONNECT_RESPONSE
 }
 
-// CheckAnswer is the one check of a signed answer, used by every path that
-// receives one: it must be of the expected type, answer the expected message,
-// come on the connection from its peer, and verify with the key it names
-// among the peer's keys. It decodes the answer's members into v (which may be
-// nil). Errors are *Error: validation_failed for an answer to something else,
-// unknown_key or invalid_signature for one that does not verify.
-func CheckAnswer(conn *Connection, want Answer, raw []byte, v any) error {
-	var head struct {
-		Envelope
-		CorrelationID string `json:"correlationId"`
+// Check is the protocol rule for an answer's header: it is of the expected
+// type, answers the expected message, and comes on the connection from its
+// peer. The signature, freshness and recipient are the verifier's.
+func (a Answer) Check(conn *Connection, head Envelope, correlationID string) error {
+	if err := head.Check(a.Type); err != nil {
+		return Invalidf("%v", err)
 	}
-	if err := json.Unmarshal(raw, &head); err != nil {
-		return Errorf(CodeInvalidJSON, "the answer is not a JSON envelope")
-	}
-	if err := head.Check(want.Type); err != nil {
-		return Errorf(CodeValidation, "%v", err)
-	}
-	if head.CorrelationID != want.CorrelationID || head.ConnectionID != conn.ID || head.InstanceID != conn.RemoteInstanceID {
-		return Errorf(CodeValidation, "the %s answers another message", want.Type)
-	}
-	k, ok := conn.RemoteKey(head.KeyID)
-	if !ok {
-		return Errorf(CodeUnknownKey, "key %s is not a key of instance %s", head.KeyID, conn.RemoteInstanceID)
-	}
-	if err := VerifyWith(k, raw); err != nil {
-		return err
-	}
-	if v != nil {
-		if err := json.Unmarshal(raw, v); err != nil {
-			return Errorf(CodeValidation, "%s members: %v", want.Type, err)
-		}
+	if correlationID != a.CorrelationID || head.ConnectionID != conn.ID || head.InstanceID != conn.RemoteInstanceID {
+		return Invalidf("the %s answers another message", a.Type)
 	}
 	return nil
 }

@@ -57,7 +57,7 @@ func TestAdminRoutesNeedAdmin(t *testing.T) {
 		"instance-rotate-keys": InstanceRotateKeys(a),
 	} {
 		req := loadEvent(t, name)
-		req.RequestContext.Authorizer.JWT.Claims["roles"] = "[member]"
+		req.RequestContext.Authorizer.JWT.Claims["scope"] = "openid fedgate:admin"
 		if resp, _ := h(context.Background(), req); resp.StatusCode != 403 {
 			t.Errorf("%s as member: %d, want 403", name, resp.StatusCode)
 		}

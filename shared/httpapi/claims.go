@@ -11,38 +11,44 @@ import (
 type Claims struct {
 	Subject   string
 	Workspace string
-	Roles     []string
+	Scopes    []string
 }
 
-// RoleAdmin is the role needed for instance administration and invites.
-const RoleAdmin = "admin"
+// HasScope reports whether the token carries scope, matched exactly (never
+// by substring, never by splitting another claim).
+func (c Claims) HasScope(scope string) bool { return slices.Contains(c.Scopes, scope) }
 
-// HasRole reports whether the caller has role.
-func (c Claims) HasRole(role string) bool { return slices.Contains(c.Roles, role) }
+// ClaimsFrom is claimsFrom for the local runner's stand-in of the authorizer.
+func ClaimsFrom(raw map[string]string, workspaceClaim string) Claims {
+	return claimsFrom(raw, workspaceClaim)
+}
 
 // claimsFrom reads claims as API Gateway's JWT authorizer passes them: a
-// string map in which array claims arrive flattened, e.g. "[admin user]".
+// string map in which array claims arrive flattened, e.g. "[a b]". Scopes
+// come from OAuth's "scope" (one space-separated string) or "scp" (an array).
 func claimsFrom(raw map[string]string, workspaceClaim string) Claims {
-	return Claims{
-		Subject:   raw["sub"],
-		Workspace: raw[workspaceClaim],
-		Roles:     parseList(raw["roles"]),
-	}
+	scopes := strings.Fields(raw["scope"])
+	scopes = append(scopes, parseList(raw["scp"])...)
+	return Claims{Subject: raw["sub"], Workspace: raw[workspaceClaim], Scopes: scopes}
 }
 
-// parseList accepts a JSON array, API Gateway's "[a b]" / "[a, b]" rendering
-// of one, or a single bare value.
+// parseList accepts a JSON array of strings or API Gateway's "[a b]"
+// rendering of one; anything else is no list at all.
 func parseList(s string) []string {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return nil
 	}
 	var list []string
-	if json.Unmarshal([]byte(s), &list) == nil {
+	if strings.HasPrefix(s, "[") && json.Unmarshal([]byte(s), &list) == nil {
 		return list
 	}
-	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
+	if inner, ok := strings.CutPrefix(s, "["); ok {
+		if inner, ok = strings.CutSuffix(inner, "]"); ok {
+			return strings.Fields(inner)
+		}
+	}
+	return nil
 }
 
 // FormatList renders a list claim the way API Gateway passes it to a function.

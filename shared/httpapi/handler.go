@@ -67,8 +67,8 @@ func (c *Call) Param(name string) string { return c.Req.PathParameters[name] }
 func (c *Call) Query(name string) string { return c.Req.QueryStringParameters[name] }
 
 // Decode reads the JSON body into v strictly: malformed JSON is invalid_json;
-// unknown fields, wrong types and trailing data are validation_failed, naming
-// the field.
+// unknown fields, wrong types and numbers that cannot be signed faithfully
+// (I-JSON) are validation_failed, naming the field or number.
 func (c *Call) Decode(v any) error {
 	if len(bytes.TrimSpace(c.body)) == 0 {
 		return invalidJSON("body is empty; a JSON object is required")
@@ -81,7 +81,7 @@ func (c *Call) Decode(v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return invalidJSON("body has data after the JSON value")
 	}
-	return nil
+	return federation.CheckNumbers(c.body)
 }
 
 func decodeError(err error) *federation.Error {
@@ -172,8 +172,10 @@ func prepare(c *Call, route routes.Route, opts Options) error {
 		if c.Claims.Workspace == "" {
 			return federation.Forbiddenf("the token has no %s claim", opts.WorkspaceClaim)
 		}
-		if route.Auth == routes.Admin && !c.Claims.HasRole(RoleAdmin) {
-			return federation.Forbiddenf("this operation needs the %s role", RoleAdmin)
+		// API Gateway's authorizer checks the route's scope too; this check
+		// keeps a misconfigured stage from opening administration.
+		if scope := route.Scope(); scope != "" && !c.Claims.HasScope(scope) {
+			return federation.Forbiddenf("this operation needs the %s scope", scope)
 		}
 		c.Log = c.Log.With("workspaceId", c.Claims.Workspace)
 	}

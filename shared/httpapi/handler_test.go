@@ -48,8 +48,16 @@ func readError(t *testing.T, resp Response) ErrorDetail {
 func TestHandle(t *testing.T) {
 	var logs bytes.Buffer
 	opts := Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
-	user := map[string]string{"sub": "u1", "workspace_id": "ws-1", "roles": "[member]"}
-	admin := map[string]string{"sub": "u1", "workspace_id": "ws-1", "roles": "[admin member]"}
+	user := map[string]string{"sub": "u1", "workspace_id": "ws-1", "scope": "openid"}
+	admin := map[string]string{"sub": "u1", "workspace_id": "ws-1", "scope": "openid fedgate:admin"}
+	instance := map[string]string{"sub": "u1", "workspace_id": "ws-1", "scp": "[fedgate:instance]"}
+	lookAlikes := []map[string]string{
+		{"sub": "u1", "workspace_id": "ws-1", "roles": "[not admin]"},
+		{"sub": "u1", "workspace_id": "ws-1", "roles": "[admin]", "scope": "admin"},
+		{"sub": "u1", "workspace_id": "ws-1", "scope": "fedgate:admin-x xfedgate:admin fedgate:Admin"},
+		{"sub": "u1", "workspace_id": "ws-1", "scope": "fedgate:admin,fedgate:instance"},
+		{"sub": "u1", "workspace_id": "ws-1", "scp": "fedgate:admin"},
+	}
 	decode := func(ctx context.Context, c *Call) (int, any, error) {
 		var b echoBody
 		if err := c.Decode(&b); err != nil {
@@ -71,8 +79,17 @@ func TestHandle(t *testing.T) {
 		{"user route without sub", routes.User, request(`{}`, map[string]string{"workspace_id": "w"}), decode, 401, "unauthenticated", "sub"},
 		{"user route without workspace", routes.User, request(`{}`, map[string]string{"sub": "u"}), decode, 403, "forbidden", "workspace_id"},
 		{"user route with claims", routes.User, request(`{"name":"a"}`, user), decode, 201, "", ""},
-		{"admin route as member", routes.Admin, request(`{"name":"a"}`, user), decode, 403, "forbidden", "admin"},
-		{"admin route as admin", routes.Admin, request(`{"name":"a"}`, admin), decode, 201, "", ""},
+		{"admin route as member", routes.WorkspaceAdmin, request(`{"name":"a"}`, user), decode, 403, "forbidden", "fedgate:admin"},
+		{"admin route as admin", routes.WorkspaceAdmin, request(`{"name":"a"}`, admin), decode, 201, "", ""},
+		{"instance route as workspace admin", routes.InstanceAdmin, request(`{"name":"a"}`, admin), decode, 403, "forbidden", "fedgate:instance"},
+		{"instance route with scp", routes.InstanceAdmin, request(`{"name":"a"}`, instance), decode, 201, "", ""},
+		{"admin route with a look-alike 1", routes.WorkspaceAdmin, request(`{}`, lookAlikes[0]), decode, 403, "forbidden", ""},
+		{"admin route with a look-alike 2", routes.WorkspaceAdmin, request(`{}`, lookAlikes[1]), decode, 403, "forbidden", ""},
+		{"admin route with a look-alike 3", routes.WorkspaceAdmin, request(`{}`, lookAlikes[2]), decode, 403, "forbidden", ""},
+		{"admin route with a look-alike 4", routes.WorkspaceAdmin, request(`{}`, lookAlikes[3]), decode, 403, "forbidden", ""},
+		{"admin route with a look-alike 5", routes.WorkspaceAdmin, request(`{}`, lookAlikes[4]), decode, 403, "forbidden", ""},
+		{"number beyond 2^53", routes.Public, request(`{"count":9007199254740993}`, nil), decode, 400, "validation_failed", "9007199254740993"},
+		{"number overflowing a double", routes.Public, request(`{"tags":[],"count":1e400}`, nil), decode, 400, "validation_failed", ""},
 		{"malformed JSON", routes.Public, request(`{"name":`, nil), decode, 400, "invalid_json", ""},
 		{"empty body", routes.Public, request(``, nil), decode, 400, "invalid_json", "empty"},
 		{"trailing data", routes.Public, request(`{"name":"a"} {}`, nil), decode, 400, "invalid_json", "after"},
@@ -136,24 +153,26 @@ func TestHandleBase64BodyAndRetryAfter(t *testing.T) {
 	}
 }
 
-func TestClaimsRoles(t *testing.T) {
-	tests := map[string][]string{
-		"[admin user]":                 {"admin", "user"},
-		"[admin, user]":                {"admin", "user"},
-		`["admin","user"]`:             {"admin", "user"},
-		"admin":                        {"admin"},
-		"":                             nil,
-		"[]":                           nil,
-		FormatList([]string{"a", "b"}): {"a", "b"},
+func TestClaimsScopes(t *testing.T) {
+	tests := []struct {
+		raw  map[string]string
+		want []string
+	}{
+		{map[string]string{"scope": "a b  c"}, []string{"a", "b", "c"}},
+		{map[string]string{"scp": "[a b]"}, []string{"a", "b"}},
+		{map[string]string{"scp": `["a","b c"]`}, []string{"a", "b c"}},
+		{map[string]string{"scp": "a"}, nil},
+		{map[string]string{"roles": "[fedgate:admin]"}, nil},
+		{map[string]string{"scope": "x", "scp": FormatList([]string{"y"})}, []string{"x", "y"}},
 	}
-	for in, want := range tests {
-		got := parseList(in)
-		if strings.Join(got, ",") != strings.Join(want, ",") {
-			t.Errorf("parseList(%q) = %v, want %v", in, got, want)
+	for _, tt := range tests {
+		got := claimsFrom(tt.raw, "workspace_id").Scopes
+		if strings.Join(got, "|") != strings.Join(tt.want, "|") {
+			t.Errorf("claims %v: scopes %q, want %q", tt.raw, got, tt.want)
 		}
 	}
-	c := claimsFrom(map[string]string{"sub": "u", "tenant": "w9", "roles": "[admin]"}, "tenant")
-	if c.Workspace != "w9" || !c.HasRole("admin") || c.HasRole("root") {
+	c := claimsFrom(map[string]string{"sub": "u", "tenant": "w9", "scope": "fedgate:admin"}, "tenant")
+	if c.Workspace != "w9" || !c.HasScope("fedgate:admin") || c.HasScope("fedgate") || c.HasScope("admin") {
 		t.Errorf("claims %+v", c)
 	}
 }

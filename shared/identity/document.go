@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/store"
 )
 
@@ -22,11 +23,12 @@ type Document struct {
 
 // PublicKey is one published verification key.
 type PublicKey struct {
-	KeyID     string    `json:"keyId"`
-	Alg       string    `json:"alg"`
-	PublicKey string    `json:"publicKey"`
-	Status    string    `json:"status"`
-	CreatedAt time.Time `json:"createdAt"`
+	KeyID     string     `json:"keyId"`
+	Alg       string     `json:"alg"`
+	PublicKey string     `json:"publicKey"`
+	Status    string     `json:"status"`
+	CreatedAt time.Time  `json:"createdAt"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"` // retired keys: when peers stop accepting them
 }
 
 // Capabilities tells peers what this instance speaks and accepts.
@@ -62,9 +64,40 @@ func (s *Service) document(rec *store.InstanceRecord) Document {
 		if k.Status == KeyCurrent {
 			d.PublicKey, d.KeyID = k.PublicKey, k.KeyID
 		}
-		d.PublicKeys = append(d.PublicKeys, PublicKey{
-			KeyID: k.KeyID, Alg: string(k.Alg), PublicKey: k.PublicKey, Status: k.Status, CreatedAt: k.CreatedAt,
-		})
+		pk := PublicKey{KeyID: k.KeyID, Alg: string(k.Alg), PublicKey: k.PublicKey, Status: k.Status, CreatedAt: k.CreatedAt}
+		if k.RetiredAt != nil {
+			expires := k.RetiredAt.Add(s.settings.RetiredGrace).UTC()
+			pk.ExpiresAt = &expires
+		}
+		d.PublicKeys = append(d.PublicKeys, pk)
 	}
 	return d
+}
+
+// Check applies PROTOCOL.md §5's bounds to a peer's identity document (its
+// size is bounded where it is read).
+func (d *Document) Check() error {
+	var v federation.Checks
+	v.Required("instanceId", d.InstanceID)
+	v.Check(len(d.InstanceID) <= 100, "instanceId", "must be at most 100 characters")
+	v.Check(len(d.Name) <= federation.MaxNameLen, "name", "must be at most 200 characters")
+	keys := make([]federation.RemoteKey, len(d.PublicKeys))
+	for i, k := range d.PublicKeys {
+		keys[i] = federation.RemoteKey{KeyID: k.KeyID, Alg: k.Alg, PublicKey: k.PublicKey, Status: k.Status}
+	}
+	federation.CheckPeerKeys(&v, "publicKeys", keys)
+	c := d.Capabilities
+	for field, list := range map[string][]string{"capabilities.messageTypes": c.MessageTypes, "capabilities.commandTypes": c.CommandTypes, "capabilities.eventTypes": c.EventTypes} {
+		v.Check(len(list) <= federation.MaxCapabilityItems, field, "must have at most 100 entries")
+	}
+	return v.Err()
+}
+
+// RemoteKeys are the document's keys as a peer's keys are stored.
+func (d *Document) RemoteKeys() []federation.RemoteKey {
+	out := make([]federation.RemoteKey, len(d.PublicKeys))
+	for i, k := range d.PublicKeys {
+		out[i] = federation.RemoteKey{KeyID: k.KeyID, Alg: k.Alg, PublicKey: k.PublicKey, Status: k.Status, ExpiresAt: k.ExpiresAt}
+	}
+	return out
 }

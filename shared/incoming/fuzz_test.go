@@ -1,6 +1,7 @@
 package incoming
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -13,14 +14,15 @@ import (
 func FuzzParse(f *testing.F) {
 	now := time.Now().UnixMilli()
 	for _, s := range []string{
-		`{"messageId":"m","type":"EVENT","instanceId":"i","connectionId":"c","timestamp":` + itoa(now) + `,"signature":"s"}`,
+		`{"messageId":"m","type":"EVENT","instanceId":"i","toInstanceId":"me","connectionId":"c","timestamp":` + itoa(now) + `,"signature":"s"}`,
+		`{"messageId":"m","type":"EVENT","instanceId":"i","toInstanceId":"you","connectionId":"c","timestamp":` + itoa(now) + `,"signature":"s","n":9007199254740993}`,
 		`{"type":"EVENT"}`, `[]`, `null`, `{"timestamp":"x"}`, `{"timestamp":1e400}`, ``,
 	} {
 		f.Add([]byte(s))
 	}
-	v := &Verifier{now: time.Now}
+	v := &Verifier{now: time.Now, self: selfID("me")}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		_, err := v.Parse(in, "EVENT")
+		_, err := v.Parse(context.Background(), in, "EVENT")
 		if err == nil {
 			return
 		}
@@ -39,3 +41,8 @@ func itoa(n int64) string {
 	}
 	return string(b)
 }
+
+// selfID is this instance's id as the verifier learns it.
+type selfID string
+
+func (s selfID) ID(context.Context) (string, error) { return string(s), nil }

@@ -13,10 +13,18 @@ import (
 	"github.com/fedgate/fedgate/shared/store"
 )
 
+// Key freshness (PROTOCOL.md §3): a peer's keys are fetched again on an
+// unknown keyId at most once a minute per connection, and at least once a
+// day while the connection is used.
+const (
+	RefetchEvery = time.Minute
+	RefreshAfter = 24 * time.Hour
+)
+
 // Connections is the connection storage verification needs.
 type Connections interface {
 	GetByID(ctx context.Context, id string) (*federation.Connection, error)
-	SetRemoteKeys(ctx context.Context, ws, id string, keys []federation.RemoteKey) error
+	SetRemoteKeys(ctx context.Context, ws, id string, keys []federation.RemoteKey, fetchedAt time.Time) error
 }
 
 // Answers is the de-duplication storage: answers kept in the stored message
@@ -31,22 +39,31 @@ type Peers interface {
 	FetchInstance(ctx context.Context, baseURL string) (*identity.Document, error)
 }
 
+// Self names this instance (the recipient every envelope must name).
+type Self interface {
+	ID(ctx context.Context) (string, error)
+}
+
 // storesMessage lists the envelope types whose receiver stores a message and
 // keeps the answer in it; the others keep a de-duplication record. Knowing
 // which saves one read per incoming envelope.
 var storesMessage = map[string]bool{federation.EnvQuery: true, federation.EnvCommand: true, federation.EnvEvent: true}
 
-// Verifier runs the verification steps.
+// Verifier runs the verification steps. It is a cold-start singleton: it
+// remembers when it last fetched each peer's keys, so junk envelopes cannot
+// make it hammer a peer.
 type Verifier struct {
 	conns   Connections
 	answers Answers
 	peers   Peers
+	self    Self
 	now     func() time.Time
+	fetches *fetchLimiter
 }
 
 // New returns a Verifier.
-func New(conns Connections, answers Answers, peers Peers) *Verifier {
-	return &Verifier{conns: conns, answers: answers, peers: peers, now: time.Now}
+func New(conns Connections, answers Answers, peers Peers, self Self) *Verifier {
+	return &Verifier{conns: conns, answers: answers, peers: peers, self: self, now: time.Now, fetches: newFetchLimiter(RefetchEvery)}
 }
 
 // Envelope is a verified incoming envelope.
@@ -60,39 +77,60 @@ type Envelope struct {
 }
 
 // Decode unmarshals the type-specific members into v.
-func (e *Envelope) Decode(v any) error {
-	if err := json.Unmarshal(e.Raw, v); err != nil {
+func (e *Envelope) Decode(v any) error { return decodeMembers(e.Raw, v) }
+
+func decodeMembers(raw []byte, v any) error {
+	if err := json.Unmarshal(raw, v); err != nil {
 		return federation.Invalidf("envelope members: %v", err)
 	}
 	return nil
 }
 
-// Parse runs step 1 (and 2) only: the body parses, has the common members and
-// the expected type, and is fresh. CONNECT, which has no connection yet, uses
-// it directly.
-func (v *Verifier) Parse(raw []byte, wantType string) (federation.Envelope, error) {
+// Parse runs steps 1, 2 and 2a: the body parses, has the common members and
+// the expected type, its numbers can be signed faithfully, it is fresh, and
+// it is addressed to this instance. CONNECT, which has no connection yet,
+// uses it directly.
+func (v *Verifier) Parse(ctx context.Context, raw []byte, wantType string) (federation.Envelope, error) {
 	var env federation.Envelope
-	if err := json.Unmarshal(raw, &env); err != nil {
-		var syntax *json.SyntaxError
-		if errors.As(err, &syntax) || len(raw) == 0 {
-			return env, federation.Errorf(federation.CodeInvalidJSON, "body is not a JSON envelope: %v", err)
-		}
-		return env, federation.Invalidf("envelope: %v", err)
+	if err := v.parseHead(raw, &env); err != nil {
+		return env, err
 	}
 	if err := env.Check(wantType); err != nil {
 		return env, federation.Invalidf("%v", err)
 	}
-	if !env.Fresh(v.now()) {
-		return env, federation.Errorf(federation.CodeStaleTimestamp, "timestamp is more than 5 minutes from now")
+	return env, v.freshAndForUs(ctx, env)
+}
+
+func (v *Verifier) parseHead(raw []byte, head any) error {
+	if err := json.Unmarshal(raw, head); err != nil {
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) || len(raw) == 0 {
+			return federation.Errorf(federation.CodeInvalidJSON, "body is not a JSON envelope: %v", err)
+		}
+		return federation.Invalidf("envelope: %v", err)
 	}
-	return env, nil
+	return federation.CheckNumbers(raw)
+}
+
+func (v *Verifier) freshAndForUs(ctx context.Context, env federation.Envelope) error {
+	if !env.Fresh(v.now()) {
+		return federation.Errorf(federation.CodeStaleTimestamp, "timestamp is more than 5 minutes from now")
+	}
+	self, err := v.self.ID(ctx)
+	if err != nil {
+		return err
+	}
+	if env.ToInstanceID != self {
+		return federation.Errorf(federation.CodeWrongRecipient, "the envelope is addressed to %s, not to this instance", env.ToInstanceID)
+	}
+	return nil
 }
 
 // Verify runs every step for an envelope of wantType on a connection whose
 // status is one of statuses (ACTIVE when none are given), and decodes its
 // members into members (when not nil).
 func (v *Verifier) Verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...string) (*Envelope, error) {
-	env, err := v.Parse(raw, wantType)
+	env, err := v.Parse(ctx, raw, wantType)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +150,7 @@ func (v *Verifier) Verify(ctx context.Context, raw []byte, wantType string, memb
 	if !slices.Contains(statuses, conn.Status) {
 		return nil, federation.Errorf(federation.CodeNotActive, "connection %s is %s", conn.ID, conn.Status)
 	}
-	if err := v.checkSignature(ctx, conn, env, raw); err != nil {
+	if err := v.checkSignature(ctx, conn, env.KeyID, raw); err != nil {
 		return nil, err
 	}
 	in := &Envelope{Envelope: env, Raw: raw, Conn: conn}
@@ -136,40 +174,88 @@ func (v *Verifier) Verify(ctx context.Context, raw []byte, wantType string, memb
 	return in, nil
 }
 
-// checkSignature verifies with the peer key named by keyId (or its current
-// key), re-fetching the peer's GET /instance once when the key is unknown,
-// since the peer may have rotated.
-func (v *Verifier) checkSignature(ctx context.Context, conn *federation.Connection, env federation.Envelope, raw []byte) error {
-	find := func() (federation.RemoteKey, bool) {
-		if env.KeyID == "" {
-			return conn.CurrentRemoteKey()
-		}
-		return conn.RemoteKey(env.KeyID)
+// VerifyAnswer verifies a signed answer that came back in a response body
+// (CONNECT_RESPONSE, QUERY_RESPONSE, EVENT_ACK) exactly like an incoming
+// envelope: its numbers, freshness, recipient, that it answers the expected
+// message on conn, and its signature with the peer's keys (fetched again
+// when the peer rotated), so a peer's key rotation never breaks its answers.
+// The members are decoded into members (when not nil).
+func (v *Verifier) VerifyAnswer(ctx context.Context, conn *federation.Connection, want federation.Answer, raw []byte, members any) error {
+	var head struct {
+		federation.Envelope
+		CorrelationID string `json:"correlationId"`
 	}
-	k, ok := find()
-	if !ok {
-		doc, err := v.peers.FetchInstance(ctx, conn.RemoteURL)
-		if err == nil && doc.InstanceID == conn.RemoteInstanceID {
-			conn.RemoteKeys = RemoteKeys(doc.PublicKeys)
-			if err := v.conns.SetRemoteKeys(ctx, conn.WorkspaceID, conn.ID, conn.RemoteKeys); err != nil {
-				return err
-			}
-			k, ok = find()
-		}
-		if !ok {
-			return federation.Errorf(federation.CodeUnknownKey, "key %s is not a key of instance %s", env.KeyID, conn.RemoteInstanceID)
-		}
+	if err := v.parseHead(raw, &head); err != nil {
+		return err
 	}
-	return federation.VerifyWith(k, raw)
+	if err := want.Check(conn, head.Envelope, head.CorrelationID); err != nil {
+		return err
+	}
+	if err := v.freshAndForUs(ctx, head.Envelope); err != nil {
+		return err
+	}
+	if err := v.checkSignature(ctx, conn, head.KeyID, raw); err != nil {
+		return err
+	}
+	if members != nil {
+		return decodeMembers(raw, members)
+	}
+	return nil
 }
 
-// RemoteKeys converts a peer's published keys for storage.
-func RemoteKeys(keys []identity.PublicKey) []federation.RemoteKey {
-	out := make([]federation.RemoteKey, len(keys))
-	for i, k := range keys {
-		out[i] = federation.RemoteKey{KeyID: k.KeyID, Alg: k.Alg, PublicKey: k.PublicKey, Status: k.Status}
+// checkSignature verifies with the peer key named by keyID (or its current
+// key). The peer's GET /instance is fetched again when the key is unknown
+// or expired (at most once a minute per connection) or the keys are more
+// than a day old; fetched keys replace the stored ones entirely, so a key
+// the peer withdrew stops verifying. They are stored only once the
+// signature verified with them: nothing about a connection is written
+// before its envelope is proven to come from the peer.
+func (v *Verifier) checkSignature(ctx context.Context, conn *federation.Connection, keyID string, raw []byte) error {
+	now := v.now()
+	keys := conn.RemoteKeys
+	k, ok := findKey(keys, keyID, now)
+	stale := now.Sub(conn.KeysFetchedAt) >= RefreshAfter
+	fetched := false
+	if (!ok || stale) && v.fetches.allow(conn.ID, now) {
+		doc, err := v.peers.FetchInstance(ctx, conn.RemoteURL)
+		switch {
+		case err == nil && doc.InstanceID == conn.RemoteInstanceID:
+			keys, fetched = doc.RemoteKeys(), true
+			k, ok = findKey(keys, keyID, now)
+		case ok:
+			// A failed daily refresh keeps the keys it has.
+		default:
+			return federation.Errorf(federation.CodeUnknownKey, "key %s is not a key of instance %s", keyID, conn.RemoteInstanceID)
+		}
 	}
-	return out
+	if !ok {
+		return federation.Errorf(federation.CodeUnknownKey, "key %s is not a usable key of instance %s", keyID, conn.RemoteInstanceID)
+	}
+	if err := federation.VerifyWith(k, raw); err != nil {
+		return err
+	}
+	if fetched {
+		conn.RemoteKeys, conn.KeysFetchedAt = keys, now
+		if err := v.conns.SetRemoteKeys(ctx, conn.WorkspaceID, conn.ID, keys, now); err != nil {
+			return fmt.Errorf("store the peer's keys: %w", err)
+		}
+	}
+	return nil
+}
+
+// findKey returns the usable key named keyID, or the current key when keyID
+// is empty.
+func findKey(keys []federation.RemoteKey, keyID string, now time.Time) (federation.RemoteKey, bool) {
+	i := slices.IndexFunc(keys, func(k federation.RemoteKey) bool {
+		if keyID == "" {
+			return k.Status == identity.KeyCurrent
+		}
+		return k.KeyID == keyID
+	})
+	if i < 0 || !keys[i].Usable(now) {
+		return federation.RemoteKey{}, false
+	}
+	return keys[i], true
 }
 
 // Respond returns the answer for a verified envelope: the stored first answer

@@ -157,7 +157,7 @@ type Correlated interface{ Correlates() string }
 // EVENT_ACK): it verifies the envelope into members, finds the outgoing
 // message of msgType it answers on its own connection, lets apply record it
 // and report the message's status, and keeps that answer for duplicates.
-func ReceiveAnswer(ctx context.Context, v Verifier, msgs *store.Messages, raw []byte, envType, msgType string, members Correlated,
+func ReceiveAnswer(ctx context.Context, v EnvelopeVerifier, msgs *store.Messages, raw []byte, envType, msgType string, members Correlated,
 	apply func(conn *federation.Connection, rec *store.MessageRecord) (string, error)) (store.Answer, error) {
 	in, err := v.Verify(ctx, raw, envType, members)
 	if err != nil {

@@ -66,10 +66,10 @@ func (s *Service) Dispatch(ctx context.Context, job queue.Job) error {
 
 func (s *Service) runCommand(ctx context.Context, req platform.Request) (federation.Response, error) {
 	if c, ok := s.commands[req.CommandType]; ok {
-		return c.Run(ctx, req)
+		return signable(c.Run(ctx, req))
 	}
 	if s.CommandBackend != nil {
-		return s.CommandBackend.Call(ctx, req)
+		return signable(s.CommandBackend.Call(ctx, req))
 	}
 	return platform.Failure(fmt.Sprintf("unknown command %q", req.CommandType)), nil
 }

@@ -67,7 +67,7 @@ func (s *Service) Query(ctx context.Context, ws string, in QueryInput) (*federat
 		}
 		return nil, answer
 	}
-	envelope, err := s.Signer.Sign(ctx, rec.ID, federation.EnvQuery, conn.ID, body)
+	envelope, err := s.Signer.Sign(ctx, conn, rec.ID, federation.EnvQuery, body)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func (s *Service) Query(ctx context.Context, ws string, in QueryInput) (*federat
 		return fail(reply.Describe(), reply.Rejected())
 	}
 	var resp federation.ResponseBody
-	if err := federation.CheckAnswer(conn, federation.Answer{Type: federation.EnvQueryResponse, CorrelationID: rec.ID}, reply.Body, &resp); err != nil {
+	if err := s.Verifier.VerifyAnswer(ctx, conn, federation.Answer{Type: federation.EnvQueryResponse, CorrelationID: rec.ID}, reply.Body, &resp); err != nil {
 		return fail("invalid QUERY_RESPONSE: "+err.Error(),
 			federation.Errorf(federation.CodeRemoteRejected, "invalid QUERY_RESPONSE: %v", err))
 	}
@@ -119,7 +119,7 @@ func (s *Service) ReceiveQuery(ctx context.Context, raw []byte) (store.Answer, e
 			s.Log.Warn("query backend failed", "messageId", in.MessageID, "error", err.Error())
 			resp = platform.Failure("the query could not be answered now")
 		}
-		signed, err := s.Signer.Sign(ctx, ids.Derived(conn.ID, in.MessageID, federation.EnvQueryResponse), federation.EnvQueryResponse, conn.ID,
+		signed, err := s.Signer.Sign(ctx, conn, ids.Derived(conn.ID, in.MessageID, federation.EnvQueryResponse), federation.EnvQueryResponse,
 			federation.ResponseBody{CorrelationID: in.MessageID, Success: resp.Success, Data: resp.Data, Error: resp.Error})
 		if err != nil {
 			return store.Answer{}, err
@@ -137,10 +137,19 @@ func (s *Service) ReceiveQuery(ctx context.Context, raw []byte) (store.Answer, e
 
 func (s *Service) answerQuery(ctx context.Context, req platform.Request) (federation.Response, error) {
 	if fn, ok := s.queries[req.Query]; ok {
-		return fn(ctx, req)
+		return signable(fn(ctx, req))
 	}
 	if s.QueryBackend != nil {
-		return s.QueryBackend.Call(ctx, req)
+		return signable(s.QueryBackend.Call(ctx, req))
 	}
 	return platform.Failure(fmt.Sprintf("unknown query %q", req.Query)), nil
+}
+
+// signable refuses an answer whose data cannot be signed faithfully: the
+// peer would read other numbers than the platform gave.
+func signable(resp federation.Response, err error) (federation.Response, error) {
+	if err == nil && len(resp.Data) > 0 && federation.CheckNumbers(resp.Data) != nil {
+		return platform.Failure("the answer holds numbers that cannot be represented exactly"), nil
+	}
+	return resp, err
 }

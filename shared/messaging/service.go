@@ -22,7 +22,7 @@ type Identity interface {
 
 // Signer signs envelopes as this instance.
 type Signer interface {
-	Sign(ctx context.Context, messageID, envType, connectionID string, body any) ([]byte, error)
+	Sign(ctx context.Context, to *federation.Connection, messageID, envType string, body any) ([]byte, error)
 }
 
 // Poster sends signed envelopes to peers.
@@ -41,9 +41,15 @@ type Jobs interface {
 	Send(ctx context.Context, queue string, job queue.Job, delay time.Duration) error
 }
 
-// Verifier verifies incoming envelopes.
-type Verifier interface {
+// EnvelopeVerifier verifies incoming envelopes.
+type EnvelopeVerifier interface {
 	Verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...string) (*incoming.Envelope, error)
+}
+
+// Verifier verifies incoming envelopes and signed answers in response bodies.
+type Verifier interface {
+	EnvelopeVerifier
+	VerifyAnswer(ctx context.Context, conn *federation.Connection, want federation.Answer, raw []byte, members any) error
 }
 
 // ResponseRecorder learns of every command of ours that got its response

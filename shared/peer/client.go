@@ -26,6 +26,8 @@ var (
 	ErrUnreachable = errors.New("remote unreachable")
 	ErrTimeout     = errors.New("remote timed out")
 	ErrBadURL      = errors.New("invalid remote URL")
+	// ErrBadDocument: the peer's identity document is malformed or over its bounds.
+	ErrBadDocument = errors.New("invalid instance document")
 )
 
 // maxAnswer bounds what a peer may send back.
@@ -132,7 +134,7 @@ type Reply struct {
 
 // FetchInstance reads a peer's public identity (GET /instance).
 func (c *Client) FetchInstance(ctx context.Context, baseURL string) (*identity.Document, error) {
-	r, err := c.do(ctx, http.MethodGet, baseURL+routes.BasePath+"/instance", nil)
+	r, err := c.do(ctx, http.MethodGet, baseURL+routes.BasePath+"/instance", nil, federation.MaxDocumentBytes, ErrBadDocument)
 	if err != nil {
 		return nil, err
 	}
@@ -143,15 +145,19 @@ func (c *Client) FetchInstance(ctx context.Context, baseURL string) (*identity.D
 	if err := json.Unmarshal(r.Body, &doc); err != nil || doc.InstanceID == "" || len(doc.PublicKeys) == 0 {
 		return nil, fmt.Errorf("%w: GET /instance did not return an instance document", ErrUnreachable)
 	}
+	if err := doc.Check(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadDocument, err)
+	}
 	return &doc, nil
 }
 
 // Post sends a signed envelope to a peer endpoint (path under the base path).
 func (c *Client) Post(ctx context.Context, baseURL, path string, body []byte) (*Reply, error) {
-	return c.do(ctx, http.MethodPost, baseURL+routes.BasePath+path, body)
+	return c.do(ctx, http.MethodPost, baseURL+routes.BasePath+path, body, maxAnswer, ErrUnreachable)
 }
 
-func (c *Client) do(ctx context.Context, method, url string, body []byte) (*Reply, error) {
+// do makes one call; an answer over limit bytes is the error tooLarge.
+func (c *Client) do(ctx context.Context, method, url string, body []byte, limit int, tooLarge error) (*Reply, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -173,15 +179,15 @@ func (c *Client) do(ctx context.Context, method, url string, body []byte) (*Repl
 		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 	if err != nil {
 		if isTimeout(err) {
 			return nil, fmt.Errorf("%w: reading the answer", ErrTimeout)
 		}
 		return nil, fmt.Errorf("%w: reading the answer: %v", ErrUnreachable, err)
 	}
-	if len(data) > maxAnswer {
-		return nil, fmt.Errorf("%w: answer larger than %d bytes", ErrUnreachable, maxAnswer)
+	if len(data) > limit {
+		return nil, fmt.Errorf("%w: answer larger than %d bytes", tooLarge, limit)
 	}
 	r := &Reply{Status: resp.StatusCode, Body: data}
 	if ra := resp.Header.Get("Retry-After"); ra != "" {
@@ -233,6 +239,8 @@ func Failure(err error) *federation.Error {
 		return federation.Errorf(federation.CodeRemoteTimeout, "%v", err)
 	case errors.Is(err, ErrBadURL):
 		return federation.Invalidf("remoteUrl: %v", err)
+	case errors.Is(err, ErrBadDocument):
+		return federation.Invalidf("the remote %v", err)
 	}
 	return federation.Errorf(federation.CodeRemoteUnreachable, "%v", err)
 }

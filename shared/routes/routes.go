@@ -17,10 +17,17 @@ const BasePath = "/api/v1/federation"
 type Auth string
 
 const (
-	Public Auth = "public" // anyone (GET /instance)
-	User   Auth = "user"   // a valid JWT with a workspace claim
-	Admin  Auth = "admin"  // a valid JWT whose roles include "admin"
-	Signed Auth = "signed" // no token: the signed envelope authenticates (/incoming/*)
+	Public         Auth = "public"          // anyone (GET /instance)
+	User           Auth = "user"            // a valid JWT with a workspace claim
+	WorkspaceAdmin Auth = "workspace-admin" // a user with scope fedgate:admin (their own workspace)
+	InstanceAdmin  Auth = "instance-admin"  // a user with scope fedgate:instance (the whole instance)
+	Signed         Auth = "signed"          // no token: the signed envelope authenticates (/incoming/*)
+)
+
+// OAuth scopes of the administration routes (PROTOCOL.md §2), matched exactly.
+const (
+	ScopeAdmin    = "fedgate:admin"
+	ScopeInstance = "fedgate:instance"
 )
 
 // Route is one function and its trigger: an HTTP method and path, queues
@@ -100,22 +107,36 @@ func (r Route) FullPath() string { return BasePath + r.Path }
 func (r Route) RouteKey() string { return r.Method + " " + r.FullPath() }
 
 // NeedsToken reports whether callers must present a JWT.
-func (r Route) NeedsToken() bool { return r.Auth == User || r.Auth == Admin }
+func (r Route) NeedsToken() bool {
+	return r.Auth == User || r.Auth == WorkspaceAdmin || r.Auth == InstanceAdmin
+}
+
+// Scope is the OAuth scope a caller's token must carry, "" when none is
+// needed beyond a valid token.
+func (r Route) Scope() string {
+	switch r.Auth {
+	case WorkspaceAdmin:
+		return ScopeAdmin
+	case InstanceAdmin:
+		return ScopeInstance
+	}
+	return ""
+}
 
 // All lists every function. Keep it grouped as PROTOCOL.md is.
 var All = []Route{
 	// Identity (PROTOCOL §5)
 	{Name: "instance-get", Method: "GET", Path: "/instance", Auth: Public,
 		Access: Access{Write: []string{store.InstanceTable}, SigningKey: true}},
-	{Name: "instance-update", Method: "PATCH", Path: "/instance", Auth: Admin,
+	{Name: "instance-update", Method: "PATCH", Path: "/instance", Auth: InstanceAdmin,
 		Access: Access{Write: []string{store.InstanceTable}, SigningKey: true}},
-	{Name: "instance-rotate-keys", Method: "POST", Path: "/instance/keys/rotate", Auth: Admin,
+	{Name: "instance-rotate-keys", Method: "POST", Path: "/instance/keys/rotate", Auth: InstanceAdmin,
 		Access: Access{Write: []string{store.InstanceTable}, SigningKey: true}},
 
 	// Connections (PROTOCOL §5)
 	{Name: "connections-initiate", Method: "POST", Path: "/connections/initiate", Auth: User,
 		Access: Access{Write: []string{store.InstanceTable, store.ConnectionsTable}, SigningKey: true}},
-	{Name: "connections-invite", Method: "POST", Path: "/connections/invites", Auth: Admin,
+	{Name: "connections-invite", Method: "POST", Path: "/connections/invites", Auth: WorkspaceAdmin,
 		Access: Access{Write: []string{store.InvitesTable}}},
 	{Name: "connections-list", Method: "GET", Path: "/connections", Auth: User,
 		Access: Access{Read: []string{store.ConnectionsTable}}},

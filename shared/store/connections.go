@@ -51,6 +51,7 @@ type connectionItem struct {
 	RemoteCapabilities []byte          `dynamodbav:"remoteCapabilities"`
 	Metadata           []byte          `dynamodbav:"metadata"`
 	RemoteKeys         []remoteKeyItem `dynamodbav:"remoteKeys"`
+	KeysFetchedAt      time.Time       `dynamodbav:"keysFetchedAt"`
 	Health             healthItem      `dynamodbav:"health"`
 	CreatedAt          time.Time       `dynamodbav:"createdAt"`
 	UpdatedAt          time.Time       `dynamodbav:"updatedAt"`
@@ -60,10 +61,11 @@ type connectionItem struct {
 }
 
 type remoteKeyItem struct {
-	KeyID     string `dynamodbav:"keyId"`
-	Alg       string `dynamodbav:"alg"`
-	PublicKey string `dynamodbav:"publicKey"`
-	Status    string `dynamodbav:"status"`
+	KeyID     string     `dynamodbav:"keyId"`
+	Alg       string     `dynamodbav:"alg"`
+	PublicKey string     `dynamodbav:"publicKey"`
+	Status    string     `dynamodbav:"status"`
+	ExpiresAt *time.Time `dynamodbav:"expiresAt,omitempty"`
 }
 
 type healthItem struct {
@@ -81,7 +83,7 @@ func newConnectionItem(c *federation.Connection) connectionItem {
 		PK: wsPK(c.WorkspaceID), SK: connSK(c.ID), StatusKey: statusKey(c.WorkspaceID, c.Status),
 		ID: c.ID, WorkspaceID: c.WorkspaceID, RemoteInstanceID: c.RemoteInstanceID, RemoteURL: c.RemoteURL,
 		RemoteName: c.RemoteName, Direction: c.Direction, Status: c.Status, RemoteCapabilities: c.RemoteCapabilities,
-		Metadata: c.Metadata, RemoteKeys: remoteKeyItems(c.RemoteKeys), Health: healthItem(c.Health),
+		Metadata: c.Metadata, RemoteKeys: remoteKeyItems(c.RemoteKeys), KeysFetchedAt: c.KeysFetchedAt, Health: healthItem(c.Health),
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, ConnectedAt: c.ConnectedAt, DisconnectedAt: c.DisconnectedAt,
 		Reason: c.Reason,
 	}
@@ -100,7 +102,7 @@ func (it connectionItem) connection() *federation.Connection {
 	c := &federation.Connection{
 		ID: it.ID, WorkspaceID: it.WorkspaceID, RemoteInstanceID: it.RemoteInstanceID, RemoteURL: it.RemoteURL,
 		RemoteName: it.RemoteName, Direction: it.Direction, Status: it.Status, RemoteCapabilities: it.RemoteCapabilities,
-		Metadata: it.Metadata, Health: federation.Health(it.Health), CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
+		Metadata: it.Metadata, KeysFetchedAt: it.KeysFetchedAt, Health: federation.Health(it.Health), CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
 		ConnectedAt: it.ConnectedAt, DisconnectedAt: it.DisconnectedAt, Reason: it.Reason,
 	}
 	for _, k := range it.RemoteKeys {
@@ -318,9 +320,10 @@ func (r *Connections) Transition(ctx context.Context, ws, id string, ch Connecti
 	return r.Get(ctx, ws, id)
 }
 
-// SetRemoteKeys replaces the stored keys of the peer (after a re-fetch of its GET /instance).
-func (r *Connections) SetRemoteKeys(ctx context.Context, ws, id string, keys []federation.RemoteKey) error {
-	return r.updateFields(ctx, ws, id, newUpdate().set("remoteKeys", remoteKeyItems(keys)).set("updatedAt", r.now().UTC()))
+// SetRemoteKeys replaces the stored keys of the peer with those it
+// published at fetchedAt (a re-fetch of its GET /instance).
+func (r *Connections) SetRemoteKeys(ctx context.Context, ws, id string, keys []federation.RemoteKey, fetchedAt time.Time) error {
+	return r.updateFields(ctx, ws, id, newUpdate().set("remoteKeys", remoteKeyItems(keys)).set("keysFetchedAt", fetchedAt.UTC()).set("updatedAt", r.now().UTC()))
 }
 
 // SetHealth stores the peer health of a connection.

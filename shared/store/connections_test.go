@@ -173,7 +173,7 @@ func TestConnectionsIsolationAndLookup(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := []federation.RemoteKey{{KeyID: "k2", Alg: "RS256", PublicKey: "pem2", Status: "current"}}
-	if err := conns.SetRemoteKeys(ctx, "ws-a", c.ID, keys); err != nil {
+	if err := conns.SetRemoteKeys(ctx, "ws-a", c.ID, keys, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = conns.Get(ctx, "ws-a", c.ID)

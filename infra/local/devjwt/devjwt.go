@@ -77,9 +77,8 @@ type Token struct {
 	// Scopes are OAuth 2.0 scopes such as "fedgate:admin", minted as the
 	// space-separated "scope" claim (omitted when empty).
 	Scopes []string
-	// Roles are minted as the "roles" array claim; kept until the handlers
-	// check scopes only.
-	Roles []string
+	// Extra claims are minted as they are (tests mint look-alikes with them).
+	Extra map[string]any
 	TTL   time.Duration // default 12 h
 }
 
@@ -89,14 +88,15 @@ func (a *Authority) Mint(t Token) (string, error) {
 	if t.TTL == 0 {
 		t.TTL = 12 * time.Hour
 	}
-	roles := t.Roles
-	if roles == nil {
-		roles = []string{}
+	claims := jwt.MapClaims{}
+	for k, v := range t.Extra {
+		claims[k] = v
 	}
-	claims := jwt.MapClaims{
-		"iss": Issuer, "aud": Audience, "sub": t.Subject,
-		"workspace_id": t.Workspace, "roles": roles,
+	for k, v := range map[string]any{
+		"iss": Issuer, "aud": Audience, "sub": t.Subject, "workspace_id": t.Workspace,
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(t.TTL).Unix(),
+	} {
+		claims[k] = v
 	}
 	for _, s := range t.Scopes {
 		// A scope is one token of the space-separated list (RFC 6749 §3.3).

@@ -93,9 +93,9 @@ func TestValidate(t *testing.T) {
 		want   map[string]string // nil: must be refused
 	}{
 		{"valid token", "Bearer " + good,
-			map[string]string{"iss": Issuer, "aud": Audience, "sub": "u1", "workspace_id": "ws-1", "roles": "[]"}},
-		{"scopes and roles", "Bearer " + mint(a, Token{Subject: "u2", Workspace: "ws-2",
-			Scopes: []string{"fedgate:admin", "fedgate:instance"}, Roles: []string{"admin", "member"}}),
+			map[string]string{"iss": Issuer, "aud": Audience, "sub": "u1", "workspace_id": "ws-1"}},
+		{"scopes and extra claims", "Bearer " + mint(a, Token{Subject: "u2", Workspace: "ws-2",
+			Scopes: []string{"fedgate:admin", "fedgate:instance"}, Extra: map[string]any{"roles": []string{"admin", "member"}}}),
 			map[string]string{"sub": "u2", "workspace_id": "ws-2", "scope": "fedgate:admin fedgate:instance", "roles": "[admin member]"}},
 		{"no scopes: no scope claim", "Bearer " + good, map[string]string{"scope": ""}},
 		{"claims as API Gateway passes them", "Bearer " + signed(jwt.SigningMethodRS256, key,

@@ -416,7 +416,7 @@ func incomingEvents(ctx context.Context, endpoint string, alg signing.Alg) error
 	now := time.Now().UTC()
 	conn := federation.Connection{ID: ids.New(), WorkspaceID: "ws", RemoteInstanceID: "peer", RemoteURL: "https://peer.example.org",
 		Direction: federation.Inbound, Status: federation.StatusActive, CreatedAt: now, UpdatedAt: now,
-		RemoteKeys: []federation.RemoteKey{{KeyID: peerKey.ID(), Alg: "RS256", PublicKey: peerKey.Public().PEM(), Status: "current"}}}
+		KeysFetchedAt: now, RemoteKeys: []federation.RemoteKey{{KeyID: peerKey.ID(), Alg: "RS256", PublicKey: peerKey.Public().PEM(), Status: "current"}}}
 	if err := a.Store.Connections.Import(ctx, []federation.Connection{conn}); err != nil {
 		return err
 	}
@@ -424,10 +424,14 @@ func incomingEvents(ctx context.Context, endpoint string, alg signing.Alg) error
 		return err
 	}
 	h := handlers.IncomingEvent(a)
+	self, err := a.Identity.ID(ctx)
+	if err != nil {
+		return err
+	}
 	const n = 200
 	bodies := make([]string, n)
 	for i := range bodies {
-		raw, _ := federation.Merge(federation.Envelope{MessageID: ids.New(), Type: federation.EnvEvent, InstanceID: "peer", ConnectionID: conn.ID, Timestamp: time.Now().UnixMilli()},
+		raw, _ := federation.Merge(federation.Envelope{MessageID: ids.New(), Type: federation.EnvEvent, InstanceID: "peer", ToInstanceID: self, ConnectionID: conn.ID, Timestamp: time.Now().UnixMilli()},
 			federation.EventBody{EventType: "task.created", Payload: json.RawMessage(`{"i":1}`)})
 		signed, _ := signing.Sign(peerKey, raw)
 		bodies[i] = string(signed)

@@ -16,7 +16,6 @@ func main() {
 	dir := flag.String("state", ".local", "the local runner's state directory")
 	workspace := flag.String("workspace", "ws-1", "workspace_id claim")
 	scope := flag.String("scope", "", `space-separated OAuth scopes (the scope claim), e.g. "fedgate:admin fedgate:instance"`)
-	roles := flag.String("roles", "", "comma-separated roles, e.g. admin")
 	sub := flag.String("sub", "dev-user", "sub claim (user id)")
 	ttl := flag.Duration("ttl", 12*time.Hour, "lifetime")
 	flag.Parse()
@@ -25,13 +24,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "devtoken:", err)
 		os.Exit(1)
 	}
-	var list []string
-	for _, r := range strings.Split(*roles, ",") {
-		if r = strings.TrimSpace(r); r != "" {
-			list = append(list, r)
-		}
-	}
-	token, err := auth.Mint(devjwt.Token{Subject: *sub, Workspace: *workspace, Scopes: strings.Fields(*scope), Roles: list, TTL: *ttl})
+	token, err := auth.Mint(devjwt.Token{Subject: *sub, Workspace: *workspace, Scopes: strings.Fields(*scope), TTL: *ttl})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "devtoken:", err)
 		os.Exit(1)
