@@ -28,7 +28,7 @@ func answered(conn *federation.Connection, commandType, payload string, resp fed
 func TestAgentRecords(t *testing.T) {
 	ctx := context.Background()
 	a := apptest.New(t)
-	conn := apptest.Connection(t, a, "ws", federation.StatusActive, "http://127.0.0.1:9")
+	conn := apptest.Connection(t, a, "ws", federation.StatusActive, "")
 	a.Agents.CommandAnswered(ctx, answered(conn, "agent.spawn", `{"taskId":"t1","agentType":"worker"}`,
 		federation.Response{Success: true, Data: json.RawMessage(`{"agentId":"ag-1","status":"spawning"}`)}))
 	event := func(payload string) *store.MessageRecord {

@@ -3,12 +3,16 @@ package agents
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/ids"
 	"github.com/fedgate/fedgate/shared/messaging"
 	"github.com/fedgate/fedgate/shared/orchestrator"
 	"github.com/fedgate/fedgate/shared/platform"
+	"github.com/fedgate/fedgate/shared/store"
 )
 
 // SpawnPayload is agent.spawn's payload.
@@ -70,16 +74,24 @@ func (s *Service) Register(m *messaging.Service) {
 	run := map[string]func(ctx context.Context, req platform.Request) (orchestrator.Agent, error){
 		"agent.spawn": func(ctx context.Context, req platform.Request) (orchestrator.Agent, error) {
 			p, _ := ValidateSpawn(req.Payload)
-			// The command's id is the idempotency key: a retried spawn is one agent.
+			// The idempotency key is the command's own, on its connection: a
+			// retried spawn is one agent, and no peer can make another
+			// connection's spawn its own by reusing a messageId.
 			return s.Orchestrator.Spawn(ctx, map[string]any{"taskId": p.TaskID, "agentType": p.AgentType, "context": p.Context,
-				"options": p.Options, "idempotencyKey": req.MessageID, "requestedBy": req.RemoteInstanceID})
+				"options": p.Options, "idempotencyKey": ids.Derived("agent.spawn", req.ConnectionID, req.MessageID), "requestedBy": req.RemoteInstanceID})
 		},
 		"agent.status": func(ctx context.Context, req platform.Request) (orchestrator.Agent, error) {
 			p, _ := ValidateAgent(req.Payload)
+			if err := s.owned(ctx, req, p.AgentID); err != nil {
+				return orchestrator.Agent{}, err
+			}
 			return s.Orchestrator.Status(ctx, p.AgentID)
 		},
 		"agent.kill": func(ctx context.Context, req platform.Request) (orchestrator.Agent, error) {
 			p, _ := ValidateAgent(req.Payload)
+			if err := s.owned(ctx, req, p.AgentID); err != nil {
+				return orchestrator.Agent{}, err
+			}
 			return s.Orchestrator.Kill(ctx, p.AgentID)
 		},
 	}
@@ -90,6 +102,22 @@ func (s *Service) Register(m *messaging.Service) {
 		}
 		m.RegisterCommand(name, messaging.Command{Check: check, Run: s.orchestrated(check, fn)})
 	}
+}
+
+// errNotFound answers agent.status and agent.kill about an agent the asking
+// connection did not spawn, exactly as about an unknown one (PROTOCOL.md §7).
+var errNotFound = &platform.Refusal{Reason: "not_found"}
+
+// owned checks that the agent belongs to the connection asking about it.
+func (s *Service) owned(ctx context.Context, req platform.Request, agentID string) error {
+	_, err := s.Agents.GetLocal(ctx, req.WorkspaceID, req.ConnectionID, agentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return errNotFound
+	}
+	if err != nil {
+		return &platform.RetryError{Err: err}
+	}
+	return nil
 }
 
 // orchestrated runs an agent command against the orchestrator and remembers
@@ -108,11 +136,15 @@ func (s *Service) orchestrated(check func(json.RawMessage) error, fn func(contex
 			return federation.Response{}, err
 		}
 		if err != nil {
-			return platform.Failure(err.Error()), nil
+			s.Log.Warn("agent command failed", "messageId", req.MessageID, "error", err.Error())
+			return platform.Failure(platform.Told(err)), nil
 		}
+		// The record is what makes the agent this connection's: without it the
+		// peer could not ask about its own agent, so its failure is retried
+		// (the spawn is idempotent).
 		local := federation.LocalAgent{WorkspaceID: req.WorkspaceID, ConnectionID: req.ConnectionID, AgentID: agent.AgentID, Status: agent.Status}
 		if err := s.Agents.SaveLocal(ctx, local, federation.AgentFinished(agent.Status), s.Now()); err != nil {
-			s.Log.Warn("local agent not recorded", "agentId", agent.AgentID, "error", err.Error())
+			return federation.Response{}, &platform.RetryError{Err: fmt.Errorf("record the agent: %w", err)}
 		}
 		return platform.Success(agent)
 	}

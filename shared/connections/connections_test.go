@@ -15,7 +15,7 @@ import (
 func inbound(t *testing.T, ctx context.Context, st *store.Connections) *federation.Connection {
 	t.Helper()
 	now := time.Now().UTC()
-	c := &federation.Connection{ID: ids.New(), WorkspaceID: "default", RemoteInstanceID: "peer-" + ids.Token(3), RemoteURL: "http://127.0.0.1:9",
+	c := &federation.Connection{ID: ids.New(), WorkspaceID: "default", RemoteInstanceID: "peer-" + ids.Token(3), RemoteURL: "https://peer-" + ids.New() + ".invalid",
 		Direction: federation.Inbound, Status: federation.StatusPending, CreatedAt: now, UpdatedAt: now}
 	if err := st.Create(ctx, c); err != nil {
 		t.Fatal(err)

@@ -30,13 +30,7 @@ func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer,
 	if err := json.Unmarshal(raw, &msg); err != nil {
 		return store.Answer{}, federation.Invalidf("CONNECT members: %v", err)
 	}
-	var v federation.Checks
-	v.Required("instanceUrl", msg.InstanceURL)
-	v.Required("publicKey", msg.PublicKey)
-	v.Check(len(msg.PublicKeys) > 0 && len(msg.PublicKeys) <= 20, "publicKeys", "must list 1 to 20 keys")
-	v.Check(len(msg.Name) <= 200, "name", "must be at most 200 characters")
-	v.Object("capabilities", msg.Capabilities)
-	if err := v.Err(); err != nil {
+	if err := checkConnect(msg); err != nil {
 		return store.Answer{}, err
 	}
 	instanceURL, err := s.Peers.NormalizeURL(ctx, msg.InstanceURL)
@@ -80,7 +74,9 @@ func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer,
 		RemoteCapabilities: msg.Capabilities, RemoteKeys: doc.RemoteKeys(), KeysFetchedAt: now,
 		CreatedAt: now, UpdatedAt: now,
 	}
-	var also []store.Write
+	// Without an invite the connection waits for a user and takes one of the
+	// origin's pending slots, so a flood of CONNECTs stores a bounded amount.
+	also := s.Connections.PendingSlot(instanceURL, s.PendingPerOrigin, s.PendingTotal)
 	answer := incoming.AnswerJSON(http.StatusAccepted, map[string]string{"status": federation.StatusPending})
 	if msg.InviteToken != "" {
 		ws, err := s.Invites.Workspace(ctx, msg.InviteToken, now)
@@ -96,17 +92,28 @@ func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer,
 			return store.Answer{}, err
 		}
 		answer = store.Answer{Status: http.StatusOK, Body: string(resp)}
-		also = append(also, s.Invites.ConsumeWrite(msg.InviteToken, conn.ID, now))
+		also = []store.Write{s.Invites.ConsumeWrite(msg.InviteToken, conn.ID, now)}
 	}
 	also = append(also, s.Messages.AnswerWrite(conn.ID, env.MessageID, answer))
 	err = s.Connections.Create(ctx, conn, also...)
+	var live *store.ErrLiveConnection
 	switch {
-	case errors.Is(err, store.ErrPrecondition):
+	case err == nil:
+	case errors.Is(err, store.ErrPrecondition), errors.Is(err, store.ErrExists):
 		if first, ferr := s.Messages.FirstAnswer(ctx, "", conn.ID, env.MessageID); ferr == nil {
-			return *first, nil // a concurrent duplicate won
+			return *first, nil // the same CONNECT again (a concurrent duplicate won)
 		}
-		return store.Answer{}, federation.Forbiddenf("the invite is invalid, already used or expired")
-	case err != nil:
+		switch {
+		case errors.Is(err, store.ErrExists):
+			return store.Answer{}, federation.Conflictf("the connection id is taken") // naming nothing of the one that has it
+		case msg.InviteToken != "":
+			return store.Answer{}, federation.Forbiddenf("the invite is invalid, already used or expired")
+		}
+		return store.Answer{}, federation.Errorf(federation.CodeLimitExceeded,
+			"too many connections from %s (at most %d) or in all (at most %d) wait to be accepted", instanceURL, s.PendingPerOrigin, s.PendingTotal)
+	case errors.As(err, &live):
+		return store.Answer{}, federation.Conflictf("a live connection to this instance exists")
+	default:
 		return store.Answer{}, err
 	}
 	s.Log.Info("inbound connection", "connectionId", conn.ID, "remoteInstanceId", conn.RemoteInstanceID, "status", conn.Status, "workspaceId", conn.WorkspaceID)
@@ -138,8 +145,9 @@ func (s *Service) ReceiveConnectResponse(ctx context.Context, raw []byte) (store
 // ReceiveDisconnect takes the peer's DISCONNECT: its side ends too.
 func (s *Service) ReceiveDisconnect(ctx context.Context, raw []byte) (store.Answer, error) {
 	var msg federation.DisconnectBody
-	in, err := s.Verifier.Verify(ctx, raw, federation.EnvDisconnect, &msg,
-		federation.StatusPending, federation.StatusActive, federation.StatusDisconnected, federation.StatusRejected)
+	// From SUSPENDED too: a local suspension never leaves the sides out of step.
+	in, err := s.Verifier.Verify(ctx, raw, federation.EnvDisconnect, &msg, federation.StatusPending, federation.StatusActive,
+		federation.StatusSuspended, federation.StatusDisconnected, federation.StatusRejected)
 	if err != nil {
 		return store.Answer{}, err
 	}
@@ -157,4 +165,41 @@ func (s *Service) ReceiveDisconnect(ctx context.Context, raw []byte) (store.Answ
 		answer := incoming.AnswerJSON(http.StatusOK, map[string]string{"status": federation.StatusDisconnected})
 		return answer, s.Messages.CreateIncoming(ctx, in.Conn.WorkspaceID, in.Conn.ID, in.MessageID, nil, answer)
 	})
+}
+
+// checkConnect applies the bounds of an identity document to a CONNECT's
+// members (PROTOCOL.md §5).
+func checkConnect(msg federation.ConnectBody) error {
+	var v federation.Checks
+	v.Required("instanceUrl", msg.InstanceURL)
+	v.Required("publicKey", msg.PublicKey)
+	v.Check(len(msg.PublicKey) <= federation.MaxKeyBytes, "publicKey", "must be at most 4 KiB")
+	federation.CheckPeerKeys(&v, "publicKeys", msg.PublicKeys)
+	v.Check(len(msg.Name) <= federation.MaxNameLen, "name", "must be at most 200 characters")
+	v.Object("capabilities", msg.Capabilities)
+	if len(msg.Capabilities) > 0 && string(msg.Capabilities) != "null" {
+		var caps identity.Capabilities
+		if json.Unmarshal(msg.Capabilities, &caps) == nil {
+			v.Check(len(caps.MessageTypes) <= federation.MaxCapabilityItems && len(caps.CommandTypes) <= federation.MaxCapabilityItems &&
+				len(caps.EventTypes) <= federation.MaxCapabilityItems, "capabilities", "lists must have at most 100 entries")
+		}
+	}
+	return v.Err()
+}
+
+// ExpirePending rejects the INBOUND PENDING connections that no user
+// accepted within PendingExpiry (the peer hears CONNECT_RESPONSE accepted=false).
+func (s *Service) ExpirePending(ctx context.Context) error {
+	old, err := s.Connections.PendingInbound(ctx, s.DefaultInboundWorkspace, s.Now().Add(-s.PendingExpiry))
+	if err != nil {
+		return err
+	}
+	for _, c := range old {
+		_, err := s.Reject(ctx, c.WorkspaceID, c.ID, ChangeInput{Reason: "expired: not accepted in time"})
+		if err != nil && !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+		s.Log.Info("pending connection expired", "connectionId", c.ID, "remoteUrl", c.RemoteURL)
+	}
+	return nil
 }

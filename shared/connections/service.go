@@ -55,8 +55,12 @@ type Deps struct {
 	InstanceURL string
 	// DefaultInboundWorkspace receives connections that arrive without an invite.
 	DefaultInboundWorkspace string
-	Log                     *slog.Logger
-	Now                     func() time.Time
+	// Limits on INBOUND PENDING connections (PROTOCOL.md §5): per origin, in
+	// all, and how long one waits for a user before it expires.
+	PendingPerOrigin, PendingTotal int
+	PendingExpiry                  time.Duration
+	Log                            *slog.Logger
+	Now                            func() time.Time
 }
 
 // Service runs the connection use cases.
@@ -66,6 +70,15 @@ type Service struct{ Deps }
 func New(d Deps) *Service {
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.PendingPerOrigin == 0 {
+		d.PendingPerOrigin = 10
+	}
+	if d.PendingTotal == 0 {
+		d.PendingTotal = 1000
+	}
+	if d.PendingExpiry == 0 {
+		d.PendingExpiry = 7 * 24 * time.Hour
 	}
 	return &Service{Deps: d}
 }

@@ -34,18 +34,18 @@ func TestPublishAndFanout(t *testing.T) {
 	}
 	subscribed := map[string]bool{}
 	for i, status := range []string{federation.StatusActive, federation.StatusActive, federation.StatusSuspended} {
-		c := apptest.Connection(t, a, "ws", status, "http://127.0.0.1:9")
+		c := apptest.Connection(t, a, "ws", status, "")
 		pattern := "task.*"
 		if i == 1 {
 			pattern = "task.created"
 		}
-		if _, err := a.Store.Subscriptions.Set(ctx, "ws", c.ID, federation.Inbound, pattern, true, nil); err != nil {
+		if _, err := a.Store.Subscriptions.Set(ctx, store.SubscriptionChange{Workspace: "ws", ConnectionID: c.ID, Direction: federation.Inbound, EventType: pattern, Active: true}); err != nil {
 			t.Fatal(err)
 		}
 		subscribed[c.ID] = status == federation.StatusActive
 	}
-	other := apptest.Connection(t, a, "ws", federation.StatusActive, "http://127.0.0.1:9")
-	if _, err := a.Store.Subscriptions.Set(ctx, "ws", other.ID, federation.Inbound, "project.*", true, nil); err != nil {
+	other := apptest.Connection(t, a, "ws", federation.StatusActive, "")
+	if _, err := a.Store.Subscriptions.Set(ctx, store.SubscriptionChange{Workspace: "ws", ConnectionID: other.ID, Direction: federation.Inbound, EventType: "project.*", Active: true}); err != nil {
 		t.Fatal(err)
 	}
 	published, err := a.Events.Publish(ctx, "ws", events.PublishInput{EventType: "task.created", Payload: json.RawMessage(`{"id":1}`)})
@@ -84,7 +84,7 @@ func TestPublishAndFanout(t *testing.T) {
 func TestSubscribe(t *testing.T) {
 	ctx := context.Background()
 	a := apptest.New(t)
-	conn := apptest.Connection(t, a, "ws", federation.StatusActive, "http://127.0.0.1:9")
+	conn := apptest.Connection(t, a, "ws", federation.StatusActive, "")
 	if _, err := a.Events.Subscribe(ctx, "ws", events.SubscribeInput{ConnectionID: conn.ID, EventType: "task"}); !federation.HasCode(err, federation.CodeValidation) {
 		t.Fatalf("one-word type: %v", err)
 	}

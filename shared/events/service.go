@@ -58,6 +58,9 @@ type Deps struct {
 	Now           func() time.Time
 	// PageSize is how many subscriptions one fan-out invocation handles.
 	PageSize int32
+	// SubscriptionLimit bounds a connection's active subscriptions in each
+	// direction (PROTOCOL.md §8).
+	SubscriptionLimit int
 }
 
 // Service runs the EVENT use cases.
@@ -70,6 +73,9 @@ type Service struct {
 func New(d Deps) *Service {
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.SubscriptionLimit == 0 {
+		d.SubscriptionLimit = 100
 	}
 	return &Service{Deps: d}
 }

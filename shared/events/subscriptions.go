@@ -65,7 +65,13 @@ func (s *Service) change(ctx context.Context, ws string, in SubscribeInput, acti
 
 // tell stores the OUTBOUND subscription and sends its command to the publisher.
 func (s *Service) tell(ctx context.Context, conn *federation.Connection, eventType string, active bool, meta []byte) (*federation.Subscription, error) {
-	sub, err := s.Subscriptions.Set(ctx, conn.WorkspaceID, conn.ID, federation.Outbound, eventType, active, meta)
+	sub, err := s.Subscriptions.Set(ctx, store.SubscriptionChange{
+		Workspace: conn.WorkspaceID, ConnectionID: conn.ID, Direction: federation.Outbound, EventType: eventType,
+		Active: active, Metadata: meta, Limit: s.SubscriptionLimit,
+	})
+	if errors.Is(err, store.ErrLimit) {
+		return nil, federation.Errorf(federation.CodeLimitExceeded, "a connection holds at most %d active subscriptions in each direction", s.SubscriptionLimit)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +132,13 @@ func (s *Service) Register(m *messaging.Service) {
 				if err := json.Unmarshal(req.Payload, &p); err != nil || !federation.ValidEventPattern(p.EventType) {
 					return platform.Failure(fmt.Sprintf("%s needs a valid eventType", commandType)), nil
 				}
-				sub, err := s.Subscriptions.Set(ctx, req.WorkspaceID, req.ConnectionID, federation.Inbound, p.EventType, active, nil)
+				sub, err := s.Subscriptions.Set(ctx, store.SubscriptionChange{
+					Workspace: req.WorkspaceID, ConnectionID: req.ConnectionID, Direction: federation.Inbound, EventType: p.EventType,
+					Active: active, Limit: s.SubscriptionLimit,
+				})
+				if errors.Is(err, store.ErrLimit) {
+					return platform.Failure(fmt.Sprintf("limit_exceeded: at most %d active subscriptions per connection", s.SubscriptionLimit)), nil
+				}
 				if err != nil {
 					return federation.Response{}, &platform.RetryError{Err: err}
 				}

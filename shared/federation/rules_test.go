@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -39,34 +40,68 @@ func TestCanTransition(t *testing.T) {
 	}
 }
 
-func TestQueryAllowed(t *testing.T) {
-	for q, want := range map[string]bool{
-		"tasks.count":               true,
-		"federation.instance":       true,
-		"list credentials":          false,
-		"USER_CREDENTIAL by id":     false,
-		"get Api_Key":               false,
-		"secret santa":              false,
-		"refresh token":             false,
-		"password reset":            false,
-		"OAuth clients":             false,
-		"access_token":              false,
-		"tokenize is still refused": false,
+func TestNormalize(t *testing.T) {
+	for in, want := range map[string]string{
+		"API_KEY":               "apikey",
+		"api-key":               "apikey",
+		"Api Key!":              "apikey",
+		"ｔｏｋｅｎ":                 "token",
+		"pass\u200bword":        "password",
+		"PRIVATE_KEY":           "privatekey",
+		"ŞeCRET":                "şecret",
+		"Straße":                "strasse",
+		"ﬁle":                   "file",
+		"credential.read":       "credentialread",
+		"task.created (v2)":     "taskcreatedv2",
+		"sess\u00adion\u2060id": "sessionid",
 	} {
-		if got := QueryAllowed(q); got != want {
-			t.Errorf("QueryAllowed(%q) = %v, want %v", q, got, want)
+		if got := Normalize(in); got != want {
+			t.Errorf("Normalize(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestQueryAllowed(t *testing.T) {
+	for _, tt := range []struct {
+		query, context string
+		want           bool
+	}{
+		{"tasks.count", ``, true},
+		{"federation.instance", `{"project":"p1","limit":3}`, true},
+		{"list credentials", ``, false},
+		{"USER_CREDENTIAL by id", ``, false},
+		{"get Api_Key", ``, false},
+		{"get api-key", ``, false},
+		{"get apikey", ``, false},
+		{"secret santa", ``, false},
+		{"refresh token", ``, false},
+		{"ｒｅｆｒｅｓｈ ｔｏｋｅｎ", ``, false},
+		{"pass\u200bword reset", ``, false},
+		{"show passwd", ``, false},
+		{"the private_key", ``, false},
+		{"OAuth clients", ``, false},
+		{"session-id of u", ``, false},
+		{"tasks.count", `{"field":"password"}`, false},
+		{"tasks.count", `{"nested":[{"x":"my T0KEN"},{"y":"Token"}]}`, false},
+		{"tasks.count", `{"apiKey":"x"}`, false},
+		{"tasks.count", `{"a":["ok",1,true,null]}`, true},
+	} {
+		if got := QueryAllowed(tt.query, json.RawMessage(tt.context)); got != tt.want {
+			t.Errorf("QueryAllowed(%q, %s) = %v, want %v", tt.query, tt.context, got, tt.want)
 		}
 	}
 }
 
 func TestCommandAllowed(t *testing.T) {
-	allow := []string{"agent.spawn", "credential.read", "credentials.rotate"}
+	allow := []string{"agent.spawn", "credential.read", "credentials.rotate", "Credentials.Read", "ｃｒｅｄｅｎｔｉａｌ.read"}
 	for ct, want := range map[string]bool{
 		"agent.spawn":        true,
 		"agent.kill":         false, // not in the list
 		"credential.read":    false, // never, even when listed
 		"credentials.rotate": false,
 		"credentialsx.read":  false,
+		"Credentials.Read":   false,
+		"ｃｒｅｄｅｎｔｉａｌ.read":    false,
 	} {
 		if got := CommandAllowed(ct, allow); got != want {
 			t.Errorf("CommandAllowed(%q) = %v, want %v", ct, got, want)

@@ -57,9 +57,11 @@ func (s *Service) Dispatch(ctx context.Context, job queue.Job) error {
 			}
 			return s.Jobs.Send(ctx, queue.Dispatch, job.Retry(next.At, next.Delay), next.Delay)
 		}
-		resp = platform.Failure(fmt.Sprintf("gave up after %d attempts: %s", attempts, err.Error()))
+		log.Warn("command gave up", "attempts", attempts, "error", err.Error())
+		resp = platform.Failure(fmt.Sprintf("gave up after %d attempts", attempts))
 	} else if err != nil {
-		resp = platform.Failure(err.Error())
+		log.Warn("command failed", "error", err.Error())
+		resp = platform.Failure(platform.Told(err))
 	}
 	return s.respond(ctx, rec, conn, resp)
 }

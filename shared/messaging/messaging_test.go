@@ -23,8 +23,8 @@ import (
 func TestCommandIsValidated(t *testing.T) {
 	ctx := context.Background()
 	a := apptest.New(t)
-	active := apptest.Connection(t, a, "ws", federation.StatusActive, "http://127.0.0.1:9")
-	suspended := apptest.Connection(t, a, "ws", federation.StatusSuspended, "http://127.0.0.1:9")
+	active := apptest.Connection(t, a, "ws", federation.StatusActive, "")
+	suspended := apptest.Connection(t, a, "ws", federation.StatusSuspended, "")
 	tests := []struct {
 		name string
 		ws   string
@@ -76,7 +76,7 @@ func TestDispatchRetriesThenAnswers(t *testing.T) {
 		c.CommandBackendURL = backend.URL
 		c.Retry = federation.RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, MaxAttempts: 5, MaxAge: time.Hour}
 	})
-	conn := apptest.Connection(t, a, "ws", federation.StatusActive, "http://127.0.0.1:9")
+	conn := apptest.Connection(t, a, "ws", federation.StatusActive, "")
 	now := time.Now().UTC()
 	cmd := store.NewRecord(federation.Message{
 		ID: ids.New(), WorkspaceID: "ws", ConnectionID: conn.ID, MessageType: federation.TypeCommand, Direction: federation.Inbound,
@@ -112,7 +112,7 @@ func TestDispatchRetriesThenAnswers(t *testing.T) {
 func TestTimeouts(t *testing.T) {
 	ctx := context.Background()
 	a := apptest.New(t, func(c *config.Config) { c.CommandTimeout = time.Millisecond })
-	conn := apptest.Connection(t, a, "ws", federation.StatusActive, "http://127.0.0.1:9")
+	conn := apptest.Connection(t, a, "ws", federation.StatusActive, "")
 	waiting, err := a.Messaging.SendCommand(ctx, conn, "agent.status", json.RawMessage(`{"agentId":"a"}`))
 	if err != nil {
 		t.Fatal(err)

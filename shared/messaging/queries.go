@@ -43,7 +43,7 @@ func (s *Service) Query(ctx context.Context, ws string, in QueryInput) (*federat
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	if !federation.QueryAllowed(in.Query) {
+	if !federation.QueryAllowed(in.Query, in.Context) {
 		return nil, queryNotAllowed()
 	}
 	conn, err := s.Connections.GetActive(ctx, ws, in.ConnectionID)
@@ -107,7 +107,7 @@ func (s *Service) ReceiveQuery(ctx context.Context, raw []byte) (store.Answer, e
 		return store.Answer{}, err
 	}
 	return incoming.Respond(in, func() (store.Answer, error) {
-		if !federation.QueryAllowed(msg.Query) {
+		if !federation.QueryAllowed(msg.Query, msg.Context) {
 			return store.Answer{}, queryNotAllowed()
 		}
 		conn := in.Conn

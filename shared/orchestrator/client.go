@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -70,8 +69,10 @@ func (c *Client) call(ctx context.Context, method, path string, body any) (json.
 		return nil, &platform.RetryError{Err: fmt.Errorf("orchestrator answered %d: %s", resp.StatusCode, message(data)), After: after}
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return nil, fmt.Errorf("orchestrator rejected the API key (%d): %s", resp.StatusCode, message(data))
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, &platform.Refusal{Reason: "not_found"}
 	case resp.StatusCode >= 300:
-		return nil, fmt.Errorf("orchestrator answered %d: %s", resp.StatusCode, message(data))
+		return nil, fmt.Errorf("%w (orchestrator answered %d: %s)", errRefused, resp.StatusCode, message(data))
 	}
 	return data, nil
 }
@@ -102,8 +103,11 @@ type Agent struct {
 	Error       string `json:"error,omitempty"`
 }
 
-// errNotAnAgent is a final failure: the orchestrator answered something else.
-var errNotAnAgent = errors.New("the orchestrator's answer is not an agent")
+// Final failures a peer may be told of.
+var (
+	errNotAnAgent = &platform.Refusal{Reason: "the orchestrator's answer is not an agent"}
+	errRefused    = &platform.Refusal{Reason: "the orchestrator refused the request"}
+)
 
 // Spawn asks for a new agent; body is POST /agents/spawn's JSON.
 func (c *Client) Spawn(ctx context.Context, body any) (Agent, error) {

@@ -106,7 +106,22 @@ func (c *Client) NormalizeURL(ctx context.Context, raw string) (string, error) {
 			}
 		}
 	}
-	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host), nil
+	return Origin(u), nil
+}
+
+// Origin is a URL's scheme and authority, lower-cased and without the
+// scheme's default port: what identifies a peer (PROTOCOL.md §5).
+func Origin(u *url.URL) string {
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		port = ""
+	}
+	if port != "" {
+		host = net.JoinHostPort(host, port)
+	} else if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return scheme + "://" + host
 }
 
 // isPublic rejects loopback, private, link-local, CGNAT, multicast and

@@ -49,6 +49,22 @@ func Success(data any) (federation.Response, error) {
 	return federation.Response{Success: true, Data: raw}, nil
 }
 
+// Refusal is a failure whose reason may be told to the peer. Every other
+// error is an internal detail: the peer learns only that the work failed,
+// operators read the detail in the logs.
+type Refusal struct{ Reason string }
+
+func (r *Refusal) Error() string { return r.Reason }
+
+// Told is what a peer may be told of err.
+func Told(err error) string {
+	var r *Refusal
+	if errors.As(err, &r) {
+		return r.Reason
+	}
+	return "the work failed on the receiving instance"
+}
+
 // Failure builds a failed response.
 func Failure(msg string) federation.Response { return federation.Response{Success: false, Error: msg} }
 
@@ -78,7 +94,7 @@ func (r *Relay) Call(ctx context.Context, req Request) (federation.Response, err
 		return federation.Response{}, &RetryError{Err: fmt.Errorf("backend answered %d", resp.StatusCode), After: retryAfter(resp.Header.Get("Retry-After"))}
 	}
 	if resp.StatusCode >= 300 {
-		return Failure(fmt.Sprintf("backend answered %d: %s", resp.StatusCode, bytes.TrimSpace(data))), nil
+		return Failure(fmt.Sprintf("the platform refused the request (%d)", resp.StatusCode)), nil
 	}
 	var shaped struct {
 		Success *bool           `json:"success"`

@@ -73,6 +73,17 @@ func (r *Agents) SaveLocal(ctx context.Context, a federation.LocalAgent, finishe
 	return nil
 }
 
+// GetLocal returns an agent run here for the peer on connID of workspace
+// ws; ErrNotFound when that connection did not spawn it.
+func (r *Agents) GetLocal(ctx context.Context, ws, connID, agentID string) (*federation.LocalAgent, error) {
+	var a localAgentItem
+	if err := getItem(ctx, r.db, r.table, key(wsPK(ws), localSK(connID, agentID)), &a, "local agent "+agentID, false); err != nil {
+		return nil, err
+	}
+	local := federation.LocalAgent(a)
+	return &local, nil
+}
+
 // Watched returns local agents that have not finished (up to limit).
 func (r *Agents) Watched(ctx context.Context, limit int32) ([]federation.LocalAgent, error) {
 	out, err := r.db.Query(ctx, &dynamodb.QueryInput{

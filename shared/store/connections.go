@@ -19,14 +19,24 @@ import (
 //   - its id pointer:   pk "CONNID#<id>",   sk "CONNID"  → workspace; makes ids unique
 //     across workspaces and lets signed endpoints (which know only the id) find it
 //     with strongly consistent reads
-//   - a liveness lock:  pk "WS#<workspace>", sk "REMOTE#<remote instance id>" → id;
-//     exists while a live connection to that remote exists, so there is at most one.
+//   - a liveness lock:  pk "WS#<workspace>", sk "REMOTE#<remote origin>" → id;
+//     exists while a live connection to that origin exists, so there is at most one
+//     per workspace (a peer is its origin; the instance id it claims is only a name)
+//   - pending counters: pk "PENDING#<origin>" and "PENDING#ALL", sk "COUNT" → n;
+//     how many INBOUND PENDING connections there are, bounded by PendingSlot.
 // Every read a user can cause is keyed by the caller's workspace.
 
 func wsPK(workspace string) string { return "WS#" + workspace }
 func connSK(id string) string      { return "CONN#" + id }
 func lockSK(remote string) string  { return "REMOTE#" + remote }
 func idPK(id string) string        { return "CONNID#" + id }
+
+const (
+	countSK        = "COUNT"
+	pendingTotalPK = "PENDING#ALL"
+)
+
+func pendingPK(origin string) string { return "PENDING#" + origin }
 
 const idSK = "CONNID"
 
@@ -143,7 +153,7 @@ func (r *Connections) Create(ctx context.Context, c *federation.Connection, also
 	}
 	if federation.IsLive(c.Status) {
 		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &r.table, Item: map[string]types.AttributeValue{
-			"pk": s(wsPK(c.WorkspaceID)), "sk": s(lockSK(c.RemoteInstanceID)), "lockedBy": s(c.ID),
+			"pk": s(wsPK(c.WorkspaceID)), "sk": s(lockSK(c.RemoteURL)), "lockedBy": s(c.ID),
 		}, ConditionExpression: notExists}})
 	}
 	extra := writesOf(also)
@@ -157,7 +167,7 @@ func (r *Connections) Create(ctx context.Context, c *federation.Connection, also
 		case failed(0) || failed(1):
 			return fmt.Errorf("create connection %s: %w", c.ID, ErrExists)
 		case failed(2) && federation.IsLive(c.Status):
-			existing, _ := r.lockHolder(ctx, c.WorkspaceID, c.RemoteInstanceID)
+			existing, _ := r.lockHolder(ctx, c.WorkspaceID, c.RemoteURL)
 			return fmt.Errorf("create connection: %w", &ErrLiveConnection{Existing: existing})
 		}
 		for i := len(items) - len(extra); i < len(items); i++ {
@@ -278,6 +288,14 @@ func (r *Connections) Transition(ctx context.Context, ws, id string, ch Connecti
 	if ch.Direction != "" {
 		u.cond("{direction} = ?", ch.Direction)
 	}
+	current, err := r.Get(ctx, ws, id)
+	if err != nil {
+		return nil, err
+	}
+	leavesPending := current.Direction == federation.Inbound && current.Status == federation.StatusPending && ch.To != federation.StatusPending
+	if leavesPending {
+		u.cond("{status} = ?", federation.StatusPending) // the counters below count it
+	}
 	expr, cond, names, values := u.build()
 	upd := &types.Update{
 		TableName: &r.table, Key: key(wsPK(ws), connSK(id)), UpdateExpression: &expr,
@@ -285,18 +303,21 @@ func (r *Connections) Transition(ctx context.Context, ws, id string, ch Connecti
 	}
 	items := []types.TransactWriteItem{{Update: upd}}
 	if !federation.IsLive(ch.To) {
-		current, gerr := r.Get(ctx, ws, id)
-		if gerr != nil {
-			return nil, gerr
-		}
 		items = append(items, types.TransactWriteItem{Delete: &types.Delete{
-			TableName: &r.table, Key: key(wsPK(ws), lockSK(current.RemoteInstanceID)),
+			TableName: &r.table, Key: key(wsPK(ws), lockSK(current.RemoteURL)),
 			ConditionExpression:       aws.String("attribute_not_exists(pk) OR lockedBy = :id"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":id": s(id)},
 		}})
 	}
+	if leavesPending {
+		for _, pk := range []string{pendingPK(current.RemoteURL), pendingTotalPK} {
+			items = append(items, types.TransactWriteItem{Update: &types.Update{
+				TableName: &r.table, Key: key(pk, countSK), UpdateExpression: aws.String("ADD n :minus"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":minus": &types.AttributeValueMemberN{Value: "-1"}},
+			}})
+		}
+	}
 	items = append(items, writesOf(ch.Also)...)
-	var err error
 	if len(items) == 1 {
 		_, err = r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: upd.TableName, Key: upd.Key, UpdateExpression: upd.UpdateExpression, ConditionExpression: upd.ConditionExpression,
@@ -318,6 +339,51 @@ func (r *Connections) Transition(ctx context.Context, ws, id string, ch Connecti
 		return nil, fmt.Errorf("update connection: %w", err)
 	}
 	return r.Get(ctx, ws, id)
+}
+
+// PendingSlot is the Write that takes one of the slots for INBOUND PENDING
+// connections from origin: it fails (ErrPrecondition from Create) when the
+// origin has perOrigin of them already or the instance total. Leaving
+// PENDING frees the slot (Transition).
+func (r *Connections) PendingSlot(origin string, perOrigin, total int) []Write {
+	slot := func(pk string, max int) Write {
+		return Write{types.TransactWriteItem{Update: &types.Update{
+			TableName: &r.table, Key: key(pk, countSK), UpdateExpression: aws.String("ADD n :one"),
+			ConditionExpression: aws.String("attribute_not_exists(n) OR n < :max"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":one": &types.AttributeValueMemberN{Value: "1"}, ":max": &types.AttributeValueMemberN{Value: fmt.Sprint(max)},
+			},
+		}}}
+	}
+	return []Write{slot(pendingPK(origin), perOrigin), slot(pendingTotalPK, total)}
+}
+
+// PendingInbound returns the workspace's INBOUND PENDING connections created
+// before `before` (the ones to expire). It reads the workspace's PENDING
+// partition of the status index, which the pending slots keep small.
+func (r *Connections) PendingInbound(ctx context.Context, ws string, before time.Time) ([]federation.Connection, error) {
+	var out []federation.Connection
+	p := dynamodb.NewQueryPaginator(r.db, &dynamodb.QueryInput{
+		TableName: &r.table, IndexName: aws.String(IndexConnectionsByStatus),
+		KeyConditionExpression:    aws.String("statusKey = :p"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": s(statusKey(ws, federation.StatusPending))},
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("pending connections: %w", err)
+		}
+		for _, raw := range page.Items {
+			c, err := decodeConnection(raw)
+			if err != nil {
+				return nil, err
+			}
+			if c.Direction == federation.Inbound && c.CreatedAt.Before(before) {
+				out = append(out, *c)
+			}
+		}
+	}
+	return out, nil
 }
 
 // SetRemoteKeys replaces the stored keys of the peer with those it

@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -54,30 +57,40 @@ type Subscriptions struct {
 	now   func() time.Time
 }
 
+// SubscriptionChange creates, reactivates or deactivates a subscription.
+type SubscriptionChange struct {
+	Workspace, ConnectionID, Direction, EventType string
+	Active                                        bool
+	Metadata                                      []byte // kept when nil
+	// Limit bounds the connection's active subscriptions in this direction
+	// (0: no bound); activating one more is ErrLimit.
+	Limit int
+}
+
+// ErrLimit is returned when a change would pass its bound.
+var ErrLimit = errors.New("limit reached")
+
+func subCountSK(connID, direction string) string { return "SUBCOUNT#" + connID + "#" + direction }
+
 // Set creates or updates a subscription: active or not, keeping its id and
-// creation time across re-subscriptions (which reactivate it).
-func (r *Subscriptions) Set(ctx context.Context, ws, connID, direction, eventType string, active bool, metadata []byte) (*federation.Subscription, error) {
-	now := r.now().UTC()
-	nowAV, _ := attributevalue.Marshal(now)
-	values := map[string]types.AttributeValue{
-		":id": s(ids.New()), ":now": nowAV, ":ws": s(ws), ":c": s(connID), ":t": s(eventType), ":d": s(direction),
-		":a": &types.AttributeValueMemberBOOL{Value: active},
-	}
-	expr := "SET id = if_not_exists(id, :id), createdAt = if_not_exists(createdAt, :now), updatedAt = :now, " +
-		"workspaceId = :ws, connectionId = :c, eventType = :t, direction = :d, isActive = :a"
-	if metadata != nil {
-		expr += ", metadata = :m"
-		values[":m"] = &types.AttributeValueMemberB{Value: metadata}
-	}
-	if active && direction == federation.Inbound {
-		expr += ", fanKey = :fk, fanSort = :fs"
-		values[":fk"], values[":fs"] = s(fanKey(ws, eventType)), s(connID+"#"+eventType)
-	} else {
-		expr += " REMOVE fanKey, fanSort"
+// creation time across re-subscriptions (which reactivate it). With a Limit,
+// a counter of the connection's active subscriptions moves in the same
+// transaction as the one that changes, so the bound holds under concurrency.
+func (r *Subscriptions) Set(ctx context.Context, ch SubscriptionChange) (*federation.Subscription, error) {
+	k := key(wsPK(ch.Workspace), subSK(ch.ConnectionID, ch.Direction, ch.EventType))
+	expr, values := r.setExpression(ch)
+	if ch.Limit > 0 {
+		switch err := r.setCounted(ctx, ch, k, expr, values); {
+		case err == nil:
+			return r.Get(ctx, ch.Workspace, ch.ConnectionID, ch.Direction, ch.EventType)
+		case !errors.Is(err, errUnchanged):
+			return nil, err
+		}
+		// Already in the wanted state: nothing to count, only to update.
 	}
 	out, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &r.table, Key: key(wsPK(ws), subSK(connID, direction, eventType)),
-		UpdateExpression: aws.String(expr), ExpressionAttributeValues: values, ReturnValues: types.ReturnValueAllNew,
+		TableName: &r.table, Key: k, UpdateExpression: aws.String(expr), ExpressionAttributeValues: values,
+		ReturnValues: types.ReturnValueAllNew,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("set subscription: %w", err)
@@ -88,6 +101,69 @@ func (r *Subscriptions) Set(ctx context.Context, ws, connID, direction, eventTyp
 	}
 	sub := item.subscription()
 	return &sub, nil
+}
+
+func (r *Subscriptions) setExpression(ch SubscriptionChange) (string, map[string]types.AttributeValue) {
+	now := r.now().UTC()
+	nowAV, _ := attributevalue.Marshal(now)
+	values := map[string]types.AttributeValue{
+		":id": s(ids.New()), ":now": nowAV, ":ws": s(ch.Workspace), ":c": s(ch.ConnectionID), ":t": s(ch.EventType),
+		":d": s(ch.Direction), ":a": &types.AttributeValueMemberBOOL{Value: ch.Active},
+	}
+	expr := "SET id = if_not_exists(id, :id), createdAt = if_not_exists(createdAt, :now), updatedAt = :now, " +
+		"workspaceId = :ws, connectionId = :c, eventType = :t, direction = :d, isActive = :a"
+	if ch.Metadata != nil {
+		expr += ", metadata = :m"
+		values[":m"] = &types.AttributeValueMemberB{Value: ch.Metadata}
+	}
+	if ch.Active && ch.Direction == federation.Inbound {
+		expr += ", fanKey = :fk, fanSort = :fs"
+		values[":fk"], values[":fs"] = s(fanKey(ch.Workspace, ch.EventType)), s(ch.ConnectionID+"#"+ch.EventType)
+	} else {
+		expr += " REMOVE fanKey, fanSort"
+	}
+	return expr, values
+}
+
+// errUnchanged: the subscription is already active (or inactive) as asked.
+var errUnchanged = errors.New("unchanged")
+
+// setCounted flips a subscription's state and moves the counter with it.
+func (r *Subscriptions) setCounted(ctx context.Context, ch SubscriptionChange, k map[string]types.AttributeValue, expr string, values map[string]types.AttributeValue) error {
+	values = maps.Clone(values)
+	values[":other"] = &types.AttributeValueMemberBOOL{Value: !ch.Active}
+	cond := "isActive = :other"
+	if ch.Active {
+		cond = "attribute_not_exists(isActive) OR isActive = :other"
+	}
+	counter := &types.Update{
+		TableName: &r.table, Key: key(wsPK(ch.Workspace), subCountSK(ch.ConnectionID, ch.Direction)),
+		UpdateExpression:          aws.String("ADD n :step"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":step": &types.AttributeValueMemberN{Value: "-1"}},
+	}
+	if ch.Active {
+		counter.ConditionExpression = aws.String("attribute_not_exists(n) OR n < :max")
+		counter.ExpressionAttributeValues = map[string]types.AttributeValue{
+			":step": &types.AttributeValueMemberN{Value: "1"}, ":max": &types.AttributeValueMemberN{Value: strconv.Itoa(ch.Limit)},
+		}
+	}
+	_, err := r.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Update: &types.Update{TableName: &r.table, Key: k, UpdateExpression: aws.String(expr),
+			ConditionExpression: aws.String(cond), ExpressionAttributeValues: values}},
+		{Update: counter},
+	}})
+	var cancelled *types.TransactionCanceledException
+	if errors.As(err, &cancelled) {
+		reasons := cancelled.CancellationReasons
+		if len(reasons) > 0 && aws.ToString(reasons[0].Code) == "ConditionalCheckFailed" {
+			return errUnchanged
+		}
+		return fmt.Errorf("subscription %s: at most %d active: %w", ch.EventType, ch.Limit, ErrLimit)
+	}
+	if err != nil {
+		return fmt.Errorf("set subscription: %w", err)
+	}
+	return nil
 }
 
 // Get returns one subscription; ErrNotFound if it was never made.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,9 +61,13 @@ func New(t testing.TB, opts ...Option) *app.App {
 }
 
 // Connection stores a connection of workspace ws to a peer at url (that peer
-// need not exist) in the given status, as the handshake would have left it.
+// need not exist; "" makes up an origin of its own) in the given status, as
+// the handshake would have left it.
 func Connection(t testing.TB, a *app.App, ws, status, url string) *federation.Connection {
 	t.Helper()
+	if url == "" {
+		url = "https://peer-" + strings.ToLower(ids.Token(6)) + ".invalid"
+	}
 	now := time.Now().UTC()
 	c := &federation.Connection{
 		ID: ids.New(), WorkspaceID: ws, RemoteInstanceID: "peer-" + ids.Token(4), RemoteURL: url,

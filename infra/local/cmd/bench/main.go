@@ -342,7 +342,7 @@ func fanout(ctx context.Context, endpoint string, n int, signNs float64) error {
 		return err
 	}
 	for _, cn := range conns {
-		if _, err := a.Store.Subscriptions.Set(ctx, ws, cn.ID, federation.Inbound, "task.*", true, nil); err != nil {
+		if _, err := a.Store.Subscriptions.Set(ctx, store.SubscriptionChange{Workspace: ws, ConnectionID: cn.ID, Direction: federation.Inbound, EventType: "task.*", Active: true}); err != nil {
 			return err
 		}
 	}
@@ -420,7 +420,7 @@ func incomingEvents(ctx context.Context, endpoint string, alg signing.Alg) error
 	if err := a.Store.Connections.Import(ctx, []federation.Connection{conn}); err != nil {
 		return err
 	}
-	if _, err := a.Store.Subscriptions.Set(ctx, "ws", conn.ID, federation.Outbound, "task.*", true, nil); err != nil {
+	if _, err := a.Store.Subscriptions.Set(ctx, store.SubscriptionChange{Workspace: "ws", ConnectionID: conn.ID, Direction: federation.Outbound, EventType: "task.*", Active: true}); err != nil {
 		return err
 	}
 	h := handlers.IncomingEvent(a)
