@@ -39,6 +39,11 @@ func (b *builder) httpRoute(r routes.Route, fn awslambda.Function) {
 	if r.NeedsToken() {
 		opts.Authorizer = b.jwt
 	}
+	if scope := r.Scope(); scope != "" {
+		// The authorizer refuses a token without the scope before the function
+		// runs (which checks again).
+		opts.AuthorizationScopes = jsii.Strings(scope)
+	}
 	for _, route := range *b.httpAPI.AddRoutes(opts) {
 		if !r.NeedsToken() {
 			cdknag.NagSuppressions_AddResourceSuppressions(route, &[]*cdknag.NagPackSuppression{{

@@ -79,9 +79,13 @@ func (b *builder) grant(fn awslambda.Function, a routes.Access) {
 	for _, q := range a.Send {
 		b.queueNamed(q).GrantSendMessages(fn)
 	}
-	if a.SigningKey {
+	if a.SigningKey != routes.NoKey {
+		actions := []string{"kms:GenerateDataKey"}
+		if a.SigningKey == routes.SignWithKey {
+			actions = append(actions, "kms:Decrypt")
+		}
 		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Actions:   jsii.Strings("kms:GenerateDataKey", "kms:Decrypt"),
+			Actions:   jsii.Strings(actions...),
 			Resources: &[]*string{b.key.KeyArn()},
 		}))
 	}

@@ -167,6 +167,13 @@ func TestHTTPRoutesAndAuthorizers(t *testing.T) {
 		if r.NeedsToken() {
 			wantAuth = "JWT"
 		}
+		wantScopes := "null"
+		if r.Scope() != "" {
+			wantScopes = `["` + r.Scope() + `"]`
+		}
+		if got := jsonText(route["AuthorizationScopes"]); got != wantScopes {
+			t.Errorf("%s: authorization scopes %s, want %s", r.RouteKey(), got, wantScopes)
+		}
 		if route["AuthorizationType"] != wantAuth {
 			t.Errorf("%s: authorization %v, want %s", r.RouteKey(), route["AuthorizationType"], wantAuth)
 		}
@@ -382,7 +389,7 @@ func privilegeErrors(r routes.Route, logGroup string, sts []statement, ids stack
 	fail := func(format string, args ...any) { errs = append(errs, r.Name+": "+fmt.Sprintf(format, args...)) }
 	known := slices.Concat(readActions, writeActions, sendActions, consumeActions, kmsActions, logActions, []string{"secretsmanager:GetSecretValue"})
 	tableActions := map[string][]string{} // by logical id
-	var sendTo, consumeFrom, kmsOn, secretOn, logsTo []string
+	var sendTo, consumeFrom, kmsOn, kmsDo, secretOn, logsTo []string
 	for _, s := range sts {
 		for _, a := range s.actions {
 			if strings.Contains(a, "*") || !slices.Contains(known, a) {
@@ -407,6 +414,11 @@ func privilegeErrors(r routes.Route, logGroup string, sts []statement, ids stack
 			}
 			if s.hasAction("kms:") {
 				kmsOn = append(kmsOn, id)
+				for _, a := range s.actions {
+					if strings.HasPrefix(a, "kms:") {
+						kmsDo = append(kmsDo, a)
+					}
+				}
 			}
 			if s.hasAction("secretsmanager:") {
 				secretOn = append(secretOn, id)
@@ -460,12 +472,18 @@ func privilegeErrors(r routes.Route, logGroup string, sts []statement, ids stack
 	if got, w := norm(consumeFrom), want(r.Queues); !slices.Equal(got, w) {
 		fail("ReceiveMessage on %v, the row's trigger queues are %v (%v)", got, r.Queues, w)
 	}
-	wantKMS := []string(nil)
-	if r.Access.SigningKey {
-		wantKMS = []string{ids.key}
+	wantKMS, wantDo := []string(nil), []string(nil)
+	switch r.Access.SigningKey {
+	case routes.SealKey:
+		wantKMS, wantDo = []string{ids.key}, []string{"kms:GenerateDataKey"}
+	case routes.SignWithKey:
+		wantKMS, wantDo = []string{ids.key}, []string{"kms:Decrypt", "kms:GenerateDataKey"}
 	}
 	if got := norm(kmsOn); !slices.Equal(got, wantKMS) {
 		fail("KMS actions on %v, want %v (SigningKey %v)", got, wantKMS, r.Access.SigningKey)
+	}
+	if got := norm(kmsDo); !slices.Equal(got, wantDo) {
+		fail("KMS actions %v, want %v: a function that never signs holds no Decrypt", got, wantDo)
 	}
 	wantSecret := []string(nil)
 	if r.Access.Secret {

@@ -66,7 +66,7 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 		Config: cfg, Log: log, Now: time.Now,
 		Store: st, SQS: sqsClient,
 		Jobs:     queue.NewSender(sqsClient, cfg.Queues),
-		Peers:    peer.New(cfg.DevMode),
+		Peers:    peer.New(cfg.DevMode, cfg.PeerPorts...),
 		Identity: identity.New(st.Instance, signing.NewSealer(kms.NewFromConfig(awsCfg), cfg.KMSKeyID), cfg.Identity),
 	}
 	a.Verifier = incoming.New(st.Connections, st.Messages, a.Peers, a.Identity)
@@ -76,7 +76,8 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 	a.Connections = connections.New(connections.Deps{
 		Connections: st.Connections, Messages: st.Messages, Invites: st.Invites, Identity: a.Identity,
 		Signer: signer, Peers: a.Peers, Outbox: a.Outbox, Verifier: a.Verifier,
-		InstanceURL: cfg.Identity.URL, DefaultInboundWorkspace: cfg.DefaultInboundWorkspace, Log: log,
+		InstanceURL: cfg.Identity.URL, DefaultInboundWorkspace: cfg.DefaultInboundWorkspace,
+		PendingPerOrigin: cfg.PendingPerOrigin, PendingTotal: cfg.PendingTotal, PendingExpiry: cfg.PendingExpiry, Log: log,
 	})
 	a.Messaging = messaging.New(messaging.Deps{
 		Connections: st.Connections, Messages: st.Messages, Identity: a.Identity, Signer: signer, Peers: a.Peers,
@@ -86,7 +87,8 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 	})
 	a.Events = events.New(events.Deps{
 		Connections: st.Connections, Messages: st.Messages, Subscriptions: st.Subscriptions, Jobs: a.Jobs,
-		Outbox: a.Outbox, Commands: a.Messaging, Signer: signer, Verifier: a.Verifier, Log: log,
+		Outbox: a.Outbox, Commands: a.Messaging, Signer: signer, Verifier: a.Verifier,
+		SubscriptionLimit: cfg.SubscriptionLimit, Log: log,
 	})
 	a.Agents = agents.New(agents.Deps{
 		Agents: st.Agents, Connections: st.Connections, Commands: a.Messaging, Events: a.Events,

@@ -45,6 +45,14 @@ type Config struct {
 	OrchestratorSecretARN string
 	// OutboxGrace is how old an unsent job must be before the sweeper sends it.
 	OutboxGrace time.Duration
+	// Limits a peer cannot pass (PROTOCOL.md §5, §8): INBOUND PENDING
+	// connections per origin and in all, how long one waits for a user, and
+	// active subscriptions per connection and direction.
+	PendingPerOrigin, PendingTotal int
+	PendingExpiry                  time.Duration
+	SubscriptionLimit              int
+	// PeerPorts are the ports peers may be reached at outside development.
+	PeerPorts []int
 }
 
 // Defaults fills unset durations and policies with the documented defaults.
@@ -66,6 +74,21 @@ func (c *Config) Defaults() {
 	}
 	if c.OutboxGrace == 0 {
 		c.OutboxGrace = time.Minute
+	}
+	if c.PendingPerOrigin == 0 {
+		c.PendingPerOrigin = 10
+	}
+	if c.PendingTotal == 0 {
+		c.PendingTotal = 1000
+	}
+	if c.PendingExpiry == 0 {
+		c.PendingExpiry = 7 * 24 * time.Hour
+	}
+	if c.SubscriptionLimit == 0 {
+		c.SubscriptionLimit = 100
+	}
+	if len(c.PeerPorts) == 0 {
+		c.PeerPorts = []int{443}
 	}
 }
 
@@ -108,6 +131,23 @@ func FromEnv() (Config, error) {
 	if c.CommandTimeout, err = seconds("COMMAND_TIMEOUT_SECONDS", time.Second); err != nil {
 		return c, err
 	}
+	if c.PendingExpiry, err = seconds("PENDING_EXPIRY_DAYS", 24*time.Hour); err != nil {
+		return c, err
+	}
+	for name, dst := range map[string]*int{
+		"PENDING_PER_ORIGIN": &c.PendingPerOrigin, "PENDING_TOTAL": &c.PendingTotal, "SUBSCRIPTION_LIMIT": &c.SubscriptionLimit,
+	} {
+		if *dst, err = count(name); err != nil {
+			return c, err
+		}
+	}
+	for _, p := range listOr(os.Getenv("PEER_PORTS"), nil) {
+		port, err := strconv.Atoi(p)
+		if err != nil || port < 1 || port > 65535 {
+			return c, fmt.Errorf("config: PEER_PORTS must list port numbers, not %q", p)
+		}
+		c.PeerPorts = append(c.PeerPorts, port)
+	}
 	c.Defaults()
 	return c, c.Validate()
 }
@@ -143,7 +183,20 @@ func (c Config) Validate() error {
 	if u.Scheme != "https" && !(c.DevMode && u.Scheme == "http") {
 		return fmt.Errorf("config: INSTANCE_URL %q must use https", c.Identity.URL)
 	}
+	for name, list := range map[string][]string{"COMMAND_TYPES": c.Identity.CommandTypes, "EVENT_TYPES": c.Identity.EventTypes} {
+		for _, t := range list {
+			if !federation.ValidTypeName(t) {
+				return fmt.Errorf("config: %s entry %q must be dot-separated lower-case words such as task.created", name, t)
+			}
+		}
+	}
 	return nil
+}
+
+// count reads a positive whole number (0 if unset).
+func count(name string) (int, error) {
+	d, err := seconds(name, 1)
+	return int(d), err
 }
 
 // seconds reads a whole number of units from the environment (0 if unset).

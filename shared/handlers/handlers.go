@@ -39,6 +39,8 @@ func failure(err error) error {
 		return federation.Conflictf("%v", err)
 	case errors.Is(err, store.ErrBadCursor):
 		return federation.Invalidf("cursor is not valid for this list")
+	case errors.Is(err, store.ErrTooLarge):
+		return federation.Errorf(federation.CodePayloadTooLarge, "%v", err)
 	case errors.Is(err, store.ErrLimit):
 		return federation.Errorf(federation.CodeLimitExceeded, "%v", err)
 	}

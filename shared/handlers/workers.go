@@ -111,8 +111,16 @@ func Dispatcher(a *app.App) SQSHandler { return jobs(a, "dispatcher", a.Messagin
 // on the message and raises the operational event.
 func DLQRecorder(a *app.App) SQSHandler { return jobs(a, "dlq-recorder", a.Deliverer.DeadLettered) }
 
-// Timeouts marks commands without a response in time as TIMEOUT (every minute).
-func Timeouts(a *app.App) ScheduledHandler { return scheduled(a.Messaging.Timeouts) }
+// Timeouts marks commands without a response in time as TIMEOUT and expires
+// inbound connections no user accepted in time (every minute).
+func Timeouts(a *app.App) ScheduledHandler {
+	return scheduled(func(ctx context.Context) error {
+		if err := a.Messaging.Timeouts(ctx); err != nil {
+			return err
+		}
+		return a.Connections.ExpirePending(ctx)
+	})
+}
 
 // Sweeper sends the jobs a crash or an SQS failure left unsent (every minute).
 func Sweeper(a *app.App) ScheduledHandler {

@@ -108,20 +108,22 @@ func New(repo Repository, sealer Sealer, s Settings) *Service {
 func (s *Service) Ensure(ctx context.Context) (*store.InstanceRecord, error) {
 	rec, err := s.repo.Get(ctx)
 	if err == nil {
-		return rec, nil
+		return s.followDeployment(ctx, rec)
 	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
 	now := s.now().UTC()
 	rec = &store.InstanceRecord{
-		InstanceID:   ids.New(),
-		Name:         s.settings.Name,
-		CommandTypes: nonNil(s.settings.CommandTypes),
-		EventTypes:   nonNil(s.settings.EventTypes),
-		Metadata:     "{}",
-		CreatedAt:    now,
-		UpdatedAt:    now,
+		InstanceID:           ids.New(),
+		Name:                 s.settings.Name,
+		CommandTypes:         nonNil(s.settings.CommandTypes),
+		EventTypes:           nonNil(s.settings.EventTypes),
+		DeployedCommandTypes: nonNil(s.settings.CommandTypes),
+		DeployedEventTypes:   nonNil(s.settings.EventTypes),
+		Metadata:             "{}",
+		CreatedAt:            now,
+		UpdatedAt:            now,
 	}
 	key, err := s.newKey(ctx, rec.InstanceID, now)
 	if err != nil {
@@ -131,6 +133,31 @@ func (s *Service) Ensure(ctx context.Context) (*store.InstanceRecord, error) {
 	switch err := s.repo.Create(ctx, rec); {
 	case errors.Is(err, store.ErrExists):
 		return s.repo.Get(ctx)
+	case err != nil:
+		return nil, err
+	}
+	return rec, nil
+}
+
+// followDeployment applies the deployment's command and event types when
+// they changed since they were last applied: settings that come from the
+// deployment are in force after every deploy, not only the first (PROTOCOL.md
+// §5). A PATCH /instance lasts until the setting changes again.
+func (s *Service) followDeployment(ctx context.Context, rec *store.InstanceRecord) (*store.InstanceRecord, error) {
+	cmds, evts := nonNil(s.settings.CommandTypes), nonNil(s.settings.EventTypes)
+	if slices.Equal(rec.DeployedCommandTypes, cmds) && slices.Equal(rec.DeployedEventTypes, evts) {
+		return rec, nil
+	}
+	if !slices.Equal(rec.DeployedCommandTypes, cmds) {
+		rec.CommandTypes, rec.DeployedCommandTypes = cmds, cmds
+	}
+	if !slices.Equal(rec.DeployedEventTypes, evts) {
+		rec.EventTypes, rec.DeployedEventTypes = evts, evts
+	}
+	rec.UpdatedAt = s.now().UTC()
+	switch err := s.repo.Update(ctx, rec); {
+	case errors.Is(err, store.ErrConflict):
+		return s.repo.Get(ctx) // another cold start applied them
 	case err != nil:
 		return nil, err
 	}

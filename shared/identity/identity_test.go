@@ -198,3 +198,27 @@ func TestEscrowRoundTrip(t *testing.T) {
 		t.Fatalf("imported key does not open under the new KMS key: %v", err)
 	}
 }
+
+// Settings that come from the deployment follow it: a changed COMMAND_TYPES
+// is in force after the next start, and a PATCH lasts until then.
+func TestDeploymentSettingsFollowTheDeployment(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	first := f.service(identity.Settings{CommandTypes: []string{"agent.spawn"}})
+	if doc, _ := first.Document(ctx); strings.Join(doc.Capabilities.CommandTypes, ",") != "agent.spawn" {
+		t.Fatalf("first start: %v", doc.Capabilities.CommandTypes)
+	}
+	patched := []string{"agent.spawn", "task.create"}
+	if _, err := first.Update(ctx, identity.Patch{Capabilities: &identity.CapabilityPatch{CommandTypes: &patched}}); err != nil {
+		t.Fatal(err)
+	}
+	same := f.service(identity.Settings{CommandTypes: []string{"agent.spawn"}})
+	if doc, _ := same.Document(ctx); len(doc.Capabilities.CommandTypes) != 2 {
+		t.Fatalf("an unchanged deployment undid the PATCH: %v", doc.Capabilities.CommandTypes)
+	}
+	redeployed := f.service(identity.Settings{CommandTypes: []string{"agent.status"}, EventTypes: []string{"task.created"}})
+	doc, err := redeployed.Document(ctx)
+	if err != nil || strings.Join(doc.Capabilities.CommandTypes, ",") != "agent.status" || strings.Join(doc.Capabilities.EventTypes, ",") != "task.created" {
+		t.Fatalf("after a deploy with new settings: %+v %v", doc.Capabilities, err)
+	}
+}

@@ -145,10 +145,19 @@ func (s *Service) answerQuery(ctx context.Context, req platform.Request) (federa
 	return platform.Failure(fmt.Sprintf("unknown query %q", req.Query)), nil
 }
 
-// signable refuses an answer whose data cannot be signed faithfully: the
-// peer would read other numbers than the platform gave.
+// MaxAnswerData bounds the data of a QUERY_RESPONSE or COMMAND_RESPONSE:
+// it is stored twice (in the message and in the signed answer) and must fit
+// a DynamoDB item and an SQS message.
+const MaxAnswerData = 96 * 1024
+
+// signable refuses an answer whose data cannot be signed faithfully (the
+// peer would read other numbers than the platform gave) or stored.
 func signable(resp federation.Response, err error) (federation.Response, error) {
-	if err == nil && len(resp.Data) > 0 && federation.CheckNumbers(resp.Data) != nil {
+	switch {
+	case err != nil || len(resp.Data) == 0:
+	case len(resp.Data) > MaxAnswerData:
+		return platform.Failure(fmt.Sprintf("the answer is larger than %d bytes", MaxAnswerData)), nil
+	case federation.CheckNumbers(resp.Data) != nil:
 		return platform.Failure("the answer holds numbers that cannot be represented exactly"), nil
 	}
 	return resp, err

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,21 +41,29 @@ const Timeout = 10 * time.Second
 type Client struct {
 	http    *http.Client
 	devMode bool
+	ports   []int
 }
 
-// New returns a client. devMode allows http and loopback/private addresses,
-// so instances on one machine can federate.
-func New(devMode bool) *Client {
+// New returns a client for peers at the given ports (443 when none are
+// given). devMode allows http, loopback/private addresses and any port, so
+// instances on one machine can federate.
+func New(devMode bool, ports ...int) *Client {
+	if len(ports) == 0 {
+		ports = []int{443}
+	}
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
 	if !devMode {
 		dialer.Control = func(network, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
+			host, port, err := net.SplitHostPort(address)
 			if err != nil {
 				return err
 			}
 			ip, err := netip.ParseAddr(host)
 			if err != nil || !isPublic(ip) {
 				return fmt.Errorf("%w: %s is not a public address", ErrBadURL, host)
+			}
+			if p, _ := strconv.Atoi(port); !slices.Contains(ports, p) {
+				return fmt.Errorf("%w: port %s is not allowed", ErrBadURL, port)
 			}
 			return nil
 		}
@@ -68,6 +77,7 @@ func New(devMode bool) *Client {
 	}
 	return &Client{
 		devMode: devMode,
+		ports:   ports,
 		http: &http.Client{
 			Transport: transport,
 			Timeout:   Timeout,
@@ -96,6 +106,13 @@ func (c *Client) NormalizeURL(ctx context.Context, raw string) (string, error) {
 		return "", fmt.Errorf("%w: %q must use https", ErrBadURL, raw)
 	}
 	if !c.devMode {
+		port := 443
+		if u.Port() != "" {
+			port, _ = strconv.Atoi(u.Port())
+		}
+		if !slices.Contains(c.ports, port) {
+			return "", fmt.Errorf("%w: %q uses port %d; allowed are %v", ErrBadURL, raw, port, c.ports)
+		}
 		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", u.Hostname())
 		if err != nil || len(addrs) == 0 {
 			return "", fmt.Errorf("%w: cannot resolve %s", ErrBadURL, u.Hostname())
@@ -124,16 +141,33 @@ func Origin(u *url.URL) string {
 	return scheme + "://" + host
 }
 
-// isPublic rejects loopback, private, link-local, CGNAT, multicast and
-// unspecified addresses.
+// nonPublic are ranges no peer may be reached in besides the ones netip
+// classifies: shared/benchmark/reserved IPv4 space, and the IPv6 ranges that
+// embed or route to IPv4 (NAT64, 6to4, IPv4-compatible, Teredo), which could
+// reach internal IPv4 addresses, plus deprecated site-local and documentation
+// space.
+var nonPublic = func() []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range []string{
+		"100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15", "0.0.0.0/8", "240.0.0.0/4",
+		"192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24",
+		"64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "::/96", "2001::/32", "fec0::/10", "2001:db8::/32", "100::/64",
+	} {
+		out = append(out, netip.MustParsePrefix(p))
+	}
+	return out
+}()
+
+// isPublic rejects loopback, private, link-local, CGNAT, multicast,
+// unspecified and the nonPublic addresses.
 func isPublic(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
 		ip.IsMulticast() || ip.IsUnspecified() || ip.IsInterfaceLocalMulticast() {
 		return false
 	}
-	for _, p := range []string{"100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15", "0.0.0.0/8", "240.0.0.0/4"} {
-		if netip.MustParsePrefix(p).Contains(ip) {
+	for _, p := range nonPublic {
+		if p.Contains(ip) {
 			return false
 		}
 	}

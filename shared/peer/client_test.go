@@ -35,6 +35,14 @@ func TestNormalizeURL(t *testing.T) {
 		{prod, "https://[::1]:443", ""},       // loopback v6
 		{prod, "https://100.64.1.1", ""},      // CGNAT
 		{prod, "https://93.184.215.14", "https://93.184.215.14"},
+		{prod, "https://93.184.215.14:443", "https://93.184.215.14"}, // the default port is the same origin
+		{prod, "https://93.184.215.14:8443", ""},                     // a port not allowed
+		{prod, "https://[64:ff9b::a00:1]", ""},                       // NAT64 of 10.0.0.1
+		{prod, "https://[2002:a00:1::1]", ""},                        // 6to4 of 10.0.0.1
+		{prod, "https://[::a00:1]", ""},                              // IPv4-compatible
+		{prod, "https://[fec0::1]", ""},                              // site-local
+		{New(false, 443, 8443), "https://93.184.215.14:8443", "https://93.184.215.14:8443"},
+		{dev, "http://localhost:80", "http://localhost"},
 	}
 	for _, tt := range tests {
 		got, err := tt.client.NormalizeURL(ctx, tt.in)
@@ -48,7 +56,11 @@ func TestNormalizeURL(t *testing.T) {
 			t.Errorf("NormalizeURL(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
-	for addr, public := range map[string]bool{"8.8.8.8": true, "2606:4700::1111": true, "192.168.1.1": false, "fe80::1": false, "0.0.0.0": false, "::ffff:127.0.0.1": false} {
+	for addr, public := range map[string]bool{
+		"8.8.8.8": true, "2606:4700::1111": true, "192.168.1.1": false, "fe80::1": false, "0.0.0.0": false, "::ffff:127.0.0.1": false,
+		"64:ff9b::7f00:1": false, "64:ff9b:1::1": false, "2002:7f00:1::": false, "::127.0.0.1": false, "::a9fe:a9fe": false,
+		"fec0::1": false, "fedf::1": false, "2001::1": false, "2001:db8::1": false, "fc00::1": false, "2a00:1450::1": true,
+	} {
 		if isPublic(netip.MustParseAddr(addr)) != public {
 			t.Errorf("isPublic(%s) = %v", addr, !public)
 		}

@@ -54,13 +54,26 @@ type Access struct {
 	Read  []string // tables it only reads
 	Write []string // tables it writes (and reads)
 	Send  []string // queues it sends jobs to: work queues, or DLQs ("<name>-dlq") where it puts exhausted jobs itself
-	// SigningKey: it seals or opens the private signing key with the KMS key.
-	// The sealed key lives in the instance table, which the first function to
-	// start also writes (it creates the identity), so this goes with writing
-	// store.InstanceTable.
-	SigningKey bool
+	// SigningKey is what it does with the KMS key that seals the private
+	// signing keys. The identity lives in the instance table, which the first
+	// function to start also writes (it creates the identity), so any use
+	// goes with writing store.InstanceTable.
+	SigningKey KeyUse
 	Secret     bool // it reads the orchestrator API key from Secrets Manager
 }
+
+// KeyUse is a function's use of the KMS key that seals the signing keys:
+// none, sealing only (it reads the identity and may create it on first start,
+// or rotates keys: kms:GenerateDataKey), or signing too (it opens the private
+// key: kms:Decrypt). A function that never signs holds no Decrypt.
+type KeyUse int
+
+// Uses of the sealing key.
+const (
+	NoKey KeyUse = iota
+	SealKey
+	SignWithKey
+)
 
 // Tables lists the tables the function reads or writes, each once.
 func (a Access) Tables() []string {
@@ -127,15 +140,15 @@ func (r Route) Scope() string {
 var All = []Route{
 	// Identity (PROTOCOL §5)
 	{Name: "instance-get", Method: "GET", Path: "/instance", Auth: Public,
-		Access: Access{Write: []string{store.InstanceTable}, SigningKey: true}},
+		Access: Access{Write: []string{store.InstanceTable}, SigningKey: SealKey}},
 	{Name: "instance-update", Method: "PATCH", Path: "/instance", Auth: InstanceAdmin,
-		Access: Access{Write: []string{store.InstanceTable}, SigningKey: true}},
+		Access: Access{Write: []string{store.InstanceTable}, SigningKey: SealKey}},
 	{Name: "instance-rotate-keys", Method: "POST", Path: "/instance/keys/rotate", Auth: InstanceAdmin,
-		Access: Access{Write: []string{store.InstanceTable}, SigningKey: true}},
+		Access: Access{Write: []string{store.InstanceTable}, SigningKey: SealKey}},
 
 	// Connections (PROTOCOL §5)
 	{Name: "connections-initiate", Method: "POST", Path: "/connections/initiate", Auth: User,
-		Access: Access{Write: []string{store.InstanceTable, store.ConnectionsTable}, SigningKey: true}},
+		Access: Access{Write: []string{store.InstanceTable, store.ConnectionsTable}, SigningKey: SignWithKey}},
 	{Name: "connections-invite", Method: "POST", Path: "/connections/invites", Auth: WorkspaceAdmin,
 		Access: Access{Write: []string{store.InvitesTable}}},
 	{Name: "connections-list", Method: "GET", Path: "/connections", Auth: User,
@@ -146,39 +159,39 @@ var All = []Route{
 		Access: Access{
 			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable},
 			Send:       []string{queue.Delivery},
-			SigningKey: true,
+			SigningKey: SealKey,
 		}},
 	{Name: "connections-reject", Method: "POST", Path: "/connections/{id}/reject", Auth: User,
 		Access: Access{
 			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable},
 			Send:       []string{queue.Delivery},
-			SigningKey: true,
+			SigningKey: SealKey,
 		}},
 	{Name: "connections-disconnect", Method: "POST", Path: "/connections/{id}/disconnect", Auth: User,
 		Access: Access{
 			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable},
 			Send:       []string{queue.Delivery},
-			SigningKey: true,
+			SigningKey: SealKey,
 		}},
 	{Name: "connections-suspend", Method: "POST", Path: "/connections/{id}/suspend", Auth: User,
 		Access: Access{Write: []string{store.ConnectionsTable}}},
 	{Name: "connections-resume", Method: "POST", Path: "/connections/{id}/resume", Auth: User,
 		Access: Access{Write: []string{store.ConnectionsTable}}},
 	{Name: "incoming-connect", Method: "POST", Path: "/incoming/connect", Auth: Signed,
-		Access: Access{Write: []string{store.InstanceTable, store.ConnectionsTable, store.InvitesTable, store.MessagesTable}, SigningKey: true}},
+		Access: Access{Write: []string{store.InstanceTable, store.ConnectionsTable, store.InvitesTable, store.MessagesTable}, SigningKey: SignWithKey}},
 	{Name: "incoming-connect-response", Method: "POST", Path: "/incoming/connect/response", Auth: Signed,
-		Access: Access{Write: []string{store.ConnectionsTable, store.MessagesTable}}},
+		Access: Access{Write: []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable}, SigningKey: SealKey}},
 	{Name: "incoming-disconnect", Method: "POST", Path: "/incoming/disconnect", Auth: Signed,
-		Access: Access{Write: []string{store.ConnectionsTable, store.MessagesTable}}},
+		Access: Access{Write: []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable}, SigningKey: SealKey}},
 
 	// QUERY (PROTOCOL §6)
 	{Name: "query-send", Method: "POST", Path: "/query", Auth: User,
-		Access: Access{Read: []string{store.ConnectionsTable}, Write: []string{store.InstanceTable, store.MessagesTable}, SigningKey: true}},
+		Access: Access{Read: []string{store.ConnectionsTable}, Write: []string{store.InstanceTable, store.MessagesTable}, SigningKey: SignWithKey}},
 	{Name: "incoming-query", Method: "POST", Path: "/incoming/query", Auth: Signed,
 		Access: Access{
 			Read:       []string{store.SubscriptionsTable},
 			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable},
-			SigningKey: true,
+			SigningKey: SignWithKey,
 		}},
 	{Name: "queries-list", Method: "GET", Path: "/queries", Auth: User,
 		Access: Access{Read: []string{store.MessagesTable}}},
@@ -192,10 +205,10 @@ var All = []Route{
 		Access: Access{
 			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable},
 			Send:       []string{queue.Dispatch},
-			SigningKey: true,
+			SigningKey: SealKey,
 		}},
 	{Name: "incoming-command-response", Method: "POST", Path: "/incoming/command/response", Auth: Signed,
-		Access: Access{Write: []string{store.ConnectionsTable, store.MessagesTable, store.AgentsTable}}},
+		Access: Access{Write: []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable, store.AgentsTable}, SigningKey: SealKey}},
 	{Name: "commands-list", Method: "GET", Path: "/commands", Auth: User,
 		Access: Access{Read: []string{store.MessagesTable}}},
 	{Name: "commands-get", Method: "GET", Path: "/commands/{id}", Auth: User,
@@ -256,10 +269,10 @@ var All = []Route{
 		Access: Access{
 			Read:       []string{store.SubscriptionsTable},
 			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable, store.AgentsTable},
-			SigningKey: true,
+			SigningKey: SignWithKey,
 		}},
 	{Name: "incoming-event-ack", Method: "POST", Path: "/incoming/event/ack", Auth: Signed,
-		Access: Access{Write: []string{store.ConnectionsTable, store.MessagesTable}}},
+		Access: Access{Write: []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable}, SigningKey: SealKey}},
 
 	// Workers
 	{Name: "fanout", Queues: []string{queue.Fanout}, Timeout: 5 * time.Minute,
@@ -273,27 +286,30 @@ var All = []Route{
 			Read:       []string{store.SubscriptionsTable},
 			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable},
 			Send:       []string{queue.Delivery, dlq(queue.Delivery), queue.Fanout},
-			SigningKey: true,
+			SigningKey: SignWithKey,
 		}},
 	{Name: "ack", Queues: []string{queue.Ack},
 		Access: Access{
 			Read:       []string{store.SubscriptionsTable},
 			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable},
 			Send:       []string{queue.Ack, dlq(queue.Ack), queue.Fanout},
-			SigningKey: true,
+			SigningKey: SignWithKey,
 		}},
 	{Name: "dispatcher", Queues: []string{queue.Dispatch},
 		Access: Access{
-			Read:       []string{store.ConnectionsTable},
-			Write:      []string{store.InstanceTable, store.MessagesTable, store.SubscriptionsTable, store.AgentsTable},
-			Send:       []string{queue.Dispatch, queue.Ack},
-			SigningKey: true,
-			Secret:     true,
+			Read:   []string{store.ConnectionsTable},
+			Write:  []string{store.MessagesTable, store.SubscriptionsTable, store.AgentsTable},
+			Send:   []string{queue.Dispatch, queue.Ack},
+			Secret: true,
 		}},
 	{Name: "dlq-recorder", Queues: []string{dlq(queue.Delivery), dlq(queue.Ack), dlq(queue.Dispatch), dlq(queue.Fanout)},
 		Access: Access{Write: []string{store.MessagesTable}}},
 	{Name: "timeouts", Schedule: "rate(1 minute)",
-		Access: Access{Write: []string{store.MessagesTable}}},
+		Access: Access{
+			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable},
+			Send:       []string{queue.Delivery},
+			SigningKey: SealKey,
+		}},
 	{Name: "sweeper", Schedule: "rate(1 minute)",
 		Access: Access{Write: []string{store.MessagesTable}, Send: []string{queue.Delivery, queue.Ack, queue.Dispatch, queue.Fanout}}},
 	{Name: "agents-watch", Schedule: "rate(1 minute)",

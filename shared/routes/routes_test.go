@@ -143,7 +143,7 @@ func TestAccessNamesKnownResources(t *testing.T) {
 		}
 		// The sealed signing key lives in the instance table, and whichever
 		// function starts first creates the identity there.
-		if a.SigningKey != a.Writes(store.InstanceTable) {
+		if (a.SigningKey != NoKey) != a.Writes(store.InstanceTable) {
 			t.Errorf("%s: SigningKey %v but writes the instance table %v; they go together", r.Name, a.SigningKey, a.Writes(store.InstanceTable))
 		}
 	}

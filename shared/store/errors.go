@@ -11,6 +11,9 @@ var (
 	ErrPrecondition = errors.New("precondition failed")
 	// ErrBadCursor is returned for a cursor that this list did not hand out.
 	ErrBadCursor = errors.New("invalid cursor")
+	// ErrTooLarge: the item would pass DynamoDB's 400 KB limit; it is refused
+	// before anything is written.
+	ErrTooLarge = errors.New("item too large to store")
 )
 
 // ErrLiveConnection is wrapped by Connections.Create when the workspace

@@ -151,3 +151,43 @@ func getItem(ctx context.Context, db *dynamodb.Client, table string, k map[strin
 	}
 	return nil
 }
+
+// maxItemSize keeps items well inside DynamoDB's 400 KB item limit (which
+// counts attribute names and values), so an oversized write is refused here
+// with ErrTooLarge rather than failing in DynamoDB.
+const maxItemSize = 380 * 1024
+
+// itemSize estimates an item's size as DynamoDB counts it: names and values.
+func itemSize(item map[string]types.AttributeValue) int {
+	n := 0
+	for name, v := range item {
+		n += len(name) + valueSize(v)
+	}
+	return n
+}
+
+func valueSize(v types.AttributeValue) int {
+	switch x := v.(type) {
+	case *types.AttributeValueMemberS:
+		return len(x.Value)
+	case *types.AttributeValueMemberN:
+		return len(x.Value)
+	case *types.AttributeValueMemberB:
+		return len(x.Value)
+	case *types.AttributeValueMemberM:
+		return 3 + itemSize(x.Value)
+	case *types.AttributeValueMemberL:
+		n := 3
+		for _, e := range x.Value {
+			n += 1 + valueSize(e)
+		}
+		return n
+	case *types.AttributeValueMemberSS:
+		n := 0
+		for _, e := range x.Value {
+			n += len(e)
+		}
+		return n
+	}
+	return 1
+}

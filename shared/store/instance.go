@@ -19,17 +19,22 @@ const instancePK = "INSTANCE"
 
 // InstanceRecord is the stored identity of this instance.
 type InstanceRecord struct {
-	PK           string      `dynamodbav:"pk"`
-	InstanceID   string      `dynamodbav:"instanceId"`
-	Name         string      `dynamodbav:"name"`
-	URL          string      `dynamodbav:"url"`
-	CommandTypes []string    `dynamodbav:"commandTypes"`
-	EventTypes   []string    `dynamodbav:"eventTypes"`
-	Metadata     string      `dynamodbav:"metadata"` // a JSON object, kept verbatim
-	Keys         []KeyRecord `dynamodbav:"keys"`
-	Version      int64       `dynamodbav:"version"` // optimistic lock
-	CreatedAt    time.Time   `dynamodbav:"createdAt"`
-	UpdatedAt    time.Time   `dynamodbav:"updatedAt"`
+	PK           string   `dynamodbav:"pk"`
+	InstanceID   string   `dynamodbav:"instanceId"`
+	Name         string   `dynamodbav:"name"`
+	URL          string   `dynamodbav:"url"`
+	CommandTypes []string `dynamodbav:"commandTypes"`
+	EventTypes   []string `dynamodbav:"eventTypes"`
+	// DeployedCommandTypes and DeployedEventTypes are what the deployment's
+	// settings said when they were last applied, so a changed setting is
+	// applied on the next start (and a PATCH lasts until then).
+	DeployedCommandTypes []string    `dynamodbav:"deployedCommandTypes"`
+	DeployedEventTypes   []string    `dynamodbav:"deployedEventTypes"`
+	Metadata             string      `dynamodbav:"metadata"` // a JSON object, kept verbatim
+	Keys                 []KeyRecord `dynamodbav:"keys"`
+	Version              int64       `dynamodbav:"version"` // optimistic lock
+	CreatedAt            time.Time   `dynamodbav:"createdAt"`
+	UpdatedAt            time.Time   `dynamodbav:"updatedAt"`
 }
 
 // KeyRecord is one signing key: public half in the clear, private half sealed with KMS.

@@ -181,6 +181,9 @@ func (r *Messages) put(rec *MessageRecord) (*types.Put, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode message: %w", err)
 	}
+	if n := itemSize(item); n > maxItemSize {
+		return nil, fmt.Errorf("message %s is %d bytes: %w", rec.ID, n, ErrTooLarge)
+	}
 	return &types.Put{TableName: &r.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}, nil
 }
 
@@ -242,6 +245,9 @@ type MessageUpdate struct {
 // (with the current record), ErrNotFound if it does not exist.
 func (r *Messages) Update(ctx context.Context, ws, id string, mu MessageUpdate) (*MessageRecord, error) {
 	upd := r.buildUpdate(ws, id, mu)
+	if n := itemSize(upd.ExpressionAttributeValues); n > maxItemSize/2 {
+		return nil, fmt.Errorf("update of message %s sets %d bytes: %w", id, n, ErrTooLarge)
+	}
 	out, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: upd.TableName, Key: upd.Key, UpdateExpression: upd.UpdateExpression, ConditionExpression: upd.ConditionExpression,
 		ExpressionAttributeNames: upd.ExpressionAttributeNames, ExpressionAttributeValues: upd.ExpressionAttributeValues,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -236,5 +237,26 @@ func TestMessagesBatch(t *testing.T) {
 	}
 	if found, _ := msgs.Existing(ctx, "other", all[:5]); len(found) != 0 {
 		t.Fatal("another workspace sees the messages")
+	}
+}
+
+// An item that would pass DynamoDB's 400 KB limit is refused before it is
+// written, so callers can answer payload_too_large instead of failing.
+func TestMessagesTooLarge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	msgs := openStore(t).Messages
+	m := newMessage("ws", "c", federation.TypeEvent, federation.Inbound, time.Now().UTC())
+	m.Payload = []byte(`{"p":"` + strings.Repeat("x", 200*1024) + `"}`)
+	rec := store.NewRecord(m, "", nil, "")
+	big := store.Answer{Status: 200, Body: strings.Repeat("y", 200*1024)}
+	if err := msgs.CreateIncoming(ctx, "ws", "c", m.ID, rec, big); !errors.Is(err, store.ErrTooLarge) {
+		t.Fatalf("oversized message: %v, want ErrTooLarge", err)
+	}
+	if _, err := msgs.Get(ctx, "ws", m.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the refused message was stored: %v", err)
+	}
+	if err := msgs.CreateIncoming(ctx, "ws", "c", m.ID, rec, store.Answer{Status: 200, Body: "{}"}); err != nil {
+		t.Fatalf("the same message with a small answer: %v", err)
 	}
 }
