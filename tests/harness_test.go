@@ -166,6 +166,7 @@ func eventuallyEvery(t *testing.T, within, every time.Duration, what string, con
 func fastRetries(_ string, c *config.Config) {
 	c.Retry = federation.RetryPolicy{BaseDelay: 200 * time.Millisecond, MaxDelay: time.Second, MaxAttempts: 20, MaxAge: time.Hour}
 	c.OutboxGrace = time.Second
+	c.KeyRefetchEvery = 200 * time.Millisecond
 }
 
 // clusterWith starts instances with a configuration hook.

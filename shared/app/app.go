@@ -69,7 +69,7 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 		Peers:    peer.New(cfg.DevMode, cfg.PeerPorts...),
 		Identity: identity.New(st.Instance, signing.NewSealer(kms.NewFromConfig(awsCfg), cfg.KMSKeyID), cfg.Identity),
 	}
-	a.Verifier = incoming.New(st.Connections, st.Messages, a.Peers, a.Identity)
+	a.Verifier = incoming.New(st.Connections, st.Messages, a.Peers, a.Identity, cfg.KeyRefetchEvery)
 	signer := delivery.NewSigner(a.Identity)
 	a.Outbox = delivery.NewOutbox(st.Messages, a.Jobs, log)
 

@@ -53,6 +53,9 @@ type Config struct {
 	SubscriptionLimit              int
 	// PeerPorts are the ports peers may be reached at outside development.
 	PeerPorts []int
+	// KeyRefetchEvery bounds how often a peer's keys are fetched again on an
+	// unknown keyId (PROTOCOL.md §3: once a minute); tests shorten it.
+	KeyRefetchEvery time.Duration
 }
 
 // Defaults fills unset durations and policies with the documented defaults.

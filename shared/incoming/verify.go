@@ -61,9 +61,13 @@ type Verifier struct {
 	fetches *fetchLimiter
 }
 
-// New returns a Verifier.
-func New(conns Connections, answers Answers, peers Peers, self Self) *Verifier {
-	return &Verifier{conns: conns, answers: answers, peers: peers, self: self, now: time.Now, fetches: newFetchLimiter(RefetchEvery)}
+// New returns a Verifier that fetches a peer's keys again at most once per
+// refetchEvery (RefetchEvery when 0).
+func New(conns Connections, answers Answers, peers Peers, self Self, refetchEvery time.Duration) *Verifier {
+	if refetchEvery == 0 {
+		refetchEvery = RefetchEvery
+	}
+	return &Verifier{conns: conns, answers: answers, peers: peers, self: self, now: time.Now, fetches: newFetchLimiter(refetchEvery)}
 }
 
 // Envelope is a verified incoming envelope.

@@ -58,7 +58,7 @@ func (s *Service) Dispatch(ctx context.Context, job queue.Job) error {
 			return s.Jobs.Send(ctx, queue.Dispatch, job.Retry(next.At, next.Delay), next.Delay)
 		}
 		log.Warn("command gave up", "attempts", attempts, "error", err.Error())
-		resp = platform.Failure(fmt.Sprintf("gave up after %d attempts", attempts))
+		resp = platform.Failure(fmt.Sprintf("gave up after %d attempts: %s", attempts, platform.Told(err)))
 	} else if err != nil {
 		log.Warn("command failed", "error", err.Error())
 		resp = platform.Failure(platform.Told(err))

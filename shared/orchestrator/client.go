@@ -56,7 +56,7 @@ func (c *Client) call(ctx context.Context, method, path string, body any) (json.
 	req.Header.Set("X-API-Key", key)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, &platform.RetryError{Err: fmt.Errorf("orchestrator unreachable: %w", err)}
+		return nil, &platform.RetryError{Err: fmt.Errorf("%w: %v", errUnreachable, err)}
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -66,9 +66,9 @@ func (c *Client) call(ctx context.Context, method, path string, body any) (json.
 		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
 			after = time.Duration(s) * time.Second
 		}
-		return nil, &platform.RetryError{Err: fmt.Errorf("orchestrator answered %d: %s", resp.StatusCode, message(data)), After: after}
+		return nil, &platform.RetryError{Err: fmt.Errorf("%w (orchestrator answered %d: %s)", errBusy, resp.StatusCode, message(data)), After: after}
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return nil, fmt.Errorf("orchestrator rejected the API key (%d): %s", resp.StatusCode, message(data))
+		return nil, fmt.Errorf("%w (%d: %s)", errKeyRefused, resp.StatusCode, message(data))
 	case resp.StatusCode == http.StatusNotFound:
 		return nil, &platform.Refusal{Reason: "not_found"}
 	case resp.StatusCode >= 300:
@@ -103,8 +103,11 @@ type Agent struct {
 	Error       string `json:"error,omitempty"`
 }
 
-// Final failures a peer may be told of.
+// Failures a peer may be told of (the details stay in the logs).
 var (
+	errUnreachable = &platform.Refusal{Reason: "orchestrator unreachable"}
+	errBusy        = &platform.Refusal{Reason: "the orchestrator is busy or failing"}
+	errKeyRefused  = &platform.Refusal{Reason: "the orchestrator refused this instance's API key"}
 	errNotAnAgent = &platform.Refusal{Reason: "the orchestrator's answer is not an agent"}
 	errRefused    = &platform.Refusal{Reason: "the orchestrator refused the request"}
 )
