@@ -100,7 +100,7 @@ func (s *Service) Register(m *messaging.Service) {
 		if name == "agent.spawn" {
 			check = spawnCheck
 		}
-		m.RegisterCommand(name, messaging.Command{Check: check, Run: s.orchestrated(check, fn)})
+		m.RegisterCommand(name, messaging.Command{Check: check, Run: s.orchestrated(check, fn), Answered: s.CommandAnswered})
 	}
 }
 

@@ -60,7 +60,7 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg.Defaults()
-	st := store.Open(awsCfg, cfg.Tables, cfg.Retention)
+	st := store.Open(awsCfg, cfg.Tables, store.Retention{Messages: cfg.Retention, Answers: cfg.Retry.MaxAge + 24*time.Hour})
 	sqsClient := sqs.NewFromConfig(awsCfg)
 	a := &App{
 		Config: cfg, Log: log, Now: time.Now,
@@ -73,6 +73,10 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 	signer := delivery.NewSigner(a.Identity)
 	a.Outbox = delivery.NewOutbox(st.Messages, a.Jobs, log)
 
+	a.Deliverer = &delivery.Deliverer{
+		Msgs: st.Messages, Conns: st.Connections, Signer: signer, Verifier: a.Verifier, Peers: a.Peers, Jobs: a.Jobs,
+		Policy: cfg.Retry, AckDeadline: cfg.AckDeadline, Log: log, Now: time.Now,
+	}
 	a.Connections = connections.New(connections.Deps{
 		Connections: st.Connections, Messages: st.Messages, Invites: st.Invites, Identity: a.Identity,
 		Signer: signer, Peers: a.Peers, Outbox: a.Outbox, Verifier: a.Verifier,
@@ -81,7 +85,7 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 	})
 	a.Messaging = messaging.New(messaging.Deps{
 		Connections: st.Connections, Messages: st.Messages, Identity: a.Identity, Signer: signer, Peers: a.Peers,
-		Outbox: a.Outbox, Jobs: a.Jobs, Verifier: a.Verifier,
+		Outbox: a.Outbox, Jobs: a.Jobs, Verifier: a.Verifier, Acks: a.Deliverer,
 		QueryBackend: platform.NewRelay(cfg.QueryBackendURL), CommandBackend: platform.NewRelay(cfg.CommandBackendURL),
 		Retry: cfg.Retry, CommandTimeout: cfg.CommandTimeout, Log: log,
 	})
@@ -94,15 +98,12 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 		Agents: st.Agents, Connections: st.Connections, Commands: a.Messaging, Events: a.Events,
 		Orchestrator: newOrchestrator(cfg, awsCfg), Log: log,
 	})
-	a.Deliverer = &delivery.Deliverer{
-		Msgs: st.Messages, Conns: st.Connections, Signer: signer, Verifier: a.Verifier, Peers: a.Peers, Jobs: a.Jobs,
-		Policy: cfg.Retry, Suspensions: a.Events, Log: log, Now: time.Now,
-	}
 	// Each capability answers its own built-in queries and commands, and
 	// the agents capability keeps its records from answers and events.
+	a.Deliverer.Suspensions = a.Events
+	a.Connections.Resumptions = a.Events
 	a.Events.Register(a.Messaging)
 	a.Agents.Register(a.Messaging)
-	a.Messaging.RecordResponsesWith(a.Agents)
 	a.Events.DeliverReceivedTo(a.Agents)
 	return a
 }

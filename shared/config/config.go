@@ -16,7 +16,7 @@ import (
 )
 
 // DefaultCommandTypes is the initial allow-list of incoming command types.
-var DefaultCommandTypes = []string{"event.subscribe", "event.unsubscribe", "agent.spawn", "agent.status", "agent.kill"}
+var DefaultCommandTypes = []string{"event.subscribe", "event.unsubscribe", "event.sync", "agent.spawn", "agent.status", "agent.kill"}
 
 // Config is everything a function needs to know about its deployment.
 type Config struct {
@@ -32,6 +32,7 @@ type Config struct {
 	Retention               time.Duration // how long messages are kept
 	Retry                   federation.RetryPolicy
 	CommandTimeout          time.Duration // no COMMAND_RESPONSE by then → TIMEOUT
+	AckDeadline             time.Duration // an EVENT answered 202 without an EVENT_ACK by then is retried
 	// QueryBackendURL and CommandBackendURL are the local platform's API that
 	// answers queries and executes commands fedgate has no built-in for ("" = none).
 	QueryBackendURL   string
@@ -71,6 +72,9 @@ func (c *Config) Defaults() {
 	}
 	if c.CommandTimeout == 0 {
 		c.CommandTimeout = 5 * time.Minute
+	}
+	if c.AckDeadline == 0 {
+		c.AckDeadline = time.Hour
 	}
 	if c.WorkspaceClaim == "" {
 		c.WorkspaceClaim = "workspace_id"
@@ -137,6 +141,12 @@ func FromEnv() (Config, error) {
 	if c.PendingExpiry, err = seconds("PENDING_EXPIRY_DAYS", 24*time.Hour); err != nil {
 		return c, err
 	}
+	if c.AckDeadline, err = seconds("ACK_DEADLINE_SECONDS", time.Second); err != nil {
+		return c, err
+	}
+	if c.Retry, err = retryFromEnv(); err != nil {
+		return c, err
+	}
 	for name, dst := range map[string]*int{
 		"PENDING_PER_ORIGIN": &c.PendingPerOrigin, "PENDING_TOTAL": &c.PendingTotal, "SUBSCRIPTION_LIMIT": &c.SubscriptionLimit,
 	} {
@@ -194,6 +204,34 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// retryFromEnv reads the retry policy (PROTOCOL.md §8); unset parts keep
+// their defaults.
+func retryFromEnv() (federation.RetryPolicy, error) {
+	p := federation.DefaultRetryPolicy
+	for name, dst := range map[string]*time.Duration{
+		"RETRY_BASE_SECONDS": &p.BaseDelay, "RETRY_MAX_DELAY_SECONDS": &p.MaxDelay, "RETRY_MAX_AGE_SECONDS": &p.MaxAge,
+	} {
+		d, err := seconds(name, time.Second)
+		if err != nil {
+			return p, err
+		}
+		if d > 0 {
+			*dst = d
+		}
+	}
+	n, err := count("RETRY_MAX_ATTEMPTS")
+	if err != nil {
+		return p, err
+	}
+	if n > 0 {
+		p.MaxAttempts = n
+	}
+	if p.BaseDelay > p.MaxDelay {
+		return p, fmt.Errorf("config: RETRY_BASE_SECONDS must not be more than RETRY_MAX_DELAY_SECONDS")
+	}
+	return p, nil
 }
 
 // count reads a positive whole number (0 if unset).

@@ -94,9 +94,23 @@ func (s *Service) Suspend(ctx context.Context, ws, id string, in ChangeInput) (*
 	return s.change(ctx, ws, id, in, transition{to: federation.StatusSuspended})
 }
 
-// Resume makes a SUSPENDED connection ACTIVE again with fresh peer health.
+// Resume makes a SUSPENDED connection ACTIVE again with fresh peer health;
+// the two sides then converge: subscriptions are synced and the peer gets
+// what it missed since the suspension.
 func (s *Service) Resume(ctx context.Context, ws, id string, in ChangeInput) (*federation.Connection, error) {
-	return s.change(ctx, ws, id, in, transition{to: federation.StatusActive, from: []string{federation.StatusSuspended}})
+	conn, err := s.change(ctx, ws, id, in, transition{to: federation.StatusActive, from: []string{federation.StatusSuspended}})
+	if err != nil || s.Resumptions == nil {
+		return conn, err
+	}
+	since := conn.UpdatedAt
+	if conn.SuspendedAt != nil {
+		since = *conn.SuspendedAt
+	}
+	if err := s.Resumptions.Resumed(ctx, conn, since); err != nil {
+		// Resumed all the same; the daily sync and a replay can do the rest.
+		s.Log.Warn("catch-up after resume failed", "connectionId", id, "error", err.Error())
+	}
+	return conn, nil
 }
 
 func connectResponse(accepted bool) notice {

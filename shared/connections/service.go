@@ -34,6 +34,12 @@ type Outbox interface {
 	Kick(ctx context.Context, rec *store.MessageRecord)
 }
 
+// Resumptions is told when a SUSPENDED connection is ACTIVE again (the
+// events capability syncs subscriptions and catches up).
+type Resumptions interface {
+	Resumed(ctx context.Context, conn *federation.Connection, suspendedAt time.Time) error
+}
+
 // Verifier parses and verifies incoming envelopes.
 type Verifier interface {
 	Parse(ctx context.Context, raw []byte, wantType string) (federation.Envelope, error)
@@ -51,6 +57,7 @@ type Deps struct {
 	Peers       Peers
 	Outbox      Outbox
 	Verifier    Verifier
+	Resumptions Resumptions
 	// InstanceURL is this instance's public base URL, sent in CONNECT.
 	InstanceURL string
 	// DefaultInboundWorkspace receives connections that arrive without an invite.

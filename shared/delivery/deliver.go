@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"time"
 
@@ -15,8 +16,14 @@ import (
 	"github.com/fedgate/fedgate/shared/store"
 )
 
-// suspendedWait is how often a delivery to a SUSPENDED or PENDING peer looks again.
-const suspendedWait = 5 * time.Minute
+// How long held deliveries wait before they look again: for a SUSPENDED or
+// PENDING peer; for the probe of a half-open circuit (and the spread of the
+// waiters behind it); and how long a probe may take before another may try.
+const (
+	suspendedWait = 5 * time.Minute
+	probeWait     = 10 * time.Second
+	probeLease    = 2 * time.Minute
+)
 
 // Poster sends envelopes to peers.
 type Poster interface {
@@ -37,13 +44,16 @@ type Suspensions interface {
 // Deliverer processes delivery and ack jobs: it signs the stored message,
 // posts it, records the outcome and schedules the next try.
 type Deliverer struct {
-	Msgs        *store.Messages
-	Conns       *store.Connections
-	Signer      *Signer
-	Verifier    AnswerVerifier
-	Peers       Poster
-	Jobs        JobSender
-	Policy      federation.RetryPolicy
+	Msgs     *store.Messages
+	Conns    *store.Connections
+	Signer   *Signer
+	Verifier AnswerVerifier
+	Peers    Poster
+	Jobs     JobSender
+	Policy   federation.RetryPolicy
+	// AckDeadline is how long an EVENT answered 202 waits for its EVENT_ACK
+	// before it is retried like a failure.
+	AckDeadline time.Duration
 	Suspensions Suspensions
 	Log         *slog.Logger
 	Now         func() time.Time
@@ -86,21 +96,28 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 		switch conn.Status {
 		case federation.StatusActive:
 		case federation.StatusSuspended, federation.StatusPending:
-			// Held, not attempted: the budget is not spent, only its age.
-			if d.Policy.Exhausted(0, rec.CreatedAt, now.Add(suspendedWait)) {
-				return d.exhaust(ctx, queueName, job, rec, "connection "+conn.Status+" until the retry budget ran out")
-			}
-			return d.Jobs.Send(ctx, queueName, job, suspendedWait)
+			// Held, not attempted: neither an attempt nor the horizon is spent.
+			return d.hold(ctx, queueName, job, rec, suspendedWait)
 		default:
 			return d.fail(ctx, rec, "connection is "+conn.Status)
 		}
 	}
 	if until, held := conn.Health.HeldUntil(now); held {
-		// The peer's circuit is open: wait, without spending an attempt.
-		if d.Policy.Exhausted(0, rec.CreatedAt, until) {
-			return d.exhaust(ctx, queueName, job, rec, "peer circuit open until the retry budget ran out")
+		// The peer's circuit is open: wait, spreading the waiters out so they
+		// do not all come back at once.
+		return d.hold(ctx, queueName, job, rec, until.Sub(now)+d.jitter(probeWait))
+	}
+	if conn.Health.Circuit == federation.CircuitOpen {
+		// Half-open: exactly one delivery probes the peer, the others wait
+		// for its outcome.
+		probing, err := d.Conns.ClaimProbe(ctx, conn.WorkspaceID, conn.ID, now, now.Add(probeLease))
+		if err != nil {
+			return err
 		}
-		return d.Jobs.Send(ctx, queueName, job, until.Sub(now)+time.Duration(d.random()*float64(5*time.Second)))
+		if !probing {
+			return d.hold(ctx, queueName, job, rec, probeWait/2+d.jitter(probeWait))
+		}
+		log = log.With("probe", true)
 	}
 
 	path, _ := federation.IncomingPath(rec.EnvelopeType)
@@ -132,7 +149,7 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 	if reply != nil {
 		retryAfter = reply.RetryAfter
 	}
-	next := d.Policy.Next(attempts, rec.CreatedAt, now, retryAfter, d.Random)
+	next := d.Policy.Next(attempts, rec.CreatedAt.Add(rec.Held), now, retryAfter, d.Random)
 	if next.Exhausted {
 		log.Warn("retry budget spent", "error", outcome.err)
 		rec.Attempts = attempts
@@ -204,11 +221,29 @@ func replyStatus(r *peer.Reply) int {
 	return r.Status
 }
 
-func (d *Deliverer) random() float64 {
+// jitter is a random wait in [0, upTo).
+func (d *Deliverer) jitter(upTo time.Duration) time.Duration {
+	r := rand.Float64
 	if d.Random != nil {
-		return d.Random()
+		r = d.Random
 	}
-	return 0.5
+	return time.Duration(r() * float64(upTo))
+}
+
+// hold sends the job back to wait without an attempt. The time held counts
+// neither against the attempts nor against the retry horizon (PROTOCOL.md §8),
+// so the message remembers it.
+func (d *Deliverer) hold(ctx context.Context, queueName string, job queue.Job, rec *store.MessageRecord, wait time.Duration) error {
+	held := rec.Held + wait
+	if _, err := d.Msgs.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
+		Held: &held, From: []string{federation.MsgPending, federation.MsgRetrying},
+	}); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil // finished meanwhile
+		}
+		return err
+	}
+	return d.Jobs.Send(ctx, queueName, job.Retry(d.Now().Add(wait), wait), wait)
 }
 
 func (d *Deliverer) succeed(ctx context.Context, rec *store.MessageRecord, attempts int, o outcome) error {
@@ -220,7 +255,9 @@ func (d *Deliverer) succeed(ctx context.Context, rec *store.MessageRecord, attem
 	empty := ""
 	u.Error = &empty
 	if o.awaitAck {
-		u.Status = federation.MsgPending // DELIVERED only once the EVENT_ACK arrives
+		u.Status = federation.MsgPending // DELIVERED only once the EVENT_ACK arrives …
+		deadline := now.Add(d.ackDeadline())
+		u.Deadline = &deadline // … or retried when it does not (AckOverdue)
 	} else {
 		u.Status = federation.MsgDelivered
 	}
@@ -313,4 +350,35 @@ func (d *Deliverer) DeadLettered(ctx context.Context, job queue.Job) error {
 	d.Log.Error("operational event", "event", "federation.message.dead_lettered",
 		"messageId", rec.ID, "connectionId", rec.ConnectionID, "type", rec.MessageType, "error", rec.Error)
 	return nil
+}
+
+func (d *Deliverer) ackDeadline() time.Duration {
+	if d.AckDeadline > 0 {
+		return d.AckDeadline
+	}
+	return time.Hour
+}
+
+// AckOverdue retries a delivery answered 202 whose EVENT_ACK did not arrive
+// by its deadline, like a failed attempt, so nothing stays PENDING for ever.
+func (d *Deliverer) AckOverdue(ctx context.Context, rec *store.MessageRecord) error {
+	now := d.Now()
+	reason := fmt.Sprintf("no EVENT_ACK within %s of the peer's 202", d.ackDeadline())
+	if d.Policy.Next(rec.Attempts, rec.CreatedAt, now, 0, d.Random).Exhausted {
+		return d.exhaust(ctx, queue.Delivery, queue.Job{WorkspaceID: rec.WorkspaceID, MessageID: rec.ID}, rec, reason)
+	}
+	_, err := d.Msgs.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
+		Status: federation.MsgRetrying, From: []string{federation.MsgPending}, Error: &reason,
+		ClearDelivered: true, ClearDeadline: true, NextAttemptAt: &now,
+	})
+	if errors.Is(err, store.ErrConflict) {
+		// The ACK arrived meanwhile: only take it off the deadline index.
+		_, err = d.Msgs.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{From: federation.MessageStatuses, ClearDeadline: true})
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	d.Log.Info("EVENT_ACK overdue; retrying", "messageId", rec.ID, "connectionId", rec.ConnectionID)
+	return d.Jobs.Send(ctx, queue.Delivery, queue.Job{WorkspaceID: rec.WorkspaceID, MessageID: rec.ID}, 0)
 }

@@ -13,10 +13,6 @@ import (
 	"github.com/fedgate/fedgate/shared/store"
 )
 
-// PublishedType marks the stored record of a published event (not a
-// delivery; no list shows it).
-const PublishedType = "PUBLISHED"
-
 // DefaultPageSize is how many subscriptions one fan-out invocation handles.
 const DefaultPageSize = 500
 
@@ -30,7 +26,7 @@ func (s *Service) publish(ctx context.Context, ws, eventType string, payload jso
 	}
 	now := s.Now().UTC()
 	rec := store.NewRecord(federation.Message{
-		ID: ids.New(), WorkspaceID: ws, MessageType: PublishedType, Direction: federation.Outbound,
+		ID: ids.New(), WorkspaceID: ws, MessageType: federation.TypePublished, Direction: federation.Outbound,
 		Status: federation.MsgPending, EventType: eventType, Payload: payload, CreatedAt: now, UpdatedAt: now,
 	}, "", nil, queue.Fanout)
 	if err := s.Outbox.Create(ctx, rec); err != nil {
@@ -93,8 +89,12 @@ func (s *Service) activeConnections(ctx context.Context, ws string, subs []feder
 // fan-out job that runs twice writes the same deliveries, not new ones.
 func DeliveryID(eventID, connID string) string { return ids.Derived("delivery", eventID, connID) }
 
-// Fanout handles one fan-out job: one page of subscribers.
+// Fanout handles one job of the fanout queue: one page of an event's
+// subscribers, or one page of a replay or catch-up.
 func (s *Service) Fanout(ctx context.Context, job queue.Job) error {
+	if job.Kind == queue.KindReplay || job.Kind == queue.KindCatchUp {
+		return s.resendPage(ctx, job)
+	}
 	event, err := s.Messages.Get(ctx, job.WorkspaceID, job.MessageID)
 	if errors.Is(err, store.ErrNotFound) {
 		s.Log.Warn("fan-out job for an unknown event dropped", "eventId", job.MessageID)

@@ -72,7 +72,7 @@ func (s *Service) ReceiveAck(ctx context.Context, raw []byte) (store.Answer, err
 			now := s.Now().UTC()
 			updated, err := s.Messages.Update(ctx, conn.WorkspaceID, rec.ID, store.MessageUpdate{
 				Status: federation.MsgDelivered, From: []string{federation.MsgPending, federation.MsgRetrying},
-				Response: resp, DeliveredAt: &now, ClearNext: true,
+				Response: resp, DeliveredAt: &now, ClearNext: true, ClearDeadline: true,
 			})
 			if errors.Is(err, store.ErrConflict) {
 				return updated.Status, nil

@@ -6,11 +6,10 @@ import (
 	"time"
 
 	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/ids"
+	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/store"
 )
-
-// MaxReplay bounds the deliveries one replay request makes.
-const MaxReplay = 1000
 
 // Redeliver makes a new delivery of one of the workspace's outgoing event
 // messages, carrying replayOf; it returns the new message's id.
@@ -43,8 +42,12 @@ type ReplayInput struct {
 	EventType    string     `json:"eventType"`
 }
 
-// Replay sends the events delivered to a peer in a window again, as new
-// deliveries, oldest first; it returns how many.
+// Replay sends a peer every event this workspace published in a window that
+// matches the connection's subscriptions (or eventType), taken from the event
+// log, so events missed while the connection was SUSPENDED, its circuit open
+// or the subscription not yet synced are recovered. Each goes as a new
+// delivery carrying replayOf, oldest first; the work continues in the
+// background page by page. It returns how many events the window holds.
 func (s *Service) Replay(ctx context.Context, ws string, in ReplayInput) (int, error) {
 	until := s.Now()
 	if in.Until != nil {
@@ -62,19 +65,107 @@ func (s *Service) Replay(ctx context.Context, ws string, in ReplayInput) (int, e
 	if err != nil {
 		return 0, err
 	}
-	originals, err := s.Messages.Window(ctx, ws, federation.TypeEvent, *in.Since, until, func(m *store.MessageRecord) bool {
-		return m.Direction == federation.Outbound && m.ConnectionID == conn.ID && m.ReplayOf == "" &&
-			(in.EventType == "" || federation.MatchEventType(in.EventType, m.EventType))
-	}, MaxReplay)
-	if errors.Is(err, store.ErrConflict) {
-		return 0, federation.Invalidf("the window holds more than %d events; replay a shorter one", MaxReplay)
+	patterns := []string{in.EventType}
+	if in.EventType == "" {
+		if patterns, err = s.peerPatterns(ctx, conn); err != nil {
+			return 0, err
+		}
 	}
+	n, err := s.resendLog(ctx, conn, queue.KindReplay, *in.Since, until, patterns)
 	if err != nil {
 		return 0, err
 	}
-	if _, err := s.resend(ctx, ws, originals); err != nil {
+	s.Log.Info("replay", "connectionId", conn.ID, "events", n)
+	return n, nil
+}
+
+// CatchUp sends a peer the events published since `since` that it
+// subscribed to and that no delivery to it exists for (fan-out skipped it
+// while the connection was SUSPENDED): a resumed connection misses nothing.
+func (s *Service) CatchUp(ctx context.Context, conn *federation.Connection, since time.Time) error {
+	patterns, err := s.peerPatterns(ctx, conn)
+	if err != nil {
+		return err
+	}
+	n, err := s.resendLog(ctx, conn, queue.KindCatchUp, since, s.Now(), patterns)
+	if err == nil && n > 0 {
+		s.Log.Info("catch-up", "connectionId", conn.ID, "events", n, "since", since)
+	}
+	return err
+}
+
+// peerPatterns are the event types the peer on conn subscribed to here.
+func (s *Service) peerPatterns(ctx context.Context, conn *federation.Connection) ([]string, error) {
+	subs, err := s.Subscriptions.List(ctx, conn.WorkspaceID, conn.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, sub := range subs {
+		if sub.Direction == federation.Inbound && sub.IsActive {
+			out = append(out, sub.EventType)
+		}
+	}
+	return out, nil
+}
+
+// resendLog counts the matching events of the window and queues the job
+// that sends them, page by page (fanout queue).
+func (s *Service) resendLog(ctx context.Context, conn *federation.Connection, kind string, since, until time.Time, patterns []string) (int, error) {
+	n, err := s.Messages.CountEvents(ctx, conn.WorkspaceID, since, until, patterns)
+	if err != nil || n == 0 {
 		return 0, err
 	}
-	s.Log.Info("replay", "connectionId", conn.ID, "deliveries", len(originals))
-	return len(originals), nil
+	job := queue.Job{
+		WorkspaceID: conn.WorkspaceID, MessageID: ids.New(), Kind: kind, ConnectionID: conn.ID,
+		Since: since.UnixMilli(), Until: until.UnixMilli(), Patterns: patterns,
+	}
+	return n, s.Jobs.Send(ctx, queue.Fanout, job, 0)
+}
+
+// logPage is the events a replay or catch-up job handles in one invocation.
+const logPage = 100
+
+// resendPage handles one page of a replay or catch-up job. Delivery ids are
+// derived (from the replay and the event, or for a catch-up the fan-out's own
+// id), so a job that runs twice writes the same deliveries, and a catch-up
+// skips events the peer already has a delivery of.
+func (s *Service) resendPage(ctx context.Context, job queue.Job) error {
+	events, next, err := s.Messages.EventLog(ctx, job.WorkspaceID, time.UnixMilli(job.Since), time.UnixMilli(job.Until), logPage, job.Cursor)
+	if err != nil {
+		return err
+	}
+	now := s.Now().UTC()
+	var recs []*store.MessageRecord
+	for _, ev := range events {
+		if !federation.MatchesAny(job.Patterns, ev.EventType) {
+			continue
+		}
+		id, replayOf := DeliveryID(ev.ID, job.ConnectionID), ""
+		if job.Kind == queue.KindReplay {
+			id, replayOf = ids.Derived("replay", job.MessageID, ev.ID), ev.ID
+		}
+		recs = append(recs, s.delivery(ev, job.ConnectionID, id, replayOf, now))
+	}
+	if err := s.write(ctx, job.WorkspaceID, recs); err != nil {
+		return err
+	}
+	if next != "" {
+		job.Cursor = next
+		return s.Jobs.Send(ctx, queue.Fanout, job, 0)
+	}
+	return nil
+}
+
+// catchUpMargin reaches back before a suspension for events whose fan-out
+// ran after it (and so skipped the connection).
+const catchUpMargin = time.Hour
+
+// Resumed syncs a resumed connection's subscriptions both ways and catches
+// the peer up on the events it missed while SUSPENDED.
+func (s *Service) Resumed(ctx context.Context, conn *federation.Connection, suspendedAt time.Time) error {
+	if err := s.Sync(ctx, conn); err != nil {
+		return err
+	}
+	return s.CatchUp(ctx, conn, suspendedAt.Add(-catchUpMargin))
 }

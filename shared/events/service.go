@@ -23,9 +23,10 @@ type Outbox interface {
 	Create(ctx context.Context, rec *store.MessageRecord) error
 }
 
-// Commands sends COMMANDs to peers (event.subscribe, event.unsubscribe).
+// Commands sends COMMANDs to peers (event.subscribe, event.unsubscribe,
+// event.sync): retried until the publisher answers, never TIMEOUT.
 type Commands interface {
-	SendCommand(ctx context.Context, conn *federation.Connection, commandType string, payload json.RawMessage) (*store.MessageRecord, error)
+	SendUntilAnswered(ctx context.Context, conn *federation.Connection, commandType string, payload json.RawMessage) (*store.MessageRecord, error)
 }
 
 // Signer signs envelopes as this instance (the EVENT_ACK).
@@ -61,6 +62,9 @@ type Deps struct {
 	// SubscriptionLimit bounds a connection's active subscriptions in each
 	// direction (PROTOCOL.md §8).
 	SubscriptionLimit int
+	// SyncEvery is how often the subscriber sends the publisher its complete
+	// list (event.sync) at the latest (PROTOCOL.md §8: at least daily).
+	SyncEvery time.Duration
 }
 
 // Service runs the EVENT use cases.
@@ -76,6 +80,9 @@ func New(d Deps) *Service {
 	}
 	if d.SubscriptionLimit == 0 {
 		d.SubscriptionLimit = 100
+	}
+	if d.SyncEvery == 0 {
+		d.SyncEvery = 24 * time.Hour
 	}
 	return &Service{Deps: d}
 }

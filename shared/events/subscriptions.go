@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/messaging"
@@ -80,11 +81,85 @@ func (s *Service) tell(ctx context.Context, conn *federation.Connection, eventTy
 		commandType = "event.subscribe"
 	}
 	payload, _ := json.Marshal(map[string]string{"eventType": eventType})
-	if _, err := s.Commands.SendCommand(ctx, conn, commandType, payload); err != nil {
+	if _, err := s.Commands.SendUntilAnswered(ctx, conn, commandType, payload); err != nil {
+		return nil, err
+	}
+	if err := s.Subscriptions.ScheduleSync(ctx, conn.WorkspaceID, conn.ID, s.Now().Add(s.SyncEvery)); err != nil {
 		return nil, err
 	}
 	s.Log.Info(commandType, "connectionId", conn.ID, "eventType", eventType)
 	return sub, nil
+}
+
+// Sync sends the publisher on conn the complete list of this workspace's
+// active subscriptions there (event.sync): the publisher makes its set equal
+// to it, so the two sides converge whatever was lost in between. It runs when
+// a connection becomes ACTIVE again and at least every SyncEvery.
+func (s *Service) Sync(ctx context.Context, conn *federation.Connection) error {
+	patterns, err := s.Subscriptions.ActivePatterns(ctx, conn.WorkspaceID, conn.ID)
+	if err != nil {
+		return err
+	}
+	if patterns == nil {
+		patterns = []string{}
+	}
+	payload, _ := json.Marshal(map[string][]string{"eventTypes": patterns})
+	if _, err := s.Commands.SendUntilAnswered(ctx, conn, "event.sync", payload); err != nil {
+		return err
+	}
+	s.Log.Info("event.sync", "connectionId", conn.ID, "subscriptions", len(patterns))
+	return s.Subscriptions.ScheduleSync(ctx, conn.WorkspaceID, conn.ID, s.Now().Add(s.SyncEvery))
+}
+
+// SyncDue sends event.sync on every connection whose sync is due (the
+// sweeper runs it every minute). A connection not ACTIVE now is tried again
+// later while it is live.
+func (s *Service) SyncDue(ctx context.Context) error {
+	due, err := s.Subscriptions.DueSyncs(ctx, s.Now(), 50)
+	if err != nil {
+		return err
+	}
+	for _, d := range due {
+		conn, err := s.Connections.Get(ctx, d.Workspace, d.ConnectionID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			err = s.Subscriptions.ScheduleSync(ctx, d.Workspace, d.ConnectionID, s.Now().Add(100*365*24*time.Hour))
+		case err != nil:
+		case conn.Status == federation.StatusActive:
+			err = s.Sync(ctx, conn)
+		case federation.IsLive(conn.Status):
+			err = s.Subscriptions.ScheduleSync(ctx, d.Workspace, d.ConnectionID, s.Now().Add(time.Hour))
+		default: // the connection ended: never again
+			err = s.Subscriptions.ScheduleSync(ctx, d.Workspace, d.ConnectionID, s.Now().Add(100*365*24*time.Hour))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// confirmed records when the publisher confirmed our subscriptions: the
+// answer to our event.subscribe, event.unsubscribe or event.sync.
+func (s *Service) confirmed(ctx context.Context, rec *store.MessageRecord) {
+	if rec.Response == nil || !rec.Response.Success {
+		return
+	}
+	var p struct {
+		EventType  string   `json:"eventType"`
+		EventTypes []string `json:"eventTypes"`
+	}
+	_ = json.Unmarshal(rec.Payload, &p)
+	types := p.EventTypes
+	if p.EventType != "" {
+		types = []string{p.EventType}
+	}
+	now := s.Now()
+	for _, t := range types {
+		if err := s.Subscriptions.MarkSynced(ctx, rec.WorkspaceID, rec.ConnectionID, federation.Outbound, t, now); err != nil {
+			s.Log.Warn("syncedAt not recorded", "connectionId", rec.ConnectionID, "eventType", t, "error", err.Error())
+		}
+	}
 }
 
 // Follow subscribes the workspace to eventType on an ACTIVE connection
@@ -118,13 +193,16 @@ func checkSubscriptionPayload(payload json.RawMessage) error {
 }
 
 // Register adds the events capability's built-ins to messaging: the
-// event.subscribe and event.unsubscribe commands (the publisher keeps the
-// list its fan-out reads) and the events.subscriptions query (a peer checks
-// that its subscriptions arrived).
+// event.subscribe, event.unsubscribe and event.sync commands (the publisher
+// keeps the list its fan-out reads; the subscriber records the publisher's
+// confirmations) and the events.subscriptions query (a peer checks that its
+// subscriptions arrived).
 func (s *Service) Register(m *messaging.Service) {
+	m.RegisterCommand("event.sync", messaging.Command{Check: s.checkSyncPayload, Run: s.syncRun, Answered: s.confirmed})
 	for commandType, active := range map[string]bool{"event.subscribe": true, "event.unsubscribe": false} {
 		m.RegisterCommand(commandType, messaging.Command{
-			Check: checkSubscriptionPayload,
+			Check:    checkSubscriptionPayload,
+			Answered: s.confirmed,
 			Run: func(ctx context.Context, req platform.Request) (federation.Response, error) {
 				var p struct {
 					EventType string `json:"eventType"`
@@ -159,4 +237,62 @@ func (s *Service) Register(m *messaging.Service) {
 		}
 		return platform.Success(map[string]any{"subscriptions": out})
 	})
+}
+
+type syncPayload struct {
+	EventTypes []string `json:"eventTypes"`
+}
+
+func (s *Service) checkSyncPayload(payload json.RawMessage) error {
+	var p syncPayload
+	if json.Unmarshal(payload, &p) != nil || p.EventTypes == nil {
+		return federation.Invalidf("payload.eventTypes must list the subscriber's event types")
+	}
+	if len(p.EventTypes) > s.SubscriptionLimit {
+		return federation.Errorf(federation.CodeLimitExceeded, "at most %d active subscriptions per connection", s.SubscriptionLimit)
+	}
+	for _, t := range p.EventTypes {
+		if !federation.ValidEventPattern(t) {
+			return federation.Invalidf("payload.eventTypes: %q is not an event type or a pattern ending in .*", t)
+		}
+	}
+	return nil
+}
+
+// syncRun makes the peer's subscriptions here exactly its list (event.sync).
+func (s *Service) syncRun(ctx context.Context, req platform.Request) (federation.Response, error) {
+	if err := s.checkSyncPayload(req.Payload); err != nil {
+		return platform.Failure(platform.Told(err)), nil
+	}
+	var p syncPayload
+	_ = json.Unmarshal(req.Payload, &p)
+	subs, err := s.Subscriptions.List(ctx, req.WorkspaceID, req.ConnectionID)
+	if err != nil {
+		return federation.Response{}, &platform.RetryError{Err: err}
+	}
+	want := map[string]bool{}
+	for _, t := range p.EventTypes {
+		want[t] = true
+	}
+	set := func(t string, active bool) error {
+		_, err := s.Subscriptions.Set(ctx, store.SubscriptionChange{
+			Workspace: req.WorkspaceID, ConnectionID: req.ConnectionID, Direction: federation.Inbound, EventType: t,
+			Active: active, Limit: s.SubscriptionLimit,
+		})
+		return err
+	}
+	// Deactivate first, so the bound leaves room for what is added.
+	for _, sub := range subs {
+		if sub.Direction == federation.Inbound && sub.IsActive && !want[sub.EventType] {
+			if err := set(sub.EventType, false); err != nil {
+				return federation.Response{}, &platform.RetryError{Err: err}
+			}
+		}
+	}
+	for t := range want {
+		if err := set(t, true); err != nil {
+			return federation.Response{}, &platform.RetryError{Err: err}
+		}
+	}
+	return platform.Success(map[string]any{"eventTypes": p.EventTypes})
 }

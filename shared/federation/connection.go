@@ -95,6 +95,7 @@ type Connection struct {
 	UpdatedAt          time.Time       `json:"updatedAt"`
 	ConnectedAt        *time.Time      `json:"connectedAt,omitempty"`
 	DisconnectedAt     *time.Time      `json:"disconnectedAt,omitempty"`
+	SuspendedAt        *time.Time      `json:"suspendedAt,omitempty"` // when it was last suspended
 	Reason             string          `json:"reason,omitempty"`
 }
 

@@ -12,6 +12,10 @@ const (
 	TypeEvent   = "EVENT"
 )
 
+// TypePublished marks the stored record of an event a workspace published:
+// the event log that fan-out, replay and catch-up read (no list shows it).
+const TypePublished = "PUBLISHED"
+
 // Message statuses (PROTOCOL.md §4).
 const (
 	MsgPending   = "PENDING"

@@ -69,13 +69,14 @@ func EventFamily(s string) string {
 // Subscription is one workspace's interest in a remote's event type
 // (OUTBOUND: we subscribed there; INBOUND: the remote subscribed here).
 type Subscription struct {
-	ID           string    `json:"id"`
-	WorkspaceID  string    `json:"workspaceId"`
-	ConnectionID string    `json:"connectionId"`
-	EventType    string    `json:"eventType"`
-	Direction    string    `json:"direction"`
-	Metadata     []byte    `json:"-"`
-	IsActive     bool      `json:"isActive"`
-	CreatedAt    time.Time `json:"createdAt"`
-	UpdatedAt    time.Time `json:"updatedAt"`
+	ID           string     `json:"id"`
+	WorkspaceID  string     `json:"workspaceId"`
+	ConnectionID string     `json:"connectionId"`
+	EventType    string     `json:"eventType"`
+	Direction    string     `json:"direction"`
+	Metadata     []byte     `json:"-"`
+	IsActive     bool       `json:"isActive"`
+	CreatedAt    time.Time  `json:"createdAt"`
+	UpdatedAt    time.Time  `json:"updatedAt"`
+	SyncedAt     *time.Time `json:"syncedAt,omitempty"` // when the publisher last confirmed it
 }

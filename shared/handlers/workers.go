@@ -122,11 +122,14 @@ func Timeouts(a *app.App) ScheduledHandler {
 	})
 }
 
-// Sweeper sends the jobs a crash or an SQS failure left unsent (every minute).
+// Sweeper sends the jobs a crash or an SQS failure left unsent, and the
+// subscription syncs that are due (every minute).
 func Sweeper(a *app.App) ScheduledHandler {
 	return scheduled(func(ctx context.Context) error {
-		_, err := a.Outbox.Sweep(ctx, a.Now(), a.Config.OutboxGrace)
-		return err
+		if _, err := a.Outbox.Sweep(ctx, a.Now(), a.Config.OutboxGrace); err != nil {
+			return err
+		}
+		return a.Events.SyncDue(ctx)
 	})
 }
 

@@ -59,8 +59,19 @@ func (s *Service) Command(ctx context.Context, ws string, in CommandInput) (*fed
 
 // SendCommand stores an OUTBOUND COMMAND on an ACTIVE connection with its
 // response deadline and queues its delivery; it returns the PENDING record.
-// Other capabilities send their commands (event.subscribe, agent.*) with it.
+// Other capabilities send their commands (agent.*) with it.
 func (s *Service) SendCommand(ctx context.Context, conn *federation.Connection, commandType string, payload json.RawMessage) (*store.MessageRecord, error) {
+	return s.send(ctx, conn, commandType, payload, true)
+}
+
+// SendUntilAnswered is SendCommand without a response deadline: the command
+// never ends as TIMEOUT while its delivery is retried (event.subscribe and
+// the like must reach the publisher, however long it is away).
+func (s *Service) SendUntilAnswered(ctx context.Context, conn *federation.Connection, commandType string, payload json.RawMessage) (*store.MessageRecord, error) {
+	return s.send(ctx, conn, commandType, payload, false)
+}
+
+func (s *Service) send(ctx context.Context, conn *federation.Connection, commandType string, payload json.RawMessage, deadline bool) (*store.MessageRecord, error) {
 	if len(payload) == 0 {
 		payload = json.RawMessage("{}")
 	}
@@ -70,7 +81,10 @@ func (s *Service) SendCommand(ctx context.Context, conn *federation.Connection, 
 		ID: ids.New(), WorkspaceID: conn.WorkspaceID, ConnectionID: conn.ID, MessageType: federation.TypeCommand,
 		Direction: federation.Outbound, Status: federation.MsgPending, CommandType: commandType, Payload: payload,
 		CreatedAt: now, UpdatedAt: now,
-	}, federation.EnvCommand, body, queue.Delivery).WithDeadline(now.Add(s.CommandTimeout))
+	}, federation.EnvCommand, body, queue.Delivery)
+	if deadline {
+		rec.WithDeadline(now.Add(s.CommandTimeout))
+	}
 	if err := s.Outbox.Create(ctx, rec); err != nil {
 		return nil, err
 	}
@@ -143,8 +157,10 @@ func (s *Service) ReceiveCommandResponse(ctx context.Context, raw []byte) (store
 				return updated.Status, nil
 			case err != nil:
 				return "", err
-			case s.responses != nil:
-				s.responses.CommandAnswered(ctx, updated)
+			default:
+				if c, ok := s.commands[updated.CommandType]; ok && c.Answered != nil {
+					c.Answered(ctx, updated)
+				}
 			}
 			return status, nil
 		})

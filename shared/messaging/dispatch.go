@@ -108,7 +108,8 @@ func (s *Service) respond(ctx context.Context, rec *store.MessageRecord, conn *f
 }
 
 // Timeouts marks commands that got no response within the command timeout
-// as TIMEOUT.
+// as TIMEOUT, and hands event deliveries whose EVENT_ACK is overdue back to
+// the deliverer.
 func (s *Service) Timeouts(ctx context.Context) error {
 	for {
 		due, err := s.Messages.DueDeadlines(ctx, s.Now(), 100)
@@ -116,6 +117,12 @@ func (s *Service) Timeouts(ctx context.Context) error {
 			return err
 		}
 		for _, rec := range due {
+			if rec.MessageType == federation.TypeEvent {
+				if err := s.Acks.AckOverdue(ctx, rec); err != nil {
+					return err
+				}
+				continue
+			}
 			reason := fmt.Sprintf("no response within %s", s.CommandTimeout)
 			now := s.Now().UTC()
 			_, err := s.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{

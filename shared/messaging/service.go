@@ -52,17 +52,20 @@ type Verifier interface {
 	VerifyAnswer(ctx context.Context, conn *federation.Connection, want federation.Answer, raw []byte, members any) error
 }
 
-// ResponseRecorder learns of every command of ours that got its response
-// (the agents capability keeps its records from them).
-type ResponseRecorder interface {
-	CommandAnswered(ctx context.Context, rec *store.MessageRecord)
+// AckDeadlines retries event deliveries whose EVENT_ACK is overdue (the
+// deliverer): their deadlines share the index command deadlines use.
+type AckDeadlines interface {
+	AckOverdue(ctx context.Context, rec *store.MessageRecord) error
 }
 
-// Command is a built-in command: Check validates an incoming payload before
-// the command is accepted (nil: any object), Run executes it in the dispatcher.
+// Command is a built-in command type: Check validates an incoming payload
+// before the command is accepted (nil: any object), Run executes it in the
+// dispatcher, and Answered (optional) learns of the answer to each command of
+// this type that this instance sent (the capability keeps its records).
 type Command struct {
-	Check func(payload json.RawMessage) error
-	Run   platform.Func
+	Check    func(payload json.RawMessage) error
+	Run      platform.Func
+	Answered func(ctx context.Context, rec *store.MessageRecord)
 }
 
 // Deps is what the service needs.
@@ -75,6 +78,7 @@ type Deps struct {
 	Outbox      Outbox
 	Jobs        Jobs
 	Verifier    Verifier
+	Acks        AckDeadlines
 	// QueryBackend and CommandBackend answer what no built-in does (nil: none).
 	QueryBackend, CommandBackend *platform.Relay
 	Retry                        federation.RetryPolicy
@@ -86,9 +90,8 @@ type Deps struct {
 // Service runs the QUERY and COMMAND use cases.
 type Service struct {
 	Deps
-	queries   map[string]platform.Func
-	commands  map[string]Command
-	responses ResponseRecorder
+	queries  map[string]platform.Func
+	commands map[string]Command
 }
 
 // New returns the service with its own built-in query, federation.instance.
@@ -112,6 +115,3 @@ func (s *Service) RegisterQuery(name string, fn platform.Func) { s.queries[name]
 
 // RegisterCommand adds a built-in command type.
 func (s *Service) RegisterCommand(commandType string, c Command) { s.commands[commandType] = c }
-
-// RecordResponsesWith makes r learn of every answered command of ours.
-func (s *Service) RecordResponsesWith(r ResponseRecorder) { s.responses = r }

@@ -55,7 +55,21 @@ type Job struct {
 	NotBefore   int64  `json:"notBefore,omitempty"`
 	// Cursor continues a fan-out larger than one invocation.
 	Cursor string `json:"cursor,omitempty"`
+	// Kind of a fanout-queue job: "" for an event's fan-out, or a replay or
+	// catch-up of one connection (PROTOCOL.md §8), for which the fields below
+	// say what: the window of the event log (Unix ms) and the patterns.
+	Kind         string   `json:"kind,omitempty"`
+	ConnectionID string   `json:"connectionId,omitempty"`
+	Since        int64    `json:"since,omitempty"`
+	Until        int64    `json:"until,omitempty"`
+	Patterns     []string `json:"patterns,omitempty"`
 }
+
+// Kinds of fanout-queue jobs.
+const (
+	KindReplay  = "replay"
+	KindCatchUp = "catchup"
+)
 
 // ParseJob decodes a job body.
 func ParseJob(body string) (Job, error) {

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/ids"
 )
 
 // First answers: a retried delivery of an incoming envelope gets exactly the
@@ -41,33 +42,51 @@ func (r *Messages) AnswerWrite(connID, messageID string, answer Answer) Write {
 // (no transaction: moto copies whole tables for each one, and one write is
 // cheaper in DynamoDB too). Without a message, a de-duplication record keeps
 // the answer. A duplicate (same connection and messageId) gets *ErrDuplicate
-// with the first answer; the same id from another connection gets ErrExists.
+// with the first answer. Duplicates are per connection: when another
+// connection's message already has the id, rec is stored under an id of its
+// own (CollisionID), so the same messageId from two peers is two messages.
 func (r *Messages) CreateIncoming(ctx context.Context, ws, connID, messageID string, rec *MessageRecord, answer Answer) error {
-	var err error
 	if rec == nil {
 		a := r.answerPut(connID, messageID, answer)
-		_, err = r.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: a.TableName, Item: a.Item, ConditionExpression: a.ConditionExpression})
-	} else {
-		rec.Answer = &answer
-		err = r.Create(ctx, rec)
-	}
-	var failed *types.ConditionalCheckFailedException
-	if errors.As(err, &failed) || errors.Is(err, ErrExists) {
-		if first, gerr := r.FirstAnswer(ctx, ws, connID, messageID); gerr == nil {
-			return &ErrDuplicate{First: *first}
+		_, err := r.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: a.TableName, Item: a.Item, ConditionExpression: a.ConditionExpression})
+		var failed *types.ConditionalCheckFailedException
+		if errors.As(err, &failed) {
+			if first, gerr := r.RecordedAnswer(ctx, connID, messageID); gerr == nil {
+				return &ErrDuplicate{First: *first}
+			}
+			return fmt.Errorf("message %s: %w", messageID, ErrExists)
 		}
-		return fmt.Errorf("message %s: %w", messageID, ErrExists)
+		if err != nil {
+			return fmt.Errorf("store incoming message: %w", err)
+		}
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("store incoming message: %w", err)
+	rec.Answer = &answer
+	for _, id := range []string{messageID, CollisionID(connID, messageID)} {
+		rec.ID = id
+		err := r.Create(ctx, rec)
+		if !errors.Is(err, ErrExists) {
+			return err
+		}
+		existing, gerr := r.Get(ctx, ws, id)
+		if gerr != nil {
+			return gerr
+		}
+		if existing.Direction == federation.Inbound && existing.ConnectionID == connID && existing.Answer != nil {
+			return &ErrDuplicate{First: *existing.Answer}
+		}
 	}
-	return nil
+	return fmt.Errorf("message %s: %w", messageID, ErrExists)
 }
 
+// CollisionID is where an incoming message of connID is stored when another
+// message of the workspace already has its messageId.
+func CollisionID(connID, messageID string) string { return ids.Derived("incoming", connID, messageID) }
+
 // dedupeTTL keeps de-duplication records past the sender's whole retry
-// horizon (24 h) plus a day, and at least as long as messages.
+// horizon plus a day, and at least as long as messages.
 func (r *Messages) dedupeTTL() time.Duration {
-	return max(r.retention, 48*time.Hour)
+	return max(r.retention.Messages, r.retention.Answers, 48*time.Hour)
 }
 
 // FirstAnswer returns the answer given to an incoming envelope of a
@@ -84,14 +103,19 @@ func (r *Messages) FirstAnswer(ctx context.Context, ws, connID, messageID string
 }
 
 // StoredAnswer returns the answer kept in an incoming message item (QUERY,
-// COMMAND and EVENT keep theirs there), or ErrNotFound.
+// COMMAND and EVENT keep theirs there), or ErrNotFound. Only when the id is
+// another connection's message does it read a second item (CollisionID).
 func (r *Messages) StoredAnswer(ctx context.Context, ws, connID, messageID string) (*Answer, error) {
-	rec, err := r.Get(ctx, ws, messageID)
-	switch {
-	case err != nil:
-		return nil, err
-	case rec.Direction == federation.Inbound && rec.ConnectionID == connID && rec.Answer != nil:
-		return rec.Answer, nil
+	for _, id := range []string{messageID, CollisionID(connID, messageID)} {
+		rec, err := r.Get(ctx, ws, id)
+		switch {
+		case err != nil:
+			return nil, err
+		case rec.Direction == federation.Inbound && rec.ConnectionID == connID && rec.Answer != nil:
+			return rec.Answer, nil
+		case rec.Direction == federation.Inbound && rec.ConnectionID == connID:
+			return nil, ErrNotFound
+		}
 	}
 	return nil, ErrNotFound
 }

@@ -67,6 +67,7 @@ type connectionItem struct {
 	UpdatedAt          time.Time       `dynamodbav:"updatedAt"`
 	ConnectedAt        *time.Time      `dynamodbav:"connectedAt,omitempty"`
 	DisconnectedAt     *time.Time      `dynamodbav:"disconnectedAt,omitempty"`
+	SuspendedAt        *time.Time      `dynamodbav:"suspendedAt,omitempty"`
 	Reason             string          `dynamodbav:"reason,omitempty"`
 }
 
@@ -86,6 +87,27 @@ type healthItem struct {
 	Circuit             string     `dynamodbav:"circuit"`
 	OpenUntil           *time.Time `dynamodbav:"openUntil,omitempty"`
 	OpenFor             int64      `dynamodbav:"openForSeconds,omitempty"`
+	// Unix ms copies for conditions (ClaimProbe).
+	OpenUntilMs  int64 `dynamodbav:"openUntilMs,omitempty"`
+	ProbeUntilMs int64 `dynamodbav:"probeUntilMs,omitempty"`
+}
+
+func newHealthItem(h federation.Health) healthItem {
+	it := healthItem{
+		ConsecutiveFailures: h.ConsecutiveFailures, LastSuccessAt: h.LastSuccessAt, LastFailureAt: h.LastFailureAt,
+		FailingSince: h.FailingSince, Circuit: h.Circuit, OpenUntil: h.OpenUntil, OpenFor: h.OpenFor,
+	}
+	if h.OpenUntil != nil {
+		it.OpenUntilMs = h.OpenUntil.UnixMilli()
+	}
+	return it
+}
+
+func (it healthItem) health() federation.Health {
+	return federation.Health{
+		ConsecutiveFailures: it.ConsecutiveFailures, LastSuccessAt: it.LastSuccessAt, LastFailureAt: it.LastFailureAt,
+		FailingSince: it.FailingSince, Circuit: it.Circuit, OpenUntil: it.OpenUntil, OpenFor: it.OpenFor,
+	}
 }
 
 func newConnectionItem(c *federation.Connection) connectionItem {
@@ -93,9 +115,9 @@ func newConnectionItem(c *federation.Connection) connectionItem {
 		PK: wsPK(c.WorkspaceID), SK: connSK(c.ID), StatusKey: statusKey(c.WorkspaceID, c.Status),
 		ID: c.ID, WorkspaceID: c.WorkspaceID, RemoteInstanceID: c.RemoteInstanceID, RemoteURL: c.RemoteURL,
 		RemoteName: c.RemoteName, Direction: c.Direction, Status: c.Status, RemoteCapabilities: c.RemoteCapabilities,
-		Metadata: c.Metadata, RemoteKeys: remoteKeyItems(c.RemoteKeys), KeysFetchedAt: c.KeysFetchedAt, Health: healthItem(c.Health),
+		Metadata: c.Metadata, RemoteKeys: remoteKeyItems(c.RemoteKeys), KeysFetchedAt: c.KeysFetchedAt, Health: newHealthItem(c.Health),
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, ConnectedAt: c.ConnectedAt, DisconnectedAt: c.DisconnectedAt,
-		Reason: c.Reason,
+		SuspendedAt: c.SuspendedAt, Reason: c.Reason,
 	}
 	return it
 }
@@ -112,8 +134,8 @@ func (it connectionItem) connection() *federation.Connection {
 	c := &federation.Connection{
 		ID: it.ID, WorkspaceID: it.WorkspaceID, RemoteInstanceID: it.RemoteInstanceID, RemoteURL: it.RemoteURL,
 		RemoteName: it.RemoteName, Direction: it.Direction, Status: it.Status, RemoteCapabilities: it.RemoteCapabilities,
-		Metadata: it.Metadata, KeysFetchedAt: it.KeysFetchedAt, Health: federation.Health(it.Health), CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
-		ConnectedAt: it.ConnectedAt, DisconnectedAt: it.DisconnectedAt, Reason: it.Reason,
+		Metadata: it.Metadata, KeysFetchedAt: it.KeysFetchedAt, Health: it.Health.health(), CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
+		ConnectedAt: it.ConnectedAt, DisconnectedAt: it.DisconnectedAt, SuspendedAt: it.SuspendedAt, Reason: it.Reason,
 	}
 	for _, k := range it.RemoteKeys {
 		c.RemoteKeys = append(c.RemoteKeys, federation.RemoteKey(k))
@@ -280,6 +302,9 @@ func (r *Connections) Transition(ctx context.Context, ws, id string, ch Connecti
 	if !federation.IsLive(ch.To) {
 		u.set("disconnectedAt", now)
 	}
+	if ch.To == federation.StatusSuspended {
+		u.set("suspendedAt", now) // catch-up on resume starts here
+	}
 	from := ch.From
 	if from == nil {
 		from = federation.SourcesOf(ch.To)
@@ -341,6 +366,22 @@ func (r *Connections) Transition(ctx context.Context, ws, id string, ch Connecti
 	return r.Get(ctx, ws, id)
 }
 
+// ClaimProbe makes this caller the one delivery that probes a peer whose
+// open circuit's wait is over (half-open): a conditional write that exactly
+// one of the waiting deliveries wins; the lease lets another try when the
+// prober died. It reports whether the caller won.
+func (r *Connections) ClaimProbe(ctx context.Context, ws, id string, now, leaseUntil time.Time) (bool, error) {
+	u := newUpdate().set("health.probeUntilMs", leaseUntil.UnixMilli())
+	u.cond("{health.circuit} = ?", federation.CircuitOpen)
+	u.cond("{health.openUntilMs} <= ?", now.UnixMilli())
+	u.cond("(attribute_not_exists({health.probeUntilMs}) OR {health.probeUntilMs} <= ?)", now.UnixMilli())
+	err := r.updateFields(ctx, ws, id, u)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil // the condition failed: another delivery probes
+	}
+	return err == nil, err
+}
+
 // PendingSlot is the Write that takes one of the slots for INBOUND PENDING
 // connections from origin: it fails (ErrPrecondition from Create) when the
 // origin has perOrigin of them already or the instance total. Leaving
@@ -394,7 +435,7 @@ func (r *Connections) SetRemoteKeys(ctx context.Context, ws, id string, keys []f
 
 // SetHealth stores the peer health of a connection.
 func (r *Connections) SetHealth(ctx context.Context, ws, id string, h federation.Health) error {
-	return r.updateFields(ctx, ws, id, newUpdate().set("health", healthItem(h)))
+	return r.updateFields(ctx, ws, id, newUpdate().set("health", newHealthItem(h)))
 }
 
 func (r *Connections) updateFields(ctx context.Context, ws, id string, u *update) error {

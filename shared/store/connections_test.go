@@ -266,3 +266,48 @@ func TestConnectionsCreateWithInvite(t *testing.T) {
 		t.Fatalf("an expired invite is valid: %v", err)
 	}
 }
+
+// When an open circuit's wait is over exactly one delivery probes the peer;
+// the others wait, until the probe's lease ends.
+func TestConnectionsClaimProbe(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	conns := openStore(t).Connections
+	now := time.Now().UTC()
+	later := now.Add(time.Minute)
+	c := newConn("ws", "peer", federation.StatusActive)
+	c.Health = federation.Health{Circuit: federation.CircuitOpen, ConsecutiveFailures: 10, OpenUntil: &later, OpenFor: 60}
+	if err := conns.Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if won, err := conns.ClaimProbe(ctx, "ws", c.ID, now, now.Add(time.Minute)); err != nil || won {
+		t.Fatalf("a probe while the circuit is still open: %v %v", won, err)
+	}
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			won, err := conns.ClaimProbe(ctx, "ws", c.ID, later, later.Add(time.Minute))
+			if err != nil {
+				t.Error(err)
+			}
+			if won {
+				wins.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d probes, want exactly 1", wins.Load())
+	}
+	if won, _ := conns.ClaimProbe(ctx, "ws", c.ID, later.Add(2*time.Minute), later.Add(3*time.Minute)); !won {
+		t.Fatal("after the prober's lease no one may probe")
+	}
+	h := federation.NextHealth(c.Health, true, later)
+	if err := conns.SetHealth(ctx, "ws", c.ID, h); err != nil {
+		t.Fatal(err)
+	}
+	if won, _ := conns.ClaimProbe(ctx, "ws", c.ID, later.Add(4*time.Minute), later.Add(5*time.Minute)); won {
+		t.Fatal("a closed circuit was probed")
+	}
+}

@@ -23,7 +23,7 @@ func newInstanceRepo(t *testing.T) *store.Instance {
 	if err := store.CreateTables(context.Background(), cfg, names); err != nil {
 		t.Fatalf("second CreateTables: %v", err)
 	}
-	return store.Open(cfg, names, time.Hour).Instance
+	return store.Open(cfg, names, store.Retention{Messages: time.Hour}).Instance
 }
 
 func TestInstanceRepository(t *testing.T) {

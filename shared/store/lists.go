@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -68,36 +69,62 @@ func (r *Messages) List(ctx context.Context, ws string, f ListFilter, limit int3
 	return page, nil
 }
 
-// Window returns a workspace's messages of one type created in [since,
-// until), oldest first, as long as keep says so (it filters).
-func (r *Messages) Window(ctx context.Context, ws, msgType string, since, until time.Time, keep func(*MessageRecord) bool, max int) ([]*MessageRecord, error) {
-	p := dynamodb.NewQueryPaginator(r.db, &dynamodb.QueryInput{
-		TableName: &r.table, IndexName: aws.String(IndexMessagesByType),
+// EventLog returns one page of the events workspace ws published in
+// [since, until), oldest first, and the cursor of the next page ("" at the end).
+func (r *Messages) EventLog(ctx context.Context, ws string, since, until time.Time, limit int32, cursor string) ([]*MessageRecord, string, error) {
+	part := typeKey(ws, federation.TypePublished)
+	start, err := decodeCursor(cursor, "typeKey", part)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := r.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: &r.table, IndexName: aws.String(IndexMessagesByType), Limit: aws.Int32(limit), ExclusiveStartKey: start,
 		KeyConditionExpression: aws.String("typeKey = :p AND createdKey BETWEEN :a AND :b"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":p": s(typeKey(ws, msgType)), ":a": s(msTime(since)), ":b": s(msTime(until.Add(-time.Millisecond)) + "#~"),
+			":p": s(part), ":a": s(msTime(since)), ":b": s(msTime(until.Add(-time.Millisecond)) + "#~"),
 		},
 	})
-	var recs []*MessageRecord
+	if err != nil {
+		return nil, "", fmt.Errorf("event log: %w", err)
+	}
+	recs, err := decodeMessages(out.Items)
+	return recs, encodeCursor(out.LastEvaluatedKey), err
+}
+
+// CountEvents counts the events workspace ws published in [since, until)
+// whose type one of patterns matches (PROTOCOL.md §8 subscription patterns).
+func (r *Messages) CountEvents(ctx context.Context, ws string, since, until time.Time, patterns []string) (int, error) {
+	if len(patterns) == 0 {
+		return 0, nil
+	}
+	values := map[string]types.AttributeValue{
+		":p": s(typeKey(ws, federation.TypePublished)), ":a": s(msTime(since)), ":b": s(msTime(until.Add(-time.Millisecond)) + "#~"),
+	}
+	var terms []string
+	for i, p := range patterns {
+		ph := fmt.Sprintf(":t%d", i)
+		if prefix, ok := strings.CutSuffix(p, ".*"); ok {
+			values[ph] = s(prefix + ".")
+			terms = append(terms, "begins_with(eventType, "+ph+")")
+		} else {
+			values[ph] = s(p)
+			terms = append(terms, "eventType = "+ph)
+		}
+	}
+	p := dynamodb.NewQueryPaginator(r.db, &dynamodb.QueryInput{
+		TableName: &r.table, IndexName: aws.String(IndexMessagesByType), Select: types.SelectCount,
+		KeyConditionExpression: aws.String("typeKey = :p AND createdKey BETWEEN :a AND :b"),
+		FilterExpression:       aws.String(strings.Join(terms, " OR ")), ExpressionAttributeValues: values,
+	})
+	n := 0
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("messages in window: %w", err)
+			return 0, fmt.Errorf("count events: %w", err)
 		}
-		for _, item := range page.Items {
-			rec, err := decodeMessage(item)
-			if err != nil {
-				return nil, err
-			}
-			if keep(rec) {
-				if len(recs) == max {
-					return nil, fmt.Errorf("more than %d messages in the window: %w", max, ErrConflict)
-				}
-				recs = append(recs, rec)
-			}
-		}
+		n += int(page.Count)
 	}
-	return recs, nil
+	return n, nil
 }
 
 // Outgoing returns a connection's outgoing messages of one envelope type,

@@ -53,6 +53,9 @@ type MessageRecord struct {
 	Answer *Answer
 	// DeadLetteredAt is set when the message's job reached a DLQ.
 	DeadLetteredAt *time.Time
+	// Held is how long its delivery waited without attempts (an open
+	// circuit, a suspended peer): the retry horizon does not count it.
+	Held time.Duration
 }
 
 // Answer is the first response given to an incoming envelope.
@@ -103,6 +106,7 @@ type messageItem struct {
 	AnswerStatus   int        `json:"answerStatus,omitempty"`
 	AnswerBody     string     `json:"answerBody,omitempty"`
 	DeadLetteredAt *time.Time `json:"deadLetteredAt,omitempty"`
+	HeldMs         int64      `json:"heldMs,omitempty"`
 	ExpiresAt      int64      `json:"expiresAt"`
 }
 
@@ -123,10 +127,10 @@ func (r *Messages) item(rec *MessageRecord) messageItem {
 	m := rec.Message
 	it := messageItem{
 		PK: wsPK(m.WorkspaceID), SK: msgSK(m.ID), Message: m, EnvelopeType: rec.EnvelopeType, Body: rec.Body,
-		DeadLetteredAt: rec.DeadLetteredAt, ExpiresAt: m.CreatedAt.Add(r.retention).Unix(),
+		DeadLetteredAt: rec.DeadLetteredAt, HeldMs: rec.Held.Milliseconds(), ExpiresAt: m.CreatedAt.Add(r.lifetime(m.Direction)).Unix(),
 	}
 	switch m.MessageType {
-	case federation.TypeQuery, federation.TypeCommand, federation.TypeEvent:
+	case federation.TypeQuery, federation.TypeCommand, federation.TypeEvent, federation.TypePublished:
 		it.TypeKey = typeKey(m.WorkspaceID, m.MessageType)
 		it.CreatedKey = msTime(m.CreatedAt) + "#" + m.ID
 	}
@@ -142,10 +146,19 @@ func (r *Messages) item(rec *MessageRecord) messageItem {
 	return it
 }
 
+// lifetime is how long a message lives: incoming ones keep the first answer
+// to their envelope, so they live as long as de-duplication needs.
+func (r *Messages) lifetime(direction string) time.Duration {
+	if direction == federation.Inbound {
+		return max(r.retention.Messages, r.retention.Answers)
+	}
+	return r.retention.Messages
+}
+
 func (it messageItem) record() *MessageRecord {
 	rec := &MessageRecord{
 		Message: it.Message, EnvelopeType: it.EnvelopeType, Body: it.Body, Outbox: it.OutboxQueue,
-		DeadLetteredAt: it.DeadLetteredAt,
+		DeadLetteredAt: it.DeadLetteredAt, Held: time.Duration(it.HeldMs) * time.Millisecond,
 	}
 	if it.OutboxDue != "" {
 		rec.outboxAt = parseMS(it.OutboxDue)
@@ -172,7 +185,7 @@ func decodeMessage(raw map[string]types.AttributeValue) (*MessageRecord, error) 
 type Messages struct {
 	db        *dynamodb.Client
 	table     string
-	retention time.Duration
+	retention Retention
 	now       func() time.Time
 }
 
@@ -225,17 +238,20 @@ func (r *Messages) Get(ctx context.Context, ws, id string) (*MessageRecord, erro
 
 // MessageUpdate changes a message. Nil members are left alone.
 type MessageUpdate struct {
-	Status        string
-	From          []string // allowed current statuses; nil: any not final
-	Attempts      *int
-	NextAttemptAt *time.Time
-	ClearNext     bool
-	Error         *string
-	Response      *federation.Response
-	DeliveredAt   *time.Time
-	CompletedAt   *time.Time
-	ClearOutbox   bool
-	ClearDeadline bool
+	Status         string
+	From           []string // allowed current statuses; nil: any not final
+	Attempts       *int
+	NextAttemptAt  *time.Time
+	ClearNext      bool
+	Error          *string
+	Response       *federation.Response
+	DeliveredAt    *time.Time
+	CompletedAt    *time.Time
+	ClearOutbox    bool
+	ClearDeadline  bool
+	ClearDelivered bool       // the delivery is to be attempted again
+	Deadline       *time.Time // puts the message on the deadline index
+	Held           *time.Duration
 	// Outbox queues a job for the item again (e.g. a response to send).
 	Outbox         string
 	DeadLetteredAt *time.Time
@@ -293,6 +309,15 @@ func (r *Messages) buildUpdate(ws, id string, mu MessageUpdate) *types.Update {
 	}
 	if mu.ClearDeadline {
 		u.remove("deadlineKey").remove("deadlineAt")
+	}
+	if mu.Deadline != nil {
+		u.set("deadlineKey", deadlineKey).set("deadlineAt", msTime(*mu.Deadline))
+	}
+	if mu.ClearDelivered {
+		u.remove("deliveredAt")
+	}
+	if mu.Held != nil {
+		u.set("heldMs", mu.Held.Milliseconds())
 	}
 	u.cond("attribute_exists(pk)")
 	from := mu.From

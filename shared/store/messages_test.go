@@ -37,10 +37,25 @@ func TestMessagesIncomingDuplicates(t *testing.T) {
 	if err := msgs.CreateIncoming(ctx, "ws", "c1", m.ID, store.NewRecord(m, "", nil, ""), store.Answer{Status: 500}); !errors.As(err, &dup) || dup.First != first {
 		t.Fatalf("duplicate: %v, want the first answer", err)
 	}
+	// The same messageId from another connection is another message.
 	other := m
 	other.ConnectionID = "c2"
-	if err := msgs.CreateIncoming(ctx, "ws", "c2", m.ID, store.NewRecord(other, "", nil, ""), first); !errors.Is(err, store.ErrExists) {
-		t.Fatalf("same id from another connection: %v, want ErrExists", err)
+	second := store.Answer{Status: 200, Body: `{"ack":2}`}
+	otherRec := store.NewRecord(other, "", nil, "")
+	if err := msgs.CreateIncoming(ctx, "ws", "c2", m.ID, otherRec, second); err != nil {
+		t.Fatalf("same id from another connection: %v", err)
+	}
+	if otherRec.ID != store.CollisionID("c2", m.ID) {
+		t.Fatalf("stored as %s", otherRec.ID)
+	}
+	if a, err := msgs.StoredAnswer(ctx, "ws", "c2", m.ID); err != nil || *a != second {
+		t.Fatalf("c2's answer %+v %v", a, err)
+	}
+	if err := msgs.CreateIncoming(ctx, "ws", "c2", m.ID, store.NewRecord(other, "", nil, ""), store.Answer{Status: 500}); !errors.As(err, &dup) || dup.First != second {
+		t.Fatalf("c2's duplicate: %v, want its own first answer", err)
+	}
+	if a, err := msgs.StoredAnswer(ctx, "ws", "c3", m.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a third connection sees an answer: %+v %v", a, err)
 	}
 	if a, err := msgs.StoredAnswer(ctx, "ws", "c1", m.ID); err != nil || *a != first {
 		t.Fatalf("stored answer %+v %v", a, err)
@@ -197,13 +212,38 @@ func TestMessagesListsAndWindows(t *testing.T) {
 	if _, err := msgs.List(ctx, "other-ws", store.ListFilter{Type: federation.TypeEvent}, 4, mustCursor(t, msgs)); !errors.Is(err, store.ErrBadCursor) {
 		t.Fatalf("foreign cursor: %v", err)
 	}
-	window, err := msgs.Window(ctx, "ws", federation.TypeEvent, base.Add(time.Minute), base.Add(4*time.Minute),
-		func(r *store.MessageRecord) bool { return r.Direction == federation.Outbound }, 10)
-	if err != nil || fmt.Sprint(idsOf(window)) != fmt.Sprint([]string{events[1], events[2]}) {
-		t.Fatalf("window %v %v", idsOf(window), err)
+	// The event log: published events, oldest first, in pages, counted by pattern.
+	var published []string
+	for i, typ := range []string{"task.created", "task.status.changed", "project.created", "task.created"} {
+		m := newMessage("ws", "", federation.TypePublished, federation.Outbound, base.Add(time.Duration(i)*time.Minute))
+		m.EventType = typ
+		if err := msgs.Create(ctx, store.NewRecord(m, "", nil, "")); err != nil {
+			t.Fatal(err)
+		}
+		published = append(published, m.ID)
 	}
-	if _, err := msgs.Window(ctx, "ws", federation.TypeEvent, base, base.Add(time.Hour), func(*store.MessageRecord) bool { return true }, 3); !errors.Is(err, store.ErrConflict) {
-		t.Fatalf("a window over its limit: %v", err)
+	var logged []string
+	cursor = ""
+	for {
+		recs, next, err := msgs.EventLog(ctx, "ws", base, base.Add(4*time.Minute), 3, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logged = append(logged, idsOf(recs)...)
+		if cursor = next; cursor == "" {
+			break
+		}
+	}
+	if fmt.Sprint(logged) != fmt.Sprint(published) {
+		t.Fatalf("event log %v, want oldest first %v", logged, published)
+	}
+	for _, tt := range []struct {
+		patterns []string
+		want     int
+	}{{[]string{"task.*"}, 3}, {[]string{"task.created"}, 2}, {[]string{"project.*", "task.status.changed"}, 2}, {nil, 0}} {
+		if n, err := msgs.CountEvents(ctx, "ws", base, base.Add(time.Hour), tt.patterns); err != nil || n != tt.want {
+			t.Errorf("count %v: %d %v, want %d", tt.patterns, n, err, tt.want)
+		}
 	}
 }
 

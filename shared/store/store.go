@@ -24,9 +24,18 @@ type Store struct {
 	names Names
 }
 
-// Open returns the repositories of the tables named by names; messages expire
-// after retention. It makes one SDK client, so call it once per cold start.
-func Open(awsCfg aws.Config, names Names, retention time.Duration) *Store {
+// Retention is how long stored messages live.
+type Retention struct {
+	// Messages expire this long after they were created (DynamoDB TTL).
+	Messages time.Duration
+	// Answers: the first answer to an incoming envelope lives at least this
+	// long (the sender's whole retry horizon plus a day), whatever Messages says.
+	Answers time.Duration
+}
+
+// Open returns the repositories of the tables named by names. It makes one
+// SDK client, so call it once per cold start.
+func Open(awsCfg aws.Config, names Names, retention Retention) *Store {
 	db := dynamodb.NewFromConfig(awsCfg)
 	return &Store{
 		Instance:      &Instance{db: db, table: names[InstanceTable]},

@@ -30,23 +30,25 @@ func subSK(connID, direction, eventType string) string {
 func fanKey(ws, pattern string) string { return wsPK(ws) + "#" + federation.EventFamily(pattern) }
 
 type subscriptionItem struct {
-	PK           string    `dynamodbav:"pk"`
-	SK           string    `dynamodbav:"sk"`
-	ID           string    `dynamodbav:"id"`
-	WorkspaceID  string    `dynamodbav:"workspaceId"`
-	ConnectionID string    `dynamodbav:"connectionId"`
-	EventType    string    `dynamodbav:"eventType"`
-	Direction    string    `dynamodbav:"direction"`
-	Metadata     []byte    `dynamodbav:"metadata"`
-	IsActive     bool      `dynamodbav:"isActive"`
-	CreatedAt    time.Time `dynamodbav:"createdAt"`
-	UpdatedAt    time.Time `dynamodbav:"updatedAt"`
+	PK           string     `dynamodbav:"pk"`
+	SK           string     `dynamodbav:"sk"`
+	ID           string     `dynamodbav:"id"`
+	WorkspaceID  string     `dynamodbav:"workspaceId"`
+	ConnectionID string     `dynamodbav:"connectionId"`
+	EventType    string     `dynamodbav:"eventType"`
+	Direction    string     `dynamodbav:"direction"`
+	Metadata     []byte     `dynamodbav:"metadata"`
+	IsActive     bool       `dynamodbav:"isActive"`
+	CreatedAt    time.Time  `dynamodbav:"createdAt"`
+	UpdatedAt    time.Time  `dynamodbav:"updatedAt"`
+	SyncedAt     *time.Time `dynamodbav:"syncedAt,omitempty"`
 }
 
 func (i subscriptionItem) subscription() federation.Subscription {
 	return federation.Subscription{
 		ID: i.ID, WorkspaceID: i.WorkspaceID, ConnectionID: i.ConnectionID, EventType: i.EventType,
 		Direction: i.Direction, Metadata: i.Metadata, IsActive: i.IsActive, CreatedAt: i.CreatedAt, UpdatedAt: i.UpdatedAt,
+		SyncedAt: i.SyncedAt,
 	}
 }
 
@@ -109,9 +111,11 @@ func (r *Subscriptions) setExpression(ch SubscriptionChange) (string, map[string
 	values := map[string]types.AttributeValue{
 		":id": s(ids.New()), ":now": nowAV, ":ws": s(ch.Workspace), ":c": s(ch.ConnectionID), ":t": s(ch.EventType),
 		":d": s(ch.Direction), ":a": &types.AttributeValueMemberBOOL{Value: ch.Active},
+		":lk": s(wsPK(ch.Workspace)), ":ls": s(msTime(now) + "#" + ch.ConnectionID + "#" + ch.Direction + "#" + ch.EventType),
 	}
 	expr := "SET id = if_not_exists(id, :id), createdAt = if_not_exists(createdAt, :now), updatedAt = :now, " +
-		"workspaceId = :ws, connectionId = :c, eventType = :t, direction = :d, isActive = :a"
+		"workspaceId = :ws, connectionId = :c, eventType = :t, direction = :d, isActive = :a, " +
+		"listKey = :lk, listSort = if_not_exists(listSort, :ls)"
 	if ch.Metadata != nil {
 		expr += ", metadata = :m"
 		values[":m"] = &types.AttributeValueMemberB{Value: ch.Metadata}
@@ -189,6 +193,103 @@ func (r *Subscriptions) List(ctx context.Context, ws, connID string) ([]federati
 		ExpressionAttributeValues: map[string]types.AttributeValue{":p": s(wsPK(ws)), ":s": s(prefix)},
 		ConsistentRead:            aws.Bool(true),
 	})
+}
+
+// Page returns a workspace's subscriptions in both directions, newest first,
+// of one connection if connID is set (filtered within the workspace's own
+// index partition, so a page may hold fewer than limit and still go on).
+func (r *Subscriptions) Page(ctx context.Context, ws, connID string, limit int32, cursor string) (Page[federation.Subscription], error) {
+	start, err := decodeCursor(cursor, "listKey", wsPK(ws))
+	if err != nil {
+		return Page[federation.Subscription]{}, err
+	}
+	in := &dynamodb.QueryInput{
+		TableName: &r.table, IndexName: aws.String(IndexSubscriptionsByTime), Limit: aws.Int32(limit),
+		ScanIndexForward: aws.Bool(false), ExclusiveStartKey: start,
+		KeyConditionExpression:    aws.String("listKey = :p"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": s(wsPK(ws))},
+	}
+	if connID != "" {
+		in.FilterExpression = aws.String("connectionId = :c")
+		in.ExpressionAttributeValues[":c"] = s(connID)
+	}
+	out, err := r.db.Query(ctx, in)
+	if err != nil {
+		return Page[federation.Subscription]{}, fmt.Errorf("list subscriptions: %w", err)
+	}
+	page := Page[federation.Subscription]{Items: []federation.Subscription{}, NextCursor: encodeCursor(out.LastEvaluatedKey)}
+	for _, raw := range out.Items {
+		var item subscriptionItem
+		if err := attributevalue.UnmarshalMap(raw, &item); err != nil {
+			return page, fmt.Errorf("decode subscription: %w", err)
+		}
+		page.Items = append(page.Items, item.subscription())
+	}
+	return page, nil
+}
+
+// MarkSynced records that the publisher confirmed the subscription at.
+func (r *Subscriptions) MarkSynced(ctx context.Context, ws, connID, direction, eventType string, at time.Time) error {
+	atAV, _ := attributevalue.Marshal(at.UTC())
+	_, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &r.table, Key: key(wsPK(ws), subSK(connID, direction, eventType)),
+		UpdateExpression:          aws.String("SET syncedAt = :at"),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":at": atAV},
+	})
+	var failed *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &failed) {
+		return fmt.Errorf("mark subscription synced: %w", err)
+	}
+	return nil
+}
+
+// Sync-due markers: pk "WS#<ws>", sk "SYNC#<connection>", on the sync index
+// by when the workspace's subscriptions on that connection are to be sent to
+// the publisher again (event.sync).
+func syncSK(connID string) string { return "SYNC#" + connID }
+
+const syncKey = "SYNC"
+
+// SyncDue is a connection whose subscriptions are due to be synced.
+type SyncDue struct{ Workspace, ConnectionID string }
+
+// ScheduleSync sets when the workspace's subscriptions on connID are synced next.
+func (r *Subscriptions) ScheduleSync(ctx context.Context, ws, connID string, at time.Time) error {
+	_, err := r.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &r.table, Item: map[string]types.AttributeValue{
+		"pk": s(wsPK(ws)), "sk": s(syncSK(connID)), "syncKey": s(syncKey), "syncDue": s(msTime(at)),
+		"workspaceId": s(ws), "connectionId": s(connID),
+	}})
+	if err != nil {
+		return fmt.Errorf("schedule sync: %w", err)
+	}
+	return nil
+}
+
+// DueSyncs returns the connections whose sync is due before `before`.
+func (r *Subscriptions) DueSyncs(ctx context.Context, before time.Time, limit int32) ([]SyncDue, error) {
+	out, err := r.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: &r.table, IndexName: aws.String(IndexSubscriptionsSync), Limit: aws.Int32(limit),
+		KeyConditionExpression: aws.String("syncKey = :k AND syncDue < :t"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":k": s(syncKey), ":t": s(msTime(before)),
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("due syncs: %w", err)
+	}
+	due := make([]SyncDue, 0, len(out.Items))
+	for _, raw := range out.Items {
+		var d struct {
+			WS   string `dynamodbav:"workspaceId"`
+			Conn string `dynamodbav:"connectionId"`
+		}
+		if err := attributevalue.UnmarshalMap(raw, &d); err != nil {
+			return nil, fmt.Errorf("decode sync: %w", err)
+		}
+		due = append(due, SyncDue{Workspace: d.WS, ConnectionID: d.Conn})
+	}
+	return due, nil
 }
 
 // ActivePatterns returns the active OUTBOUND patterns of a connection: what

@@ -35,6 +35,9 @@ const (
 	IndexMessagesOutbox      = "outbox"
 	IndexMessagesDeadline    = "deadline"
 	IndexSubscriptionsFanout = "fanout"
+	IndexSubscriptionsByTime = "byTime"
+	IndexSubscriptionsSync   = "sync"
+	IndexAgentsByTime        = "byTime"
 	IndexAgentsWatch         = "watch"
 )
 
@@ -66,13 +69,20 @@ var Tables = []Table{
 		// Subscriptions in both directions; the fan-out index holds the active
 		// INBOUND ones by workspace and event family (subscriptions.go).
 		Name: SubscriptionsTable, PartitionKey: "pk", SortKey: "sk",
-		Indexes: []Index{{Name: IndexSubscriptionsFanout, PartitionKey: "fanKey", SortKey: "fanSort"}},
+		Indexes: []Index{
+			{Name: IndexSubscriptionsFanout, PartitionKey: "fanKey", SortKey: "fanSort"},
+			{Name: IndexSubscriptionsByTime, PartitionKey: "listKey", SortKey: "listSort"},
+			{Name: IndexSubscriptionsSync, PartitionKey: "syncKey", SortKey: "syncDue"},
+		},
 	},
 	{
 		// The hub's records of agents on peers, and the agents run here for
 		// peers with a watch index of the unfinished ones (agents.go).
 		Name: AgentsTable, PartitionKey: "pk", SortKey: "sk",
-		Indexes: []Index{{Name: IndexAgentsWatch, PartitionKey: "watchKey", SortKey: "watchAt"}},
+		Indexes: []Index{
+			{Name: IndexAgentsWatch, PartitionKey: "watchKey", SortKey: "watchAt"},
+			{Name: IndexAgentsByTime, PartitionKey: "listKey", SortKey: "listSort"},
+		},
 	},
 	{
 		// Single-use invite tokens, keyed by their SHA-256.

@@ -72,7 +72,7 @@ func Store(t testing.TB) *store.Store {
 	if err := store.CreateTables(context.Background(), cfg, names); err != nil {
 		t.Fatalf("create tables: %v", err)
 	}
-	return store.Open(cfg, names, 30*24*time.Hour)
+	return store.Open(cfg, names, store.Retention{Messages: 30 * 24 * time.Hour, Answers: 48 * time.Hour})
 }
 
 // Queues creates fresh work queues with their DLQs and returns their URLs.
