@@ -278,7 +278,7 @@ func TestSubscriptionLimit(t *testing.T) {
 	r := call(t, hub, "POST", "/events/subscribe", tok, map[string]string{"connectionId": conn, "eventType": "task.one_more"})
 	wantRefused(t, "the 101st subscription", r, 403, "limit_exceeded")
 	var page struct{ Items []federation.Subscription }
-	call(t, hub, "GET", "/events/subscriptions?connectionId="+conn, tok, nil).decode(t, &page)
+	call(t, hub, "GET", "/events/subscriptions?limit=100&connectionId="+conn, tok, nil).decode(t, &page)
 	if len(page.Items) != 100 {
 		t.Fatalf("%d subscriptions stored, want 100", len(page.Items))
 	}

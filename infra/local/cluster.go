@@ -140,10 +140,11 @@ func (c *Cluster) startInstance(ctx, runCtx context.Context, spec InstanceSpec) 
 			Name: spec.Name, URL: url, Alg: spec.Alg,
 			CommandTypes: config.DefaultCommandTypes, EventTypes: []string{},
 		},
-		Tables:         store.PrefixedNames(spec.Prefix),
-		KMSKeyID:       keyID,
-		WorkspaceClaim: "workspace_id",
-		DevMode:        true,
+		Tables:          store.PrefixedNames(spec.Prefix),
+		KMSKeyID:        keyID,
+		WorkspaceClaim:  "workspace_id",
+		DevMode:         true,
+		MetricsInstance: spec.Name,
 	}
 	cfg.Defaults()
 	if c.opts.Configure != nil {

@@ -23,6 +23,8 @@ import (
 	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/incoming"
 	"github.com/fedgate/fedgate/shared/messaging"
+	"github.com/fedgate/fedgate/shared/metrics"
+	"github.com/fedgate/fedgate/shared/operations"
 	"github.com/fedgate/fedgate/shared/orchestrator"
 	"github.com/fedgate/fedgate/shared/peer"
 	"github.com/fedgate/fedgate/shared/platform"
@@ -46,12 +48,14 @@ type App struct {
 	Verifier  *incoming.Verifier
 	Outbox    *delivery.Outbox
 	Deliverer *delivery.Deliverer
+	Metrics   *metrics.Recorder
 
 	// Capabilities: the use cases.
 	Connections *connections.Service
 	Messaging   *messaging.Service
 	Events      *events.Service
 	Agents      *agents.Service
+	Operations  *operations.Service
 }
 
 // New wires an App from cfg and an SDK configuration.
@@ -69,6 +73,8 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 		Peers:    peer.New(cfg.DevMode, cfg.PeerPorts...),
 		Identity: identity.New(st.Instance, signing.NewSealer(kms.NewFromConfig(awsCfg), cfg.KMSKeyID), cfg.Identity),
 	}
+	a.Metrics = metrics.New(log, cfg.MetricsInstance)
+	a.Operations = operations.New(st.Operations, a.Metrics, log)
 	a.Verifier = incoming.New(st.Connections, st.Messages, a.Peers, a.Identity, cfg.KeyRefetchEvery)
 	signer := delivery.NewSigner(a.Identity)
 	a.Outbox = delivery.NewOutbox(st.Messages, a.Jobs, log)
@@ -100,7 +106,7 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 	})
 	// Each capability answers its own built-in queries and commands, and
 	// the agents capability keeps its records from answers and events.
-	a.Deliverer.Suspensions = a.Events
+	a.Deliverer.Operators = a.Operations
 	a.Connections.Resumptions = a.Events
 	a.Events.Register(a.Messaging)
 	a.Agents.Register(a.Messaging)

@@ -54,6 +54,9 @@ type Config struct {
 	SubscriptionLimit              int
 	// PeerPorts are the ports peers may be reached at outside development.
 	PeerPorts []int
+	// MetricsInstance is the Instance dimension of every metric (the
+	// deployment's instance name, stable across renames).
+	MetricsInstance string
 	// KeyRefetchEvery bounds how often a peer's keys are fetched again on an
 	// unknown keyId (PROTOCOL.md §3: once a minute); tests shorten it.
 	KeyRefetchEvery time.Duration
@@ -113,10 +116,11 @@ func FromEnv() (Config, error) {
 			CommandTypes: listOr(os.Getenv("COMMAND_TYPES"), DefaultCommandTypes),
 			EventTypes:   listOr(os.Getenv("EVENT_TYPES"), []string{}),
 		},
-		Tables:         store.Names{},
-		KMSKeyID:       os.Getenv("KMS_KEY_ID"),
-		WorkspaceClaim: envOr("WORKSPACE_CLAIM", "workspace_id"),
-		DevMode:        os.Getenv("FEDGATE_DEV_MODE") == "true",
+		Tables:          store.Names{},
+		KMSKeyID:        os.Getenv("KMS_KEY_ID"),
+		WorkspaceClaim:  envOr("WORKSPACE_CLAIM", "workspace_id"),
+		DevMode:         os.Getenv("FEDGATE_DEV_MODE") == "true",
+		MetricsInstance: envOr("METRICS_INSTANCE", envOr("INSTANCE_NAME", "fedgate")),
 	}
 	for _, t := range store.Tables {
 		c.Tables[t.Name] = os.Getenv(store.EnvVar(t.Name))

@@ -35,10 +35,11 @@ type AnswerVerifier interface {
 	VerifyAnswer(ctx context.Context, conn *federation.Connection, want federation.Answer, raw []byte, members any) error
 }
 
-// Suspensions is told when a peer is suspended for its health (the events
-// capability publishes federation.connection.suspended).
-type Suspensions interface {
+// Operators is told what the people running the instance must see: a peer
+// suspended for its health, a message dead-lettered (shared/operations).
+type Operators interface {
 	Suspended(ctx context.Context, conn *federation.Connection, reason string)
+	Exhausted(ctx context.Context, rec *store.MessageRecord)
 }
 
 // Deliverer processes delivery and ack jobs: it signs the stored message,
@@ -54,7 +55,7 @@ type Deliverer struct {
 	// AckDeadline is how long an EVENT answered 202 waits for its EVENT_ACK
 	// before it is retried like a failure.
 	AckDeadline time.Duration
-	Suspensions Suspensions
+	Operators   Operators
 	Log         *slog.Logger
 	Now         func() time.Time
 	Random      func() float64 // jitter source; nil: math/rand
@@ -318,9 +319,8 @@ func (d *Deliverer) suspend(ctx context.Context, conn *federation.Connection, re
 		}
 		return
 	}
-	d.Log.Warn("operational event", "event", "federation.connection.suspended", "connectionId", conn.ID, "reason", reason)
-	if d.Suspensions != nil {
-		d.Suspensions.Suspended(ctx, conn, reason)
+	if d.Operators != nil {
+		d.Operators.Suspended(ctx, conn, reason)
 	}
 }
 
@@ -344,11 +344,13 @@ func (d *Deliverer) DeadLettered(ctx context.Context, job queue.Job) error {
 		}
 		u.Status, u.Error = federation.MsgFailed, &reason
 	}
-	if _, err := d.Msgs.Update(ctx, rec.WorkspaceID, rec.ID, u); err != nil {
+	updated, err := d.Msgs.Update(ctx, rec.WorkspaceID, rec.ID, u)
+	if err != nil {
 		return err
 	}
-	d.Log.Error("operational event", "event", "federation.message.dead_lettered",
-		"messageId", rec.ID, "connectionId", rec.ConnectionID, "type", rec.MessageType, "error", rec.Error)
+	if d.Operators != nil {
+		d.Operators.Exhausted(ctx, updated)
+	}
 	return nil
 }
 

@@ -39,12 +39,3 @@ func (s *Service) Publish(ctx context.Context, ws string, in PublishInput) (Publ
 	id, n, err := s.publish(ctx, ws, in.EventType, in.Payload)
 	return Published{EventID: id, Deliveries: n}, err
 }
-
-// Suspended publishes federation.connection.suspended in the connection's
-// workspace when a peer is suspended for its health.
-func (s *Service) Suspended(ctx context.Context, conn *federation.Connection, reason string) {
-	payload, _ := json.Marshal(map[string]string{"connectionId": conn.ID, "remoteInstanceId": conn.RemoteInstanceID, "reason": reason})
-	if _, _, err := s.publish(ctx, conn.WorkspaceID, "federation.connection.suspended", payload); err != nil {
-		s.Log.Warn("operational event not published", "error", err.Error())
-	}
-}

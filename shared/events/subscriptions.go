@@ -176,10 +176,11 @@ func (s *Service) Follow(ctx context.Context, conn *federation.Connection, event
 	return err
 }
 
-// ListSubscriptions lists the subscriptions this workspace made (OUTBOUND) and
-// those peers made to it (INBOUND), of one connection if connID is set.
-func (s *Service) ListSubscriptions(ctx context.Context, ws, connID string) ([]federation.Subscription, error) {
-	return s.Subscriptions.List(ctx, ws, connID)
+// ListSubscriptions lists the subscriptions this workspace made (OUTBOUND)
+// and those peers made to it (INBOUND), newest first, of one connection if
+// connID is set.
+func (s *Service) ListSubscriptions(ctx context.Context, ws, connID string, limit int32, cursor string) (store.Page[federation.Subscription], error) {
+	return s.Subscriptions.Page(ctx, ws, connID, limit, cursor)
 }
 
 func checkSubscriptionPayload(payload json.RawMessage) error {

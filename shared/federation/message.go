@@ -69,3 +69,26 @@ type Message struct {
 	DeliveredAt   *time.Time      `json:"deliveredAt,omitempty"`
 	CompletedAt   *time.Time      `json:"completedAt,omitempty"`
 }
+
+// Operation is an operator event (PROTOCOL.md §8 "Operational events",
+// §9): something the people who run the instance must see, recorded and
+// alarmed here, never sent to peers.
+type Operation struct {
+	ID           string          `json:"id"`
+	Type         string          `json:"type"` // e.g. federation.connection.suspended
+	WorkspaceID  string          `json:"workspaceId,omitempty"`
+	ConnectionID string          `json:"connectionId,omitempty"`
+	MessageID    string          `json:"messageId,omitempty"`
+	Detail       json.RawMessage `json:"detail,omitempty"`
+	At           time.Time       `json:"at"`
+}
+
+// Operator event types.
+const (
+	OpConnectionSuspended = "federation.connection.suspended"
+	OpConnectionResumed   = "federation.connection.resumed"
+	OpDeliveryExhausted   = "federation.delivery.exhausted"
+	OpPeerFailing         = "federation.peer.failing"
+	OpPeerRecovered       = "federation.peer.recovered"
+	OpKeyRotated          = "federation.key.rotated"
+)

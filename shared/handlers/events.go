@@ -69,18 +69,22 @@ func EventsUnsubscribe(a *app.App) httpapi.LambdaHandler {
 	})
 }
 
-// EventsSubscriptions serves GET /events/subscriptions (?connectionId=).
+// EventsSubscriptions serves GET /events/subscriptions (?connectionId=, ?limit=, ?cursor=).
 func EventsSubscriptions(a *app.App) httpapi.LambdaHandler {
 	return handle(a, "events-subscriptions", func(ctx context.Context, c *httpapi.Call) (int, any, error) {
-		subs, err := a.Events.ListSubscriptions(ctx, c.Claims.Workspace, c.Query("connectionId"))
+		limit, cursor, err := listParams(c)
 		if err != nil {
 			return 0, nil, err
 		}
-		items := make([]subscriptionView, len(subs))
-		for i, s := range subs {
+		page, err := a.Events.ListSubscriptions(ctx, c.Claims.Workspace, c.Query("connectionId"), limit, cursor)
+		if err != nil {
+			return 0, nil, err
+		}
+		items := make([]subscriptionView, len(page.Items))
+		for i, s := range page.Items {
 			items[i] = viewSubscription(s)
 		}
-		return http.StatusOK, store.Page[subscriptionView]{Items: items}, nil
+		return http.StatusOK, store.Page[subscriptionView]{Items: items, NextCursor: page.NextCursor}, nil
 	})
 }
 

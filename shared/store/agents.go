@@ -113,6 +113,8 @@ func (r *Agents) Save(ctx context.Context, ws string, a federation.Agent) error 
 	u.setIf(a.TaskID != "", "taskId", a.TaskID).setIf(a.AgentType != "", "agentType", a.AgentType)
 	u.setIf(a.Status != "", "status", a.Status).setIf(a.SpawnedAt != nil, "spawnedAt", a.SpawnedAt)
 	u.setIf(a.CompletedAt != nil, "completedAt", a.CompletedAt).set("error", a.Error)
+	// The list index: newest first by when the hub first heard of the agent.
+	u.set("listKey", wsPK(ws)).setFirst("listSort", msTime(a.UpdatedAt)+"#"+a.ConnectionID+"#"+a.AgentID)
 	if allowed := federation.AgentStatusesUpTo(a.Status); allowed != nil {
 		ph := make([]string, len(allowed))
 		args := make([]any, len(allowed))
@@ -146,21 +148,25 @@ func (r *Agents) Get(ctx context.Context, ws, connID, agentID string) (*federati
 	return &agent, nil
 }
 
-// List returns a workspace's agents, of one connection if connID is set.
+// List returns a workspace's agents newest first, of one connection if
+// connID is set (filtered within the workspace's own index partition, so a
+// page may hold fewer than limit and still go on).
 func (r *Agents) List(ctx context.Context, ws, connID string, limit int32, cursor string) (Page[federation.Agent], error) {
-	start, err := decodeCursor(cursor, "pk", wsPK(ws))
+	start, err := decodeCursor(cursor, "listKey", wsPK(ws))
 	if err != nil {
 		return Page[federation.Agent]{}, err
 	}
-	prefix := "AGENT#"
-	if connID != "" {
-		prefix += connID + "#"
+	in := &dynamodb.QueryInput{
+		TableName: &r.table, IndexName: aws.String(IndexAgentsByTime), Limit: aws.Int32(limit),
+		ScanIndexForward: aws.Bool(false), ExclusiveStartKey: start,
+		KeyConditionExpression:    aws.String("listKey = :p"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": s(wsPK(ws))},
 	}
-	out, err := r.db.Query(ctx, &dynamodb.QueryInput{
-		TableName: &r.table, Limit: aws.Int32(limit), ExclusiveStartKey: start, ConsistentRead: aws.Bool(true),
-		KeyConditionExpression:    aws.String("pk = :p AND begins_with(sk, :s)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":p": s(wsPK(ws)), ":s": s(prefix)},
-	})
+	if connID != "" {
+		in.FilterExpression = aws.String("connectionId = :c")
+		in.ExpressionAttributeValues[":c"] = s(connID)
+	}
+	out, err := r.db.Query(ctx, in)
 	if err != nil {
 		return Page[federation.Agent]{}, fmt.Errorf("list agents: %w", err)
 	}

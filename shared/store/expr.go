@@ -17,6 +17,7 @@ import (
 // such as "status" are safe.
 type update struct {
 	sets    map[string]any
+	firsts  map[string]any // set only when absent (if_not_exists)
 	removes []string
 	conds   []string
 	names   map[string]string
@@ -25,11 +26,14 @@ type update struct {
 }
 
 func newUpdate() *update {
-	return &update{sets: map[string]any{}, names: map[string]string{}, values: map[string]types.AttributeValue{}}
+	return &update{sets: map[string]any{}, firsts: map[string]any{}, names: map[string]string{}, values: map[string]types.AttributeValue{}}
 }
 
 func (u *update) set(path string, v any) *update { u.sets[path] = v; return u }
 func (u *update) remove(path string) *update     { u.removes = append(u.removes, path); return u }
+
+// setFirst sets path to v only if the item has no value there yet.
+func (u *update) setFirst(path string, v any) *update { u.firsts[path] = v; return u }
 func (u *update) setIf(ok bool, path string, v any) *update {
 	if ok {
 		u.set(path, v)
@@ -89,10 +93,14 @@ func (u *update) in(path string, values []string) *update {
 // build returns the update expression, the condition (or nil) and the maps.
 func (u *update) build() (expr string, cond *string, names map[string]string, values map[string]types.AttributeValue) {
 	var clauses []string
-	if len(u.sets) > 0 {
+	if len(u.sets)+len(u.firsts) > 0 {
 		var parts []string
 		for _, p := range sortedKeys(u.sets) {
 			parts = append(parts, u.name(p)+" = "+u.value(u.sets[p]))
+		}
+		for _, p := range sortedKeys(u.firsts) {
+			n := u.name(p)
+			parts = append(parts, n+" = if_not_exists("+n+", "+u.value(u.firsts[p])+")")
 		}
 		clauses = append(clauses, "SET "+strings.Join(parts, ", "))
 	}
