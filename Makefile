@@ -89,6 +89,12 @@ $(CDK): $(TOOLS)/package-lock.json
 bench: build $(RIE) ## benchmarks as ratios (signing, fan-out with counted AWS calls, incoming-event CPU, binary sizes, init times); build/bench/results.md
 	FEDGATE_RIE=$(RIE) $(GO) run ./infra/local/cmd/bench
 
+EVENTS ?= 1000
+
+.PHONY: soak
+soak: ## fault-injection soak: hub + 3 spokes, EVENTS events (default 1000) under outages, suspension, key rotations, crashes, doubled jobs
+	$(GO) run ./infra/local/cmd/soak -events $(EVENTS)
+
 .PHONY: fuzz
 fuzz: ## fuzz envelope parsing, verification and canonicalization longer (FUZZTIME=1m)
 	$(GO) test ./shared/signing -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME)

@@ -167,6 +167,8 @@ func fastRetries(_ string, c *config.Config) {
 	c.Retry = federation.RetryPolicy{BaseDelay: 200 * time.Millisecond, MaxDelay: time.Second, MaxAttempts: 20, MaxAge: time.Hour}
 	c.OutboxGrace = time.Second
 	c.KeyRefetchEvery = 200 * time.Millisecond
+	c.Circuit = federation.Circuit{Threshold: 10, MinOpen: time.Second, MaxOpen: 4 * time.Second, SuspendAfter: 5 * 24 * time.Hour}
+	c.AckDeadline = 2 * time.Second
 }
 
 // clusterWith starts instances with a configuration hook.

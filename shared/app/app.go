@@ -19,6 +19,7 @@ import (
 	"github.com/fedgate/fedgate/shared/connections"
 	"github.com/fedgate/fedgate/shared/delivery"
 	"github.com/fedgate/fedgate/shared/events"
+	"github.com/fedgate/fedgate/shared/faults"
 	"github.com/fedgate/fedgate/shared/httpapi"
 	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/incoming"
@@ -49,6 +50,7 @@ type App struct {
 	Outbox    *delivery.Outbox
 	Deliverer *delivery.Deliverer
 	Metrics   *metrics.Recorder
+	Faults    *faults.Injector // crash points: nil outside the local runner
 
 	// Capabilities: the use cases.
 	Connections *connections.Service
@@ -74,6 +76,9 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 		Identity: identity.New(st.Instance, signing.NewSealer(kms.NewFromConfig(awsCfg), cfg.KMSKeyID), cfg.Identity),
 	}
 	a.Metrics = metrics.New(log, cfg.MetricsInstance)
+	if cfg.DevMode {
+		a.Faults, _ = faults.Parse(cfg.CrashPoints) // validated with the configuration
+	}
 	a.Operations = operations.New(st.Operations, a.Metrics, log)
 	a.Verifier = incoming.New(st.Connections, st.Messages, a.Peers, a.Identity, cfg.KeyRefetchEvery)
 	signer := delivery.NewSigner(a.Identity)
@@ -81,7 +86,7 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 
 	a.Deliverer = &delivery.Deliverer{
 		Msgs: st.Messages, Conns: st.Connections, Signer: signer, Verifier: a.Verifier, Peers: a.Peers, Jobs: a.Jobs,
-		Policy: cfg.Retry, AckDeadline: cfg.AckDeadline, Log: log, Now: time.Now,
+		Policy: cfg.Retry, Circuit: cfg.Circuit, AckDeadline: cfg.AckDeadline, Faults: a.Faults, Log: log, Now: time.Now,
 	}
 	a.Connections = connections.New(connections.Deps{
 		Connections: st.Connections, Messages: st.Messages, Invites: st.Invites, Identity: a.Identity,
@@ -98,7 +103,7 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 	a.Events = events.New(events.Deps{
 		Connections: st.Connections, Messages: st.Messages, Subscriptions: st.Subscriptions, Jobs: a.Jobs,
 		Outbox: a.Outbox, Commands: a.Messaging, Signer: signer, Verifier: a.Verifier,
-		SubscriptionLimit: cfg.SubscriptionLimit, Log: log,
+		SubscriptionLimit: cfg.SubscriptionLimit, Faults: a.Faults, Log: log,
 	})
 	a.Agents = agents.New(agents.Deps{
 		Agents: st.Agents, Connections: st.Connections, Commands: a.Messaging, Events: a.Events,

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fedgate/fedgate/shared/faults"
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/queue"
@@ -31,6 +32,7 @@ type Config struct {
 	DefaultInboundWorkspace string
 	Retention               time.Duration // how long messages are kept
 	Retry                   federation.RetryPolicy
+	Circuit                 federation.Circuit
 	CommandTimeout          time.Duration // no COMMAND_RESPONSE by then → TIMEOUT
 	AckDeadline             time.Duration // an EVENT answered 202 without an EVENT_ACK by then is retried
 	// QueryBackendURL and CommandBackendURL are the local platform's API that
@@ -54,6 +56,9 @@ type Config struct {
 	SubscriptionLimit              int
 	// PeerPorts are the ports peers may be reached at outside development.
 	PeerPorts []int
+	// CrashPoints names crash points and their chances ("deliver.after-post=0.02,…"):
+	// the local runner's soak only, and only in DevMode (shared/faults).
+	CrashPoints string
 	// MetricsInstance is the Instance dimension of every metric (the
 	// deployment's instance name, stable across renames).
 	MetricsInstance string
@@ -72,6 +77,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Retry == (federation.RetryPolicy{}) {
 		c.Retry = federation.DefaultRetryPolicy
+	}
+	if c.Circuit == (federation.Circuit{}) {
+		c.Circuit = federation.DefaultCircuit
 	}
 	if c.CommandTimeout == 0 {
 		c.CommandTimeout = 5 * time.Minute
@@ -121,6 +129,7 @@ func FromEnv() (Config, error) {
 		WorkspaceClaim:  envOr("WORKSPACE_CLAIM", "workspace_id"),
 		DevMode:         os.Getenv("FEDGATE_DEV_MODE") == "true",
 		MetricsInstance: envOr("METRICS_INSTANCE", envOr("INSTANCE_NAME", "fedgate")),
+		CrashPoints:     os.Getenv("FEDGATE_CRASH_POINTS"),
 	}
 	for _, t := range store.Tables {
 		c.Tables[t.Name] = os.Getenv(store.EnvVar(t.Name))
@@ -199,6 +208,9 @@ func (c Config) Validate() error {
 	}
 	if u.Scheme != "https" && !(c.DevMode && u.Scheme == "http") {
 		return fmt.Errorf("config: INSTANCE_URL %q must use https", c.Identity.URL)
+	}
+	if _, err := faults.Parse(c.CrashPoints); err != nil {
+		return fmt.Errorf("config: FEDGATE_CRASH_POINTS: %w", err)
 	}
 	for name, list := range map[string][]string{"COMMAND_TYPES": c.Identity.CommandTypes, "EVENT_TYPES": c.Identity.EventTypes} {
 		for _, t := range list {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/fedgate/fedgate/shared/faults"
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/peer"
 	"github.com/fedgate/fedgate/shared/queue"
@@ -52,10 +53,12 @@ type Deliverer struct {
 	Peers    Poster
 	Jobs     JobSender
 	Policy   federation.RetryPolicy
+	Circuit  federation.Circuit // zero: federation.DefaultCircuit
 	// AckDeadline is how long an EVENT answered 202 waits for its EVENT_ACK
 	// before it is retried like a failure.
 	AckDeadline time.Duration
 	Operators   Operators
+	Faults      *faults.Injector // crash points (local runner only)
 	Log         *slog.Logger
 	Now         func() time.Time
 	Random      func() float64 // jitter source; nil: math/rand
@@ -127,6 +130,7 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 		return err
 	}
 	reply, postErr := d.Peers.Post(ctx, conn.RemoteURL, path, envelope)
+	d.Faults.At(faults.AfterPost)
 	now = d.Now() // waits count from the answer, not from the start of the attempt
 	attempts := rec.Attempts + 1
 	outcome := d.classify(ctx, rec, conn, reply, postErr)
@@ -297,14 +301,14 @@ func (d *Deliverer) exhaust(ctx context.Context, queueName string, job queue.Job
 // recordHealth updates the peer's health after an attempt (best effort:
 // a lost update only delays the circuit by one failure).
 func (d *Deliverer) recordHealth(ctx context.Context, conn *federation.Connection, ok bool, now time.Time) {
-	h := federation.NextHealth(conn.Health, ok, now)
+	h := d.circuit().Next(conn.Health, ok, now)
 	if h.Equal(conn.Health) {
 		return
 	}
 	if err := d.Conns.SetHealth(ctx, conn.WorkspaceID, conn.ID, h); err != nil {
 		d.Log.Warn("peer health not recorded", "connectionId", conn.ID, "error", err.Error())
 	}
-	if !ok && h.ShouldSuspend(now) {
+	if !ok && d.circuit().ShouldSuspend(h, now) {
 		d.suspend(ctx, conn, "no successful delivery for 5 days")
 	}
 }
@@ -383,4 +387,11 @@ func (d *Deliverer) AckOverdue(ctx context.Context, rec *store.MessageRecord) er
 	}
 	d.Log.Info("EVENT_ACK overdue; retrying", "messageId", rec.ID, "connectionId", rec.ConnectionID)
 	return d.Jobs.Send(ctx, queue.Delivery, queue.Job{WorkspaceID: rec.WorkspaceID, MessageID: rec.ID}, 0)
+}
+
+func (d *Deliverer) circuit() federation.Circuit {
+	if d.Circuit.Threshold == 0 {
+		return federation.DefaultCircuit
+	}
+	return d.Circuit
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fedgate/fedgate/shared/faults"
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/ids"
 	"github.com/fedgate/fedgate/shared/queue"
@@ -167,6 +168,7 @@ func (s *Service) write(ctx context.Context, ws string, recs []*store.MessageRec
 	if err := s.Messages.BatchCreate(ctx, fresh); err != nil {
 		return err
 	}
+	s.Faults.At(faults.AfterFanoutWrite)
 	if failed, err := s.Jobs.SendBatch(ctx, queue.Delivery, jobs); err != nil {
 		return fmt.Errorf("%d delivery jobs not sent: %w", len(failed), err)
 	}

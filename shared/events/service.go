@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/fedgate/fedgate/shared/faults"
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/incoming"
 	"github.com/fedgate/fedgate/shared/queue"
@@ -55,6 +56,7 @@ type Deps struct {
 	Commands      Commands
 	Signer        Signer
 	Verifier      Verifier
+	Faults        *faults.Injector // crash points (local runner only)
 	Log           *slog.Logger
 	Now           func() time.Time
 	// PageSize is how many subscriptions one fan-out invocation handles.

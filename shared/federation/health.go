@@ -10,7 +10,7 @@ type Health struct {
 	FailingSince        *time.Time `json:"-"`
 	Circuit             string     `json:"circuit"`
 	OpenUntil           *time.Time `json:"openUntil,omitempty"`
-	OpenFor             int64      `json:"-"`
+	OpenFor             int64      `json:"-"` // milliseconds of the current open period
 }
 
 // Circuit states.
@@ -20,18 +20,25 @@ const (
 	CircuitHalfOpen = "half-open"
 )
 
-// Peer health thresholds (PROTOCOL.md §8 "Peer health").
-const (
-	CircuitThreshold = 10          // consecutive failures that open the circuit
-	CircuitMinOpen   = time.Minute // first open period, doubled while probes fail
-	CircuitMaxOpen   = time.Hour   // longest open period
-	SuspendAfter     = 5 * 24 * time.Hour
-)
+// Circuit is the peer-health policy (PROTOCOL.md §8 "Peer health").
+type Circuit struct {
+	Threshold    int           // consecutive failures that open the circuit
+	MinOpen      time.Duration // first open period, doubled while probes fail
+	MaxOpen      time.Duration // longest open period
+	SuspendAfter time.Duration // failing this long without a success suspends the peer
+}
 
-// NextHealth is the peer-health state machine: failures count up and open
-// the circuit at CircuitThreshold for CircuitMinOpen, doubling (up to
-// CircuitMaxOpen) while probes fail; one success closes it.
-func NextHealth(h Health, ok bool, now time.Time) Health {
+// DefaultCircuit is PROTOCOL.md's: open after 10 failures for 60 s, doubling
+// up to 1 h; suspend after 5 days.
+var DefaultCircuit = Circuit{Threshold: 10, MinOpen: time.Minute, MaxOpen: time.Hour, SuspendAfter: 5 * 24 * time.Hour}
+
+// NextHealth is the peer-health state machine of the default policy.
+func NextHealth(h Health, ok bool, now time.Time) Health { return DefaultCircuit.Next(h, ok, now) }
+
+// Next is the peer-health state machine: failures count up and open the
+// circuit at Threshold for MinOpen, doubling (up to MaxOpen) while probes
+// fail; one success closes it.
+func (c Circuit) Next(h Health, ok bool, now time.Time) Health {
 	now = now.UTC()
 	if ok {
 		if h.ConsecutiveFailures == 0 && h.Circuit == CircuitClosed && h.LastSuccessAt != nil && now.Sub(*h.LastSuccessAt) < time.Minute {
@@ -48,13 +55,13 @@ func NextHealth(h Health, ok bool, now time.Time) Health {
 		h.Circuit = CircuitClosed
 	}
 	wasOpen := h.Circuit != CircuitClosed
-	if h.ConsecutiveFailures >= CircuitThreshold || wasOpen {
-		open := CircuitMinOpen
+	if h.ConsecutiveFailures >= c.Threshold || wasOpen {
+		open := c.MinOpen
 		if wasOpen && h.OpenFor > 0 {
-			open = min(time.Duration(h.OpenFor)*time.Second*2, CircuitMaxOpen)
+			open = min(time.Duration(h.OpenFor)*time.Millisecond*2, c.MaxOpen)
 		}
 		until := now.Add(open)
-		h.Circuit, h.OpenUntil, h.OpenFor = CircuitOpen, &until, int64(open/time.Second)
+		h.Circuit, h.OpenUntil, h.OpenFor = CircuitOpen, &until, open.Milliseconds()
 	}
 	return h
 }
@@ -81,8 +88,8 @@ func (h Health) HeldUntil(now time.Time) (time.Time, bool) {
 
 // ShouldSuspend reports whether a peer has failed long enough, without a
 // success, to be suspended.
-func (h Health) ShouldSuspend(now time.Time) bool {
-	return h.FailingSince != nil && now.Sub(*h.FailingSince) >= SuspendAfter
+func (c Circuit) ShouldSuspend(h Health, now time.Time) bool {
+	return h.FailingSince != nil && now.Sub(*h.FailingSince) >= c.SuspendAfter
 }
 
 // View is the health as the Connection resource shows it: "half-open" once

@@ -2,12 +2,14 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/fedgate/fedgate/shared/app"
+	"github.com/fedgate/fedgate/shared/faults"
 	"github.com/fedgate/fedgate/shared/queue"
 )
 
@@ -39,15 +41,18 @@ const batchParallelism = 10
 
 // jobs runs fn for every record of a batch, concurrently, and reports the
 // records whose fn failed so only those come back. A record that is not a
-// job can never succeed and is dropped with a log line.
+// job can never succeed and is dropped with a log line. A crash point hit in
+// any record dies with the whole invocation, as a Lambda would: the batch is
+// not reported and comes back whole.
 func jobs(a *app.App, name string, fn func(ctx context.Context, job queue.Job) error) SQSHandler {
 	log := a.Log.With("function", name)
 	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		var (
-			mu   sync.Mutex
-			resp events.SQSEventResponse
-			wg   sync.WaitGroup
-			sem  = make(chan struct{}, batchParallelism)
+			mu    sync.Mutex
+			resp  events.SQSEventResponse
+			wg    sync.WaitGroup
+			sem   = make(chan struct{}, batchParallelism)
+			crash any
 		)
 		for _, r := range ev.Records {
 			job, err := queue.ParseJob(r.Body)
@@ -59,22 +64,43 @@ func jobs(a *app.App, name string, fn func(ctx context.Context, job queue.Job) e
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				if err := runJob(ctx, fn, job); err != nil {
+				err := runJob(ctx, func(ctx context.Context, job queue.Job) error {
+					err := fn(ctx, job)
+					a.Faults.At(faults.MidBatch)
+					return err
+				}, job)
+				mu.Lock()
+				defer mu.Unlock()
+				var c *crashed
+				switch {
+				case errors.As(err, &c):
+					crash = c.value
+				case err != nil:
 					log.Warn("job failed; it will be retried", "messageId", job.MessageID, "sqsMessageId", r.MessageId, "error", err.Error())
-					mu.Lock()
 					resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
-					mu.Unlock()
 				}
 			}()
 		}
 		wg.Wait()
+		if crash != nil {
+			panic(crash)
+		}
 		return resp, nil
 	}
 }
 
+// crashed carries a crash point's panic out of a record's goroutine.
+type crashed struct{ value any }
+
+func (c *crashed) Error() string { return fmt.Sprint(c.value) }
+
 func runJob(ctx context.Context, fn func(context.Context, queue.Job) error, job queue.Job) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
+			if faults.IsCrash(p) {
+				err = &crashed{value: p}
+				return
+			}
 			err = fmt.Errorf("panic: %v", p)
 		}
 	}()

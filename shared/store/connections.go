@@ -86,7 +86,7 @@ type healthItem struct {
 	FailingSince        *time.Time `dynamodbav:"failingSince,omitempty"`
 	Circuit             string     `dynamodbav:"circuit"`
 	OpenUntil           *time.Time `dynamodbav:"openUntil,omitempty"`
-	OpenFor             int64      `dynamodbav:"openForSeconds,omitempty"`
+	OpenFor             int64      `dynamodbav:"openForMs,omitempty"`
 	// Unix ms copies for conditions (ClaimProbe).
 	OpenUntilMs  int64 `dynamodbav:"openUntilMs,omitempty"`
 	ProbeUntilMs int64 `dynamodbav:"probeUntilMs,omitempty"`
