@@ -3,8 +3,10 @@ package events_test
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fedgate/fedgate/shared/app/apptest"
 	"github.com/fedgate/fedgate/shared/events"
@@ -104,5 +106,72 @@ func TestSubscribe(t *testing.T) {
 	}
 	if cmds, _ := a.Store.Messages.List(ctx, "ws", store.ListFilter{Type: federation.TypeCommand}, 10, ""); len(cmds.Items) != 1 {
 		t.Fatalf("following an active subscription sent another command: %d", len(cmds.Items))
+	}
+}
+
+// A catch-up sends a connection the events the fan-out skipped while it was
+// SUSPENDED, never those from before the peer subscribed, and a replay sends
+// every event of its window again, marked with replayOf.
+func TestCatchUpAndReplay(t *testing.T) {
+	ctx := context.Background()
+	a := apptest.New(t)
+	conn := apptest.Connection(t, a, "ws", federation.StatusActive, "")
+	publish := func(seq int) string {
+		t.Helper()
+		p, err := a.Events.Publish(ctx, "ws", events.PublishInput{EventType: "task.created", Payload: json.RawMessage(`{"seq":` + strconv.Itoa(seq) + `}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Events.Fanout(ctx, queue.Job{WorkspaceID: "ws", MessageID: p.EventID}); err != nil {
+			t.Fatal(err)
+		}
+		return p.EventID
+	}
+	start := time.Now().Add(-time.Minute)
+	before := publish(0)
+	time.Sleep(5 * time.Millisecond)
+	if _, err := a.Store.Subscriptions.Set(ctx, store.SubscriptionChange{Workspace: "ws", ConnectionID: conn.ID, Direction: federation.Inbound, EventType: "task.*", Active: true}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if _, err := a.Store.Connections.Transition(ctx, "ws", conn.ID, store.ConnectionChange{To: federation.StatusSuspended}); err != nil {
+		t.Fatal(err)
+	}
+	missed := publish(1)
+	deliveries := func() map[string]string {
+		page, err := a.Store.Messages.List(ctx, "ws", store.ListFilter{Type: federation.TypeEvent, Direction: federation.Outbound}, 100, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, m := range page.Items {
+			out[m.ID] = m.ReplayOf
+		}
+		return out
+	}
+	if got := deliveries(); len(got) != 0 {
+		t.Fatalf("deliveries to a SUSPENDED connection: %v", got)
+	}
+	catchUp := queue.Job{WorkspaceID: "ws", MessageID: "c1", Kind: queue.KindCatchUp, ConnectionID: conn.ID,
+		Since: start.UnixMilli(), Until: time.Now().Add(time.Minute).UnixMilli(), Patterns: []string{"task.*"}}
+	for range 2 { // a job that runs twice writes the same delivery
+		if err := a.Events.Fanout(ctx, catchUp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := deliveries(); len(got) != 1 || got[events.DeliveryID(missed, conn.ID)] != "" {
+		t.Fatalf("catch-up deliveries %v, want only the missed event %s", got, missed)
+	}
+	replay := catchUp
+	replay.Kind, replay.MessageID = queue.KindReplay, "r1"
+	if err := a.Events.Fanout(ctx, replay); err != nil {
+		t.Fatal(err)
+	}
+	replayed := map[string]bool{}
+	for _, of := range deliveries() {
+		replayed[of] = true
+	}
+	if !replayed[before] || !replayed[missed] {
+		t.Fatalf("replay marked %v, want both events", replayed)
 	}
 }

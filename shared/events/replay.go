@@ -96,17 +96,43 @@ func (s *Service) CatchUp(ctx context.Context, conn *federation.Connection, sinc
 
 // peerPatterns are the event types the peer on conn subscribed to here.
 func (s *Service) peerPatterns(ctx context.Context, conn *federation.Connection) ([]string, error) {
-	subs, err := s.Subscriptions.List(ctx, conn.WorkspaceID, conn.ID)
+	subs, err := s.peerSubscriptions(ctx, conn.WorkspaceID, conn.ID)
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	out := make([]string, len(subs))
+	for i, sub := range subs {
+		out[i] = sub.EventType
+	}
+	return out, nil
+}
+
+// peerSubscriptions are the active subscriptions the peer on a connection
+// holds here.
+func (s *Service) peerSubscriptions(ctx context.Context, ws, connID string) ([]federation.Subscription, error) {
+	subs, err := s.Subscriptions.List(ctx, ws, connID)
+	if err != nil {
+		return nil, err
+	}
+	out := subs[:0]
 	for _, sub := range subs {
 		if sub.Direction == federation.Inbound && sub.IsActive {
-			out = append(out, sub.EventType)
+			out = append(out, sub)
 		}
 	}
 	return out, nil
+}
+
+// subscribedWhen reports whether ev was published while one of subs that
+// matches it existed: a catch-up sends what the fan-out would have sent,
+// never events from before the peer subscribed (a replay is for those).
+func subscribedWhen(subs []federation.Subscription, ev *store.MessageRecord) bool {
+	for _, sub := range subs {
+		if federation.MatchEventType(sub.EventType, ev.EventType) && !ev.CreatedAt.Before(sub.CreatedAt) {
+			return true
+		}
+	}
+	return false
 }
 
 // resendLog counts the matching events of the window and queues the job
@@ -135,10 +161,17 @@ func (s *Service) resendPage(ctx context.Context, job queue.Job) error {
 	if err != nil {
 		return err
 	}
+	var subs []federation.Subscription
+	if job.Kind == queue.KindCatchUp {
+		// Read per page: a subscription dropped mid catch-up stops it.
+		if subs, err = s.peerSubscriptions(ctx, job.WorkspaceID, job.ConnectionID); err != nil {
+			return err
+		}
+	}
 	now := s.Now().UTC()
 	var recs []*store.MessageRecord
 	for _, ev := range events {
-		if !federation.MatchesAny(job.Patterns, ev.EventType) {
+		if !federation.MatchesAny(job.Patterns, ev.EventType) || (job.Kind == queue.KindCatchUp && !subscribedWhen(subs, ev)) {
 			continue
 		}
 		id, replayOf := DeliveryID(ev.ID, job.ConnectionID), ""
