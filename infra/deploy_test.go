@@ -522,3 +522,18 @@ func TestReadmeListsSettings(t *testing.T) {
 		}
 	}
 }
+
+// Names stay within AWS's limits for the longest instance name the settings
+// allow: a function's name at most 64 characters.
+func TestNamesFitLongestInstanceName(t *testing.T) {
+	longest := strings.Repeat("a", 20)
+	if _, err := loadSettings(merged(validSettings(), map[string]any{"fedgate:instanceName": longest})); err != nil {
+		t.Fatalf("a 20-character instance name refused: %v", err)
+	}
+	b := &builder{props: Props{InstanceName: longest}}
+	for _, r := range routes.All {
+		if name := b.physicalName(r.Name); len(name) > 64 {
+			t.Errorf("function name %s has %d characters; Lambda allows 64", name, len(name))
+		}
+	}
+}

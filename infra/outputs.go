@@ -18,11 +18,11 @@ func (b *builder) outputs() {
 	url := b.instanceURL()
 	join := func(parts ...*string) *string { return awscdk.Fn_Join(jsii.String(""), &parts) }
 	out("InstanceUrl", url, "INSTANCE_URL: the address peers and users use")
-	out("InstanceDocument", join(url, jsii.String(routes.MustByName("instance-get").FullPath())),
+	out("InstanceDocument", join(url, jsii.String(servedPath("GET", "/instance"))),
 		"GET it: this instance's public identity and keys, what peers fetch to verify it")
 	out("Federation", jsii.String(b.federationNotice()), "Whether peers can reach and verify this instance")
 	out("NextStep", join(jsii.String(`Create an invite for a peer: curl -s -X POST -H "Authorization: Bearer $TOKEN" `), url,
-		jsii.String(routes.MustByName("connections-invite").FullPath()+
+		jsii.String(servedPath("POST", "/connections/invites")+
 			` ($TOKEN: a token of `+b.props.JWTIssuer+` with scope `+routes.ScopeAdmin+
 			`); the peer's user then POSTs {"remoteUrl":"`), url,
 		jsii.String(`","inviteToken":"<token>"} to the peer's .../connections/initiate (README, Deploy)`)),
@@ -43,4 +43,14 @@ func (b *builder) outputs() {
 		kept = append(kept, jsii.String("KMS key "), b.key.KeyArn())
 		out("KeptOnDestroy", join(kept...), "fedgate:deletionProtection: what `make destroy` leaves behind (delete by hand when the data is no longer needed)")
 	}
+}
+
+// servedPath is the full path of a PROTOCOL route the outputs point to; one
+// the route table lacks is a bug, caught at synth.
+func servedPath(method, path string) string {
+	full := routes.BasePath + path
+	if _, _, ok := routes.Match(method, full); !ok {
+		panic("infra: no route " + method + " " + full)
+	}
+	return full
 }

@@ -84,7 +84,9 @@ func testContext(overrides map[string]any) (map[string]any, error) {
 	if err := json.Unmarshal(data, &cdkJSON); err != nil {
 		return nil, err
 	}
-	ctx := map[string]any{"aws:cdk:enable-path-metadata": true, "fedgate:codeDir": placeholderCode()}
+	// The metadata the CDK CLI asks for, so the template is the one it deploys.
+	ctx := map[string]any{"aws:cdk:enable-path-metadata": true, "aws:cdk:enable-asset-metadata": true, "aws:cdk:version-reporting": true,
+		"fedgate:codeDir": placeholderCode()}
 	for k, v := range cdkJSON.Context {
 		if k != "fedgate:codeDir" {
 			ctx[k] = v
