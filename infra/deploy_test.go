@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/routes"
 )
 
@@ -241,26 +242,31 @@ func TestLimits(t *testing.T) {
 }
 
 // A function costs few resources: its own (function, role) and its
-// trigger's, nothing per function for logs, policies or alarms.
+// trigger's; nothing per function for policies, logs or alarms. Each
+// function keeps a role of its own (its identity in CloudTrail).
 func TestCostPerFunction(t *testing.T) {
-	perFunction := map[string]int{}
-	for _, typ := range []string{"AWS::Logs::LogGroup", "AWS::IAM::Policy", "AWS::CloudWatch::Alarm", "AWS::IAM::Role"} {
-		perFunction[typ] = len(ofType(typ))
+	roles := map[string]string{}
+	for name, id := range functionIDs(t) {
+		role := refOf(props(resources[id])["Role"])
+		if other, shared := roles[role]; shared {
+			t.Errorf("functions %s and %s share role %s", name, other, role)
+		}
+		roles[role] = name
 	}
-	if n := perFunction["AWS::IAM::Role"]; n != len(routes.All) {
-		t.Errorf("%d roles for %d functions: each function has its own", n, len(routes.All))
-	}
-	if n := perFunction["AWS::IAM::Policy"]; n != 0 {
+	if n := len(ofType("AWS::IAM::Policy")); n != 0 {
 		t.Errorf("%d AWS::IAM::Policy resources: grants belong inline in each function's role", n)
 	}
 	caps := map[string]bool{}
 	for _, r := range routes.All {
 		caps[capability(r)] = true
 	}
-	if n := perFunction["AWS::Logs::LogGroup"]; n != len(caps)+1 {
-		t.Errorf("%d log groups, want one per capability (%d) and the access logs", n, len(caps))
+	if n := len(ofType("AWS::Logs::LogGroup")); n > len(caps)+1 {
+		t.Errorf("%d log groups: more than one per capability (%d) and the access logs", n, len(caps))
 	}
-	t.Logf("%d functions in %d capabilities; %d alarms", len(routes.All), len(caps), perFunction["AWS::CloudWatch::Alarm"])
+	if n, most := len(ofType("AWS::CloudWatch::Alarm")), len(queue.Queues)+1+len(caps)+len(routes.All)/maxAlarmMetrics; n > most {
+		t.Errorf("%d alarms, more than the queues' and one per capability and ten functions (%d)", n, most)
+	}
+	t.Logf("%d functions in %d capabilities; %d alarms", len(routes.All), len(caps), len(ofType("AWS::CloudWatch::Alarm")))
 }
 
 // Two instances in one account and region: every name that must be unique
