@@ -69,14 +69,25 @@ $(BUILD)/%/bootstrap: FORCE
 	@mkdir -p $(dir $@)
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags "-s -w" -o $@ ./functions/$*
 
+# Settings beyond cdk.json's, for synth/deploy/destroy, e.g. a second instance:
+# make deploy CDKARGS="-c fedgate:instanceName=spoke -c fedgate:domainName=spoke.example.org ..."
+CDKARGS ?=
+
 .PHONY: synth
-synth: build $(CDK) ## build the functions and synthesize the stack offline (CloudFormation validation and cdk-nag on)
-	$(CDK) synth $(CDKFLAGS) -q -o $(BUILD)/cdk.out
-	@echo "template: $(BUILD)/cdk.out/FedgateStack.template.json; cdk-nag report: $(BUILD)/cdk.out/AwsSolutions-*-NagReport.csv"
+synth: build $(CDK) ## build the functions and synthesize the stack offline (settings checked, CloudFormation validation and cdk-nag on)
+	$(CDK) synth $(CDKFLAGS) $(CDKARGS) -q -o $(BUILD)/cdk.out
+	@echo "templates: $(BUILD)/cdk.out/FedgateStack*.template.json; cdk-nag report: $(BUILD)/cdk.out/AwsSolutions-*-NagReport.csv"
 
 .PHONY: deploy
-deploy: build $(CDK) ## deploy to AWS (needs credentials and a bootstrapped account); prints the API URL (FedgateStack.ApiUrl)
-	$(CDK) deploy $(CDKFLAGS) --require-approval never -o $(BUILD)/cdk.out --outputs-file $(BUILD)/outputs.json
+deploy: build $(CDK) ## deploy (AWS credentials, bootstrapped account); prints the instance URL, its identity address and the next step
+	$(CDK) deploy $(CDKFLAGS) $(CDKARGS) --require-approval never -o $(BUILD)/cdk.out --outputs-file $(BUILD)/outputs.json
+	@$(GO) run ./infra/cmd/deployed $(BUILD)/outputs.json
+
+.PHONY: destroy
+destroy: build $(CDK) ## delete the stack; under fedgate:deletionProtection its tables and signing-key KMS key stay
+	$(CDK) destroy $(CDKFLAGS) $(CDKARGS) --force -o $(BUILD)/cdk.out
+	@echo "Deleted. Under fedgate:deletionProtection the tables and the KMS key that seals the signing keys stay:"
+	@echo "the KeptOnDestroy output of the last make deploy ($(BUILD)/outputs.json) names them; delete them by hand once the data is not needed."
 
 $(RIE):
 	GOBIN=$(TOOLS)/bin $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VER)

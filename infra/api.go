@@ -1,12 +1,10 @@
 package main
 
 import (
-	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
@@ -16,12 +14,13 @@ import (
 // api creates the HTTP API and the JWT authorizer of user and admin routes;
 // httpRoute adds the routes, stage finishes it.
 func (b *builder) api() {
-	b.accessLogs = awslogs.NewLogGroup(b.stack, jsii.String("ApiAccessLogs"), &awslogs.LogGroupProps{
-		Retention: awslogs.RetentionDays_ONE_MONTH, RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
-	})
+	b.accessLogs = b.logGroup("ApiAccessLogs", "/aws/apigateway/"+b.physicalName("access"))
 	b.httpAPI = awsapigatewayv2.NewHttpApi(b.stack, jsii.String("Api"), &awsapigatewayv2.HttpApiProps{
-		ApiName:     jsii.String("fedgate-" + b.props.InstanceName),
+		ApiName:     jsii.String(b.physicalName()),
 		Description: jsii.String("fedgate federation gateway " + b.props.InstanceName),
+		// With a custom domain it is the only address (domain.go).
+		DefaultDomainMapping:      b.domainMapping(),
+		DisableExecuteApiEndpoint: jsii.Bool(b.domainName != nil),
 	})
 	b.jwt = awsapigatewayv2authorizers.NewHttpJwtAuthorizer(jsii.String("Jwt"), jsii.String(b.props.JWTIssuer), &awsapigatewayv2authorizers.HttpJwtAuthorizerProps{
 		JwtAudience: jsii.Strings(b.props.JWTAudience...),

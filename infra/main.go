@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
@@ -14,14 +12,25 @@ import (
 func main() {
 	defer jsii.Close()
 	app := awscdk.NewApp(nil)
-	p, err := propsFromContext(app)
-	if err != nil {
+	if _, err := build(app); err != nil {
 		fmt.Fprintln(os.Stderr, "infra:", err)
+		jsii.Close()
 		os.Exit(1)
 	}
-	NewFedgateStack(app, stackID(p.InstanceName), p)
-	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	app.Synth(nil)
+}
+
+// build adds the stack of the instance the context describes to app, with
+// cdk-nag's AwsSolutions checks; invalid settings stop it before any
+// resource exists, so `cdk synth` and `cdk deploy` fail with their message.
+func build(app awscdk.App) (awscdk.Stack, error) {
+	p, err := propsFromContext(app)
+	if err != nil {
+		return nil, err
+	}
+	stack := NewFedgateStack(app, stackID(p.InstanceName), p)
+	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	return stack, nil
 }
 
 // stackID names the stack of an instance: FedgateStack for "fedgate",
@@ -33,57 +42,9 @@ func stackID(name string) string {
 	return "FedgateStack-" + name
 }
 
-// propsFromContext reads the stack's settings from cdk.json's "context"
-// (override any with `cdk synth -c key=value`).
+// propsFromContext reads and checks the settings (settings.go) from the
+// app's context: cdk.json's "context", overridden by `cdk synth -c key=value`.
 func propsFromContext(app awscdk.App) (Props, error) {
-	get := func(key, def string) string {
-		v := app.Node().TryGetContext(jsii.String(key))
-		if v == nil {
-			return def
-		}
-		return fmt.Sprint(v)
-	}
-	num := func(key string, def float64) (float64, error) {
-		s := get(key, "")
-		if s == "" {
-			return def, nil
-		}
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return 0, fmt.Errorf("context %s: %w", key, err)
-		}
-		return f, nil
-	}
-	p := Props{
-		InstanceName:       get("fedgate:instanceName", "fedgate"),
-		InstanceURL:        get("fedgate:instanceUrl", ""),
-		JWTIssuer:          get("fedgate:jwtIssuer", ""),
-		JWTAudience:        strings.Split(get("fedgate:jwtAudience", "fedgate"), ","),
-		WorkspaceClaim:     get("fedgate:workspaceClaim", "workspace_id"),
-		SigningAlg:         get("fedgate:signingAlg", "RS256"),
-		AlarmEmail:         get("fedgate:alarmEmail", ""),
-		OrchestratorURL:    get("fedgate:orchestratorUrl", ""),
-		CommandTypes:       get("fedgate:commandTypes", ""),
-		DeletionProtection: get("fedgate:deletionProtection", "true") == "true",
-		CodeDir:            get("fedgate:codeDir", "build"),
-	}
-	var err error
-	days, err := num("fedgate:retentionDays", 30)
-	if err != nil {
-		return p, err
-	}
-	p.RetentionDays = int(days)
-	for key, dst := range map[string]*float64{
-		"fedgate:rateLimit": &p.RateLimit, "fedgate:burstLimit": &p.BurstLimit,
-		"fedgate:incomingRateLimit": &p.IncomingRateLimit, "fedgate:incomingBurstLimit": &p.IncomingBurstLimit,
-	} {
-		def := map[string]float64{"fedgate:rateLimit": 200, "fedgate:burstLimit": 400, "fedgate:incomingRateLimit": 50, "fedgate:incomingBurstLimit": 100}[key]
-		if *dst, err = num(key, def); err != nil {
-			return p, err
-		}
-	}
-	if p.InstanceURL == "" || p.JWTIssuer == "" {
-		return p, fmt.Errorf("context fedgate:instanceUrl and fedgate:jwtIssuer are required (cdk.json or -c)")
-	}
-	return p, nil
+	all, _ := app.Node().GetAllContext(nil).(map[string]any)
+	return loadSettings(all)
 }

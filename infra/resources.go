@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
@@ -23,7 +21,7 @@ import (
 
 func (b *builder) sealingKey() {
 	b.key = awskms.NewKey(b.stack, jsii.String("SigningKeySealer"), &awskms.KeyProps{
-		Description:       jsii.String("Seals fedgate's private signing keys (envelope encryption)"),
+		Description:       jsii.String("Seals fedgate " + b.props.InstanceName + "'s private signing keys (envelope encryption)"),
 		EnableKeyRotation: jsii.Bool(true),
 		RemovalPolicy:     b.removal,
 	})
@@ -34,8 +32,10 @@ func (b *builder) sealingKey() {
 func (b *builder) alarmTopic() {
 	// The alarm topic has its own key: CloudWatch must be allowed to use it,
 	// and nothing should be allowed to use the key that seals signing keys.
+	// It holds nothing worth keeping: it goes with the stack.
 	topicKey := awskms.NewKey(b.stack, jsii.String("AlarmTopicKey"), &awskms.KeyProps{
-		Description: jsii.String("Encrypts fedgate's alarm topic"), EnableKeyRotation: jsii.Bool(true),
+		Description: jsii.String("Encrypts fedgate " + b.props.InstanceName + "'s alarm topic"), EnableKeyRotation: jsii.Bool(true),
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
 	topicKey.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
@@ -53,9 +53,12 @@ func (b *builder) alarmTopic() {
 }
 
 // alarm raises the alarm topic as soon as metric exceeds threshold once.
+// The alarm is named fedgate-<instance>-<id> (the subject of its e-mail).
+// metric may be a math expression of at most 10 metrics (CloudWatch's limit).
 func (b *builder) alarm(id string, metric awscloudwatch.IMetric, threshold float64, description string) {
 	a := awscloudwatch.NewAlarm(b.stack, jsii.String(id), &awscloudwatch.AlarmProps{
-		Metric: metric, Threshold: jsii.Number(threshold), EvaluationPeriods: jsii.Number(1),
+		AlarmName: jsii.String(b.physicalName(id)),
+		Metric:    metric, Threshold: jsii.Number(threshold), EvaluationPeriods: jsii.Number(1),
 		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
 		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 		AlarmDescription:   jsii.String(description),
@@ -151,12 +154,14 @@ func (b *builder) tableNamed(name string) awsdynamodb.Table {
 	return t
 }
 
-// secret holds the orchestrator API key the dispatcher sends.
+// secret holds the orchestrator API key the dispatcher sends. It goes with
+// the stack even under deletion protection: the orchestrator keeps its copy,
+// and a new stack makes a new secret anyway.
 func (b *builder) secret() {
 	b.orchestratorSecret = awssecretsmanager.NewSecret(b.stack, jsii.String("OrchestratorApiKey"), &awssecretsmanager.SecretProps{
-		Description:          jsii.String("API key fedgate's dispatcher sends to the orchestrator (X-API-Key)"),
+		Description:          jsii.String("API key fedgate " + b.props.InstanceName + "'s dispatcher sends to the orchestrator (X-API-Key)"),
 		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{PasswordLength: jsii.Number(48), ExcludePunctuation: jsii.Bool(true)},
-		RemovalPolicy:        b.removal,
+		RemovalPolicy:        awscdk.RemovalPolicy_DESTROY,
 	})
 	cdknag.NagSuppressions_AddResourceSuppressions(b.orchestratorSecret, &[]*cdknag.NagPackSuppression{{
 		Id:     jsii.String("AwsSolutions-SMG4"),
@@ -164,20 +169,18 @@ func (b *builder) secret() {
 	}}, jsii.Bool(true))
 }
 
-// environment is shared/config's input, the same for every function: names
-// and ARNs are not secrets, and what a function may use is decided by its
-// role, not by what it is told.
+// environment is shared/config's input, the same for every function: the
+// settings with an env (settings.go), INSTANCE_URL, and the names of the
+// stack's resources. Names and ARNs are not secrets, and what a function may
+// use is decided by its role, not by what it is told.
 func (b *builder) environment() {
 	b.env = map[string]*string{
-		"INSTANCE_NAME":           jsii.String(b.props.InstanceName),
-		"INSTANCE_URL":            jsii.String(b.props.InstanceURL),
-		"SIGNING_ALG":             jsii.String(b.props.SigningAlg),
+		"INSTANCE_URL":            b.instanceURL(),
 		"KMS_KEY_ID":              b.key.KeyArn(),
-		"WORKSPACE_CLAIM":         jsii.String(b.props.WorkspaceClaim),
-		"MESSAGE_RETENTION_DAYS":  jsii.String(fmt.Sprint(b.props.RetentionDays)),
-		"ORCHESTRATOR_URL":        jsii.String(b.props.OrchestratorURL),
 		"ORCHESTRATOR_SECRET_ARN": b.orchestratorSecret.SecretArn(),
-		"COMMAND_TYPES":           jsii.String(b.props.CommandTypes),
+	}
+	for name, v := range b.props.FunctionEnv {
+		b.env[name] = jsii.String(v)
 	}
 	for name, t := range b.tableByName {
 		b.env[store.EnvVar(name)] = t.TableName()

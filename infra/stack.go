@@ -5,6 +5,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -17,26 +18,31 @@ import (
 	"github.com/fedgate/fedgate/shared/routes"
 )
 
-// Props configure one fedgate instance's stack.
+// Props configure one fedgate instance's stack; loadSettings fills them
+// from the fedgate:* settings.
 type Props struct {
 	awscdk.StackProps
-	InstanceName   string
-	InstanceURL    string // public base URL (custom domain in front of the API)
-	JWTIssuer      string
-	JWTAudience    []string
-	WorkspaceClaim string
-	SigningAlg     string
-	RetentionDays  int
-	AlarmEmail     string
+	InstanceName string
+	// The custom domain (DomainName) with either an existing certificate
+	// (CertificateARN) or the Route 53 zone to make one in (HostedZoneID,
+	// HostedZoneName). InstanceURL is only used without a domain.
+	DomainName, CertificateARN   string
+	HostedZoneID, HostedZoneName string
+	InstanceURL                  string
+	JWTIssuer                    string
+	JWTAudience                  []string
+	LogRetentionDays             int
+	AlarmEmail                   string
 	// DeletionProtection keeps tables (and the KMS key) when the stack is deleted.
 	DeletionProtection bool
-	OrchestratorURL    string
-	CommandTypes       string
 	// CodeDir holds build/<function>/bootstrap (make build).
 	CodeDir string
 	// Throttling of the stage, and the tighter one of /incoming/*.
 	RateLimit, BurstLimit                 float64
 	IncomingRateLimit, IncomingBurstLimit float64
+	// FunctionEnv are the settings every function gets as they are, by
+	// environment variable (settings with an env).
+	FunctionEnv map[string]string
 }
 
 const memoryMB = 256
@@ -44,26 +50,31 @@ const memoryMB = 256
 // NewFedgateStack builds the whole instance from shared/routes, shared/store
 // and shared/queue: the same definitions the local runner uses.
 func NewFedgateStack(scope constructs.Construct, id string, p Props) awscdk.Stack {
-	b := &builder{stack: awscdk.NewStack(scope, jsii.String(id), &p.StackProps), props: p, removal: awscdk.RemovalPolicy_DESTROY}
+	b := &builder{
+		stack: awscdk.NewStack(scope, jsii.String(id), &p.StackProps), props: p, removal: awscdk.RemovalPolicy_DESTROY,
+		logGroups: map[string]awslogs.LogGroup{}, errorMetrics: map[string][]namedMetric{},
+	}
 	if p.DeletionProtection {
 		b.removal = awscdk.RemovalPolicy_RETAIN
 	}
 	// The order matters only where a part refers to an earlier one: queues
-	// and functions raise alarms, functions name every table, queue, key and
-	// the secret in their environment and grants, and the stage's throttling
-	// needs every route.
+	// and functions raise alarms, the API needs the domain, functions name
+	// the API's address, every table, queue, key and the secret in their
+	// environment and grants, and the stage's throttling and the error
+	// alarms need every function.
 	b.sealingKey()
 	b.alarmTopic()
 	b.tables()
 	b.queues()
 	b.secret()
-	b.environment()
+	b.domain()
 	b.api()
+	b.environment()
 	for _, r := range routes.All {
 		fn := b.function(r)
-		b.grant(fn, r.Access)
 		b.trigger(r, fn)
 	}
+	b.errorAlarms()
 	b.stage()
 	b.outputs()
 	return b.stack
@@ -82,22 +93,31 @@ type builder struct {
 	tableByName        map[string]awsdynamodb.Table
 	queueByName        map[string]awssqs.Queue // work queues and their DLQs
 	orchestratorSecret awssecretsmanager.Secret
-	env                map[string]*string // the same for every function
+	domainName         awsapigatewayv2.DomainName // nil without fedgate:domainName
+	env                map[string]*string         // the same for every function
 	httpAPI            awsapigatewayv2.HttpApi
 	jwt                awsapigatewayv2.IHttpRouteAuthorizer
 	accessLogs         awslogs.LogGroup
+	// logGroups and errorMetrics are by capability (see capability), filled
+	// as functions are added.
+	logGroups    map[string]awslogs.LogGroup
+	errorMetrics map[string][]namedMetric
 	// incomingThrottling is the stage's tighter throttling of /incoming/*
 	// by route key, collected while routes are added.
 	incomingThrottling map[string]any
 }
 
-func (b *builder) outputs() {
-	awscdk.NewCfnOutput(b.stack, jsii.String("ApiUrl"), &awscdk.CfnOutputProps{
-		Value:       b.httpAPI.ApiEndpoint(),
-		Description: jsii.String("Base URL of the HTTP API; put INSTANCE_URL's domain in front of it"),
-	})
-	awscdk.NewCfnOutput(b.stack, jsii.String("OrchestratorSecretArn"), &awscdk.CfnOutputProps{Value: b.orchestratorSecret.SecretArn()})
-	awscdk.NewCfnOutput(b.stack, jsii.String("AlarmTopicArn"), &awscdk.CfnOutputProps{Value: b.topic.TopicArn()})
+// namedMetric is a function's metric with the function's name.
+type namedMetric struct {
+	name   string
+	metric awscloudwatch.IMetric
+}
+
+// physicalName is the name of a resource that needs a fixed one (functions,
+// log groups, alarms): it carries the instance name, so instances in one
+// account and region never collide.
+func (b *builder) physicalName(parts ...string) string {
+	return strings.Join(append([]string{"fedgate", b.props.InstanceName}, parts...), "-")
 }
 
 // pascal turns "connections-accept" into "ConnectionsAccept" for construct ids.

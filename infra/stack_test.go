@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -32,19 +33,18 @@ func TestMain(m *testing.M) {
 	os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 	code, err := func() (int, error) {
 		defer jsii.Close()
-		stack, err := synthesize()
+		defer func() {
+			if placeholderDir != "" {
+				os.RemoveAll(placeholderDir)
+			}
+		}()
+		stack, err := synthesize(nil)
 		if err != nil {
 			return 1, err
 		}
 		synthStack = stack
-		raw, _ := json.Marshal(assertions.Template_FromStack(stack, nil).ToJSON())
-		if err := json.Unmarshal(raw, &template); err != nil {
-			return 1, err
-		}
-		resources = map[string]map[string]any{}
-		for id, r := range template["Resources"].(map[string]any) {
-			resources[id] = r.(map[string]any)
-		}
+		template = templateOf(stack)
+		resources = resourcesOf(template)
 		return m.Run(), nil
 	}()
 	if err != nil {
@@ -53,9 +53,29 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// synthesize builds the stack with cdk.json's context and placeholder
-// function code, without CloudFormation validation (make synth keeps it on).
-func synthesize() (awscdk.Stack, error) {
+// synthesize builds the stack with cdk.json's context, overridden by
+// overrides, and placeholder function code, without CloudFormation
+// validation (make synth keeps it on).
+func synthesize(overrides map[string]any) (awscdk.Stack, error) {
+	app, err := testApp(overrides)
+	if err != nil {
+		return nil, err
+	}
+	return build(app)
+}
+
+// testApp is an app with cdk.json's context, overrides and placeholder code.
+func testApp(overrides map[string]any) (awscdk.App, error) {
+	ctx, err := testContext(overrides)
+	if err != nil {
+		return nil, err
+	}
+	return awscdk.NewApp(&awscdk.AppProps{Context: &ctx, BuiltinCloudFormationValidation: jsii.Bool(false)}), nil
+}
+
+// testContext is cdk.json's context with placeholder function code and
+// overrides (a nil value removes a key).
+func testContext(overrides map[string]any) (map[string]any, error) {
 	data, err := os.ReadFile("../cdk.json")
 	if err != nil {
 		return nil, err
@@ -64,30 +84,58 @@ func synthesize() (awscdk.Stack, error) {
 	if err := json.Unmarshal(data, &cdkJSON); err != nil {
 		return nil, err
 	}
-	codeDir, err := os.MkdirTemp("", "fedgate-code")
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range routes.All {
-		_ = os.MkdirAll(filepath.Join(codeDir, r.Name), 0o755)
-		_ = os.WriteFile(filepath.Join(codeDir, r.Name, "bootstrap"), []byte("placeholder"), 0o755)
-	}
-	cdkJSON.Context["fedgate:codeDir"] = codeDir
-	ctx := map[string]any{"aws:cdk:enable-path-metadata": true}
+	// The metadata the CDK CLI asks for, so the template is the one it deploys.
+	ctx := map[string]any{"aws:cdk:enable-path-metadata": true, "aws:cdk:enable-asset-metadata": true, "aws:cdk:version-reporting": true,
+		"fedgate:codeDir": placeholderCode()}
 	for k, v := range cdkJSON.Context {
-		ctx[k] = v
+		if k != "fedgate:codeDir" {
+			ctx[k] = v
+		}
 	}
-	app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx, BuiltinCloudFormationValidation: jsii.Bool(false)})
-	p, err := propsFromContext(app)
-	if err != nil {
-		return nil, err
+	for k, v := range overrides {
+		if v == nil {
+			delete(ctx, k)
+		} else {
+			ctx[k] = v
+		}
 	}
-	stack := NewFedgateStack(app, stackID(p.InstanceName), p)
-	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
-	return stack, nil
+	return ctx, nil
 }
 
-func ofType(typ string) map[string]map[string]any {
+var placeholderDir string
+
+// placeholderCode is a directory with a placeholder bootstrap per function.
+func placeholderCode() string {
+	if placeholderDir == "" {
+		placeholderDir, _ = os.MkdirTemp("", "fedgate-code")
+		for _, r := range routes.All {
+			_ = os.MkdirAll(filepath.Join(placeholderDir, r.Name), 0o755)
+			_ = os.WriteFile(filepath.Join(placeholderDir, r.Name, "bootstrap"), []byte("placeholder"), 0o755)
+		}
+	}
+	return placeholderDir
+}
+
+// templateOf is the stack's template as JSON values.
+func templateOf(stack awscdk.Stack) map[string]any {
+	var out map[string]any
+	raw, _ := json.Marshal(assertions.Template_FromStack(stack, nil).ToJSON())
+	_ = json.Unmarshal(raw, &out)
+	return out
+}
+
+// resourcesOf are a template's resources by logical id.
+func resourcesOf(tmpl map[string]any) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range tmpl["Resources"].(map[string]any) {
+		out[id] = r.(map[string]any)
+	}
+	return out
+}
+
+func ofType(typ string) map[string]map[string]any { return ofTypeIn(resources, typ) }
+
+func ofTypeIn(resources map[string]map[string]any, typ string) map[string]map[string]any {
 	out := map[string]map[string]any{}
 	for id, r := range resources {
 		if r["Type"] == typ {
@@ -291,15 +339,21 @@ func roleStatements(t *testing.T, fnID string) []statement {
 	t.Helper()
 	roleID := refOf(props(resources[fnID])["Role"])
 	role := props(resources[roleID])
-	if role["ManagedPolicyArns"] != nil || role["Policies"] != nil {
-		t.Errorf("%s: role has managed or inline policies: %s", fnID, jsonText(role))
+	if role["ManagedPolicyArns"] != nil || role["PermissionsBoundary"] != nil {
+		t.Errorf("%s: role has managed policies: %s", fnID, jsonText(role))
+	}
+	// Its policies: inline in the role, and any AWS::IAM::Policy attached to it.
+	var docs []map[string]any
+	for _, p := range asList(role["Policies"]) {
+		docs = append(docs, p.(map[string]any)["PolicyDocument"].(map[string]any))
+	}
+	for _, p := range ofType("AWS::IAM::Policy") {
+		if strings.Contains(jsonText(props(p)["Roles"]), `"`+roleID+`"`) {
+			docs = append(docs, props(p)["PolicyDocument"].(map[string]any))
+		}
 	}
 	var out []statement
-	for _, p := range ofType("AWS::IAM::Policy") {
-		if !strings.Contains(jsonText(props(p)["Roles"]), `"`+roleID+`"`) {
-			continue
-		}
-		doc := props(p)["PolicyDocument"].(map[string]any)
+	for _, doc := range docs {
 		for _, raw := range doc["Statement"].([]any) {
 			st := raw.(map[string]any)
 			if st["Effect"] != "Allow" || st["NotAction"] != nil || st["NotResource"] != nil || st["Condition"] != nil {
@@ -320,6 +374,8 @@ func roleStatements(t *testing.T, fnID string) []statement {
 	}
 	return out
 }
+
+func asList(v any) []any { l, _ := v.([]any); return l }
 
 // refOf is the logical id in a {"Ref": id} or {"Fn::GetAtt": [id, …]}.
 func refOf(v any) string {
@@ -375,12 +431,7 @@ func idsOf(t *testing.T) stackIDs {
 	return ids
 }
 
-var (
-	sendActions    = []string{"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
-	consumeActions = []string{"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
-	kmsActions     = []string{"kms:GenerateDataKey", "kms:Decrypt"}
-	logActions     = []string{"logs:CreateLogStream", "logs:PutLogEvents"}
-)
+var kmsActions = []string{"kms:GenerateDataKey", "kms:Decrypt"}
 
 // privilegeErrors compares one function's statements with its route row:
 // what the policy allows must be exactly what the row grants.
@@ -554,9 +605,52 @@ func TestAlarms(t *testing.T) {
 	if !strings.Contains(text, "ApproximateAgeOfOldestMessage") {
 		t.Error("no alarm on the delivery queue's oldest message")
 	}
+	// Every function's Errors is in exactly one alarm's expression, which
+	// sums all the alarm's metrics and fires on the first error.
+	topic := logicalIDOf(t, "AWS::SNS::Topic", "Alarms")
+	alarmedIn := map[string][]string{} // function logical id → alarms
+	for id, a := range alarms {
+		p := props(a)
+		if !strings.Contains(jsonText(p["AlarmActions"]), topic) {
+			t.Errorf("alarm %s does not notify the alarm topic", id)
+		}
+		metrics := asList(p["Metrics"])
+		if metrics == nil {
+			continue
+		}
+		if len(metrics)-1 > 10 {
+			t.Errorf("alarm %s: %d metrics, CloudWatch allows 10 in an alarm's expression", id, len(metrics)-1)
+		}
+		var expr string
+		for _, raw := range metrics {
+			if m := raw.(map[string]any); m["ReturnData"] != false && m["Expression"] != nil {
+				expr = m["Expression"].(string)
+			}
+		}
+		if p["Threshold"] != 0.0 || p["ComparisonOperator"] != "GreaterThanThreshold" {
+			t.Errorf("alarm %s: threshold %v %v, want > 0", id, p["ComparisonOperator"], p["Threshold"])
+		}
+		for _, raw := range metrics {
+			m := raw.(map[string]any)
+			stat, ok := m["MetricStat"].(map[string]any)
+			if !ok {
+				continue
+			}
+			metric := stat["Metric"].(map[string]any)
+			if metric["Namespace"] != "AWS/Lambda" || metric["MetricName"] != "Errors" || stat["Stat"] != "Sum" {
+				t.Errorf("alarm %s: metric %s is not a function's Errors sum", id, jsonText(stat))
+				continue
+			}
+			if !regexp.MustCompile(`\b` + m["Id"].(string) + `\b`).MatchString(expr) {
+				t.Errorf("alarm %s: expression %q leaves out %s", id, expr, m["Id"])
+			}
+			fn := refOf(metric["Dimensions"])
+			alarmedIn[fn] = append(alarmedIn[fn], id)
+		}
+	}
 	for name, id := range functionIDs(t) {
-		if !strings.Contains(text, id) {
-			t.Errorf("no error alarm on %s", name)
+		if len(alarmedIn[id]) != 1 {
+			t.Errorf("function %s's errors are in %d alarms (%v), want 1", name, len(alarmedIn[id]), alarmedIn[id])
 		}
 	}
 }
