@@ -1,33 +1,95 @@
 package incoming
 
 import (
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fedgate/fedgate/shared/identity"
 )
 
 // Junk envelopes with unknown keys make at most one fetch per connection
-// and period.
-func TestFetchLimiter(t *testing.T) {
-	l := newFetchLimiter(time.Minute)
+// and period, and every envelope of the period sees that fetch's result.
+func TestKeyFetches(t *testing.T) {
+	ctx := context.Background()
+	l := newKeyFetches(time.Minute)
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	fetches := 0
 	steps := []struct {
 		conn  string
 		after time.Duration
-		want  bool
+		fresh bool // a new fetch runs
 	}{
 		{"c1", 0, true}, {"c1", time.Second, false}, {"c2", time.Second, true},
 		{"c1", 59 * time.Second, false}, {"c1", time.Minute, true}, {"c1", time.Minute + time.Second, false},
 	}
 	for _, s := range steps {
-		if got := l.allow(s.conn, now.Add(s.after)); got != s.want {
-			t.Errorf("%s at +%s: allow %v, want %v", s.conn, s.after, got, s.want)
+		before := fetches
+		doc, _, err := l.fetch(ctx, s.conn, now.Add(s.after), func() (*identity.Document, error) {
+			fetches++
+			return &identity.Document{InstanceID: s.conn + "@" + s.after.String()}, nil
+		})
+		if err != nil || (fetches > before) != s.fresh {
+			t.Errorf("%s at +%s: fresh fetch %v (%v), want %v", s.conn, s.after, fetches > before, err, s.fresh)
+		}
+		if s.fresh && doc.InstanceID != s.conn+"@"+s.after.String() || !s.fresh && doc == nil {
+			t.Errorf("%s at +%s: got %+v", s.conn, s.after, doc)
 		}
 	}
 	for i := range 10001 {
-		l.allow(string(rune(i)), now)
+		_, _, _ = l.fetch(ctx, strconv.Itoa(i), now, func() (*identity.Document, error) { return nil, nil })
 	}
-	l.allow("late", now.Add(2*time.Minute))
+	_, _, _ = l.fetch(ctx, "late", now.Add(2*time.Minute), func() (*identity.Document, error) { return nil, nil })
 	if len(l.last) > 2 {
-		t.Errorf("the limiter keeps %d entries after they aged out", len(l.last))
+		t.Errorf("%d fetches kept after they aged out", len(l.last))
 	}
+}
+
+// Envelopes that arrive while a fetch runs wait for it and share its result
+// (a peer's burst right after a key rotation all verifies).
+func TestKeyFetchesShareAFetchInFlight(t *testing.T) {
+	l := newKeyFetches(time.Minute)
+	now := time.Now()
+	release := make(chan struct{})
+	var runs atomic.Int32
+	var wg sync.WaitGroup
+	results := make([]*identity.Document, 8)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], _, _ = l.fetch(context.Background(), "c1", now, func() (*identity.Document, error) {
+				runs.Add(1)
+				<-release
+				return &identity.Document{InstanceID: "peer"}, nil
+			})
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	if runs.Load() != 1 {
+		t.Fatalf("%d fetches, want 1", runs.Load())
+	}
+	for i, d := range results {
+		if d == nil || d.InstanceID != "peer" {
+			t.Errorf("caller %d got %+v", i, d)
+		}
+	}
+	// A caller that gives up waiting gets its context's error.
+	l2 := newKeyFetches(time.Minute)
+	hold := make(chan struct{})
+	go func() {
+		_, _, _ = l2.fetch(context.Background(), "c1", now, func() (*identity.Document, error) { <-hold; return nil, nil })
+	}()
+	time.Sleep(20 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := l2.fetch(ctx, "c1", now, nil); err == nil {
+		t.Fatal("a cancelled wait returned no error")
+	}
+	close(hold)
 }

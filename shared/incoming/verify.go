@@ -58,7 +58,7 @@ type Verifier struct {
 	peers   Peers
 	self    Self
 	now     func() time.Time
-	fetches *fetchLimiter
+	fetches *keyFetches
 }
 
 // New returns a Verifier that fetches a peer's keys again at most once per
@@ -67,7 +67,7 @@ func New(conns Connections, answers Answers, peers Peers, self Self, refetchEver
 	if refetchEvery == 0 {
 		refetchEvery = RefetchEvery
 	}
-	return &Verifier{conns: conns, answers: answers, peers: peers, self: self, now: time.Now, fetches: newFetchLimiter(refetchEvery)}
+	return &Verifier{conns: conns, answers: answers, peers: peers, self: self, now: time.Now, fetches: newKeyFetches(refetchEvery)}
 }
 
 // Envelope is a verified incoming envelope.
@@ -209,7 +209,8 @@ func (v *Verifier) VerifyAnswer(ctx context.Context, conn *federation.Connection
 
 // checkSignature verifies with the peer key named by keyID (or its current
 // key). The peer's GET /instance is fetched again when the key is unknown
-// or expired (at most once a minute per connection) or the keys are more
+// or expired (at most once a minute per connection; envelopes in between
+// share that fetch's result) or the keys are more
 // than a day old; fetched keys replace the stored ones entirely, so a key
 // the peer withdrew stops verifying. They are stored only once the
 // signature verified with them: nothing about a connection is written
@@ -219,13 +220,17 @@ func (v *Verifier) checkSignature(ctx context.Context, conn *federation.Connecti
 	keys := conn.RemoteKeys
 	k, ok := findKey(keys, keyID, now)
 	stale := now.Sub(conn.KeysFetchedAt) >= RefreshAfter
-	fetched := false
-	if (!ok || stale) && v.fetches.allow(conn.ID, now) {
-		doc, err := v.peers.FetchInstance(ctx, conn.RemoteURL)
+	var fetchedAt time.Time // of keys newer than the stored ones
+	if !ok || stale {
+		doc, at, err := v.fetches.fetch(ctx, conn.ID, now, func() (*identity.Document, error) {
+			return v.peers.FetchInstance(ctx, conn.RemoteURL)
+		})
 		switch {
 		case err == nil && doc.InstanceID == conn.RemoteInstanceID:
-			keys, fetched = doc.RemoteKeys(), true
-			k, ok = findKey(keys, keyID, now)
+			if at.After(conn.KeysFetchedAt) {
+				keys, fetchedAt = doc.RemoteKeys(), at
+				k, ok = findKey(keys, keyID, now)
+			}
 		case ok:
 			// A failed daily refresh keeps the keys it has.
 		default:
@@ -238,9 +243,9 @@ func (v *Verifier) checkSignature(ctx context.Context, conn *federation.Connecti
 	if err := federation.VerifyWith(k, raw); err != nil {
 		return err
 	}
-	if fetched {
-		conn.RemoteKeys, conn.KeysFetchedAt = keys, now
-		if err := v.conns.SetRemoteKeys(ctx, conn.WorkspaceID, conn.ID, keys, now); err != nil {
+	if !fetchedAt.IsZero() {
+		conn.RemoteKeys, conn.KeysFetchedAt = keys, fetchedAt
+		if err := v.conns.SetRemoteKeys(ctx, conn.WorkspaceID, conn.ID, keys, fetchedAt); err != nil {
 			return fmt.Errorf("store the peer's keys: %w", err)
 		}
 	}

@@ -49,6 +49,7 @@ type Result struct {
 	Events, Receivers, Expected   int
 	ExactlyOnce, Lost, Duplicated int
 	Pending                       int
+	Missing                       []string // receiver#seq of the first lost events
 	Crashes                       int64
 	SubscriptionsDiffer           []string
 	Elapsed                       time.Duration
@@ -64,6 +65,9 @@ func (r Result) OK() bool {
 func (r Result) Line() string {
 	line := fmt.Sprintf("soak: events %d, receivers %d, expected %d, delivered exactly once %d, lost %d, duplicated %d, left pending %d, crashes %d, elapsed %.0f s",
 		r.Events, r.Receivers, r.Expected, r.ExactlyOnce, r.Lost, r.Duplicated, r.Pending, r.Crashes, r.Elapsed.Seconds())
+	if len(r.Missing) > 0 {
+		line += ", missing " + strings.Join(r.Missing, " ")
+	}
 	if len(r.SubscriptionsDiffer) > 0 {
 		line += ", subscriptions differ on " + strings.Join(r.SubscriptionsDiffer, ", ")
 	}
@@ -290,11 +294,13 @@ func (r *run) duplicateDeliveryJobs(ctx context.Context) error {
 	return nil
 }
 
-// settle waits until every spoke holds every event (or the timeout passes)
-// and nothing is pending, then counts.
+// settle waits until every spoke holds every event and nothing is pending
+// (or the timeout passes, or nothing has been pending for a while with
+// events still missing: they are lost), then counts.
 func (r *run) settle(ctx context.Context, start time.Time) Result {
 	res := Result{Events: r.opts.Events, Receivers: len(r.spokes), Expected: r.opts.Events * len(r.spokes)}
 	var counts []map[int]int
+	var idleSince time.Time
 	err := r.waitFor(ctx, "every event at every spoke", r.opts.Timeout, 3*time.Second, func() (bool, error) {
 		counts = nil
 		complete := true
@@ -306,20 +312,33 @@ func (r *run) settle(ctx context.Context, start time.Time) Result {
 			counts = append(counts, c)
 			complete = complete && len(c) == r.opts.Events
 		}
-		if !complete {
-			return false, nil
-		}
 		pending, err := r.pending()
-		return pending == 0, err
+		if err != nil || complete {
+			return complete && pending == 0, err
+		}
+		// Catch-up and replay jobs may still be on their way with nothing
+		// pending yet: give them a while before calling the rest lost.
+		switch {
+		case pending > 0:
+			idleSince = time.Time{}
+		case idleSince.IsZero():
+			idleSince = time.Now()
+		case time.Since(idleSince) > lostAfter:
+			return true, nil
+		}
+		return false, nil
 	})
 	if err != nil {
 		r.say("%v", err)
 	}
-	for _, c := range counts {
+	for i, c := range counts {
 		for seq := range r.opts.Events {
 			switch n := c[seq]; {
 			case n == 0:
 				res.Lost++
+				if len(res.Missing) < 10 {
+					res.Missing = append(res.Missing, fmt.Sprintf("%s#%d", r.spokes[i].Spec.Name, seq))
+				}
 			case n == 1:
 				res.ExactlyOnce++
 			default:
@@ -342,6 +361,10 @@ func (r *run) settle(ctx context.Context, start time.Time) Result {
 	res.Elapsed = time.Since(start)
 	return res
 }
+
+// lostAfter is how long events may be missing with nothing pending before
+// the run calls them lost.
+const lostAfter = 30 * time.Second
 
 // received counts the soak events a spoke holds, by sequence number.
 func (r *run) received(spoke *local.Instance) (map[int]int, error) {
