@@ -1,19 +1,25 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/fedgate/fedgate/shared/config"
+	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/routes"
+	"github.com/fedgate/fedgate/shared/signing"
+	"github.com/fedgate/fedgate/shared/store"
 )
 
 // Tests of what ops need to deploy an instance (issue #17): the custom
@@ -444,6 +450,11 @@ func TestInvalidSettings(t *testing.T) {
 		{"domain outside the zone", merged(domain, map[string]any{"fedgate:hostedZoneId": zoneID, "fedgate:hostedZoneName": "example.com"}), []string{"is not in the zone"}},
 		{"domain and another instanceUrl", merged(domain, map[string]any{"fedgate:certificateArn": certARN, "fedgate:instanceUrl": "https://other.example.org"}), []string{"disagrees with fedgate:domainName"}},
 		{"no function code", map[string]any{"fedgate:codeDir": t.TempDir()}, []string{"fedgate:codeDir", "run make build"}},
+		{"first retry wait over the longest", map[string]any{"fedgate:retryBaseSeconds": "600", "fedgate:retryMaxDelaySeconds": "60"}, []string{"fedgate:retryBaseSeconds 600 is more than fedgate:retryMaxDelaySeconds 60"}},
+		{"no retries", map[string]any{"fedgate:retryMaxAttempts": "0"}, []string{"fedgate:retryMaxAttempts", "a whole number from 1 to 1000"}},
+		{"ACK deadline of seconds", map[string]any{"fedgate:ackDeadlineSeconds": "5"}, []string{"fedgate:ackDeadlineSeconds", "from 10"}},
+		{"port 0", map[string]any{"fedgate:peerPorts": "443,0"}, []string{"fedgate:peerPorts", "port numbers"}},
+		{"query backend over http", map[string]any{"fedgate:queryBackendUrl": "http://platform.internal"}, []string{"fedgate:queryBackendUrl", "an https URL"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := loadSettings(merged(validSettings(), tc.set))
@@ -541,5 +552,44 @@ func TestNamesFitLongestInstanceName(t *testing.T) {
 		if name := b.physicalName(r.Name); len(name) > 64 {
 			t.Errorf("function name %s has %d characters; Lambda allows 64", name, len(name))
 		}
+	}
+}
+
+// Every setting that becomes a function's environment variable is read by
+// the functions under that name: the examples, set together, load into the
+// configuration the functions run with.
+func TestSettingsReachTheFunctions(t *testing.T) {
+	ctx := validSettings()
+	for _, s := range settings {
+		if s.env != "" {
+			ctx[s.key] = s.example
+		}
+	}
+	p, err := loadSettings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range store.Tables {
+		t.Setenv(store.EnvVar(tb.Name), "t-"+tb.Name)
+	}
+	for _, q := range queue.Queues {
+		t.Setenv(queue.URLEnvVar(q.Name), "https://sqs/"+q.Name)
+		t.Setenv(queue.URLEnvVar(q.DLQName()), "https://sqs/"+q.DLQName())
+	}
+	t.Setenv("KMS_KEY_ID", "arn:aws:kms:eu-west-1:1:key/x")
+	t.Setenv("INSTANCE_URL", "https://fed.example.org")
+	for k, v := range p.FunctionEnv {
+		t.Setenv(k, v)
+	}
+	c, err := config.FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := federation.RetryPolicy{BaseDelay: 10 * time.Second, MaxDelay: 30 * time.Minute, MaxAttempts: 30, MaxAge: 48 * time.Hour}
+	if c.Retry != want || c.AckDeadline != 10*time.Minute || c.CommandTimeout != 10*time.Minute ||
+		c.QueryBackendURL != "https://workspace.example.org/federation/query" || c.CommandBackendURL != "https://workspace.example.org/federation/command" ||
+		fmt.Sprint(c.PeerPorts) != "[443 8443]" || c.SubscriptionLimit != 500 || c.PendingPerOrigin != 20 || c.PendingTotal != 5000 ||
+		c.PendingExpiry != 14*24*time.Hour || c.Identity.Alg != signing.EdDSA || c.Identity.Name != "hub" {
+		t.Fatalf("the functions read %+v", c)
 	}
 }

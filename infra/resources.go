@@ -14,6 +14,9 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/metrics"
+	"github.com/fedgate/fedgate/shared/operations"
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/routes"
 	"github.com/fedgate/fedgate/shared/store"
@@ -127,12 +130,28 @@ func (b *builder) queues() {
 			DeadLetterQueue:        &awssqs.DeadLetterQueue{Queue: dlq, MaxReceiveCount: jsii.Number(queue.MaxReceiveCount)},
 		})
 	}
-	for _, q := range queue.Queues {
-		b.alarm(pascal(q.DLQName())+"Depth", b.queueByName[q.DLQName()].MetricApproximateNumberOfMessagesVisible(nil), 0,
-			"Jobs reached the "+q.DLQName()+": messages failed for good. See README, Alarms.")
-	}
 	b.alarm("DeliveryBacklogAge", b.queueByName[queue.Delivery].MetricApproximateAgeOfOldestMessage(nil), 900,
 		"The oldest delivery job waits more than 15 minutes: deliveries are falling behind or a peer is down.")
+}
+
+// operatorAlarms fire on operator events (shared/operations), which the
+// functions count as EMF metrics: one alarm for every dead-lettered job
+// (dlq-recorder drains the DLQs within seconds, so their depth rarely shows
+// one) and one for every suspended peer.
+func (b *builder) operatorAlarms() {
+	for _, a := range []struct{ id, event, desc string }{
+		{"DeadLettered", federation.OpDeliveryExhausted,
+			"A job reached a dead-letter queue: a message failed for good (its delivery is FAILED) or a replay or catch-up did not finish. GET /events/operations names it; see README, Alarms."},
+		{"PeerSuspended", federation.OpConnectionSuspended,
+			"A peer was suspended: it answered 410 Gone or failed for days. Resume it with POST /connections/{id}/resume once it is back; see README, Alarms."},
+	} {
+		metric := awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String(metrics.Namespace), MetricName: jsii.String(operations.MetricName),
+			DimensionsMap: &map[string]*string{"Instance": jsii.String(b.props.InstanceName), "Type": jsii.String(a.event)},
+			Statistic:     jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(1)),
+		})
+		b.alarm(a.id, metric, 0, a.desc)
+	}
 }
 
 // queueNamed is the queue (or DLQ) named name; a name the stack lacks is a bug in

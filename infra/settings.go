@@ -9,7 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/fedgate/fedgate/shared/config"
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/routes"
 	"github.com/fedgate/fedgate/shared/signing"
@@ -99,6 +101,45 @@ var settings = []setting{
 	{key: "fedgate:eventTypes", example: "task.created,task.updated", form: typeList,
 		doc: "event types this instance publishes",
 		env: "EVENT_TYPES"},
+	{key: "fedgate:queryBackendUrl", example: "https://workspace.example.org/federation/query", form: httpsURL,
+		doc: "the local platform's API that answers verified incoming QUERY messages fedgate has no built-in for",
+		env: "QUERY_BACKEND_URL"},
+	{key: "fedgate:commandBackendUrl", example: "https://workspace.example.org/federation/command", form: httpsURL,
+		doc: "the local platform's API that executes verified incoming COMMAND messages fedgate has no built-in for",
+		env: "COMMAND_BACKEND_URL"},
+	{key: "fedgate:retryBaseSeconds", def: secondsText(functionDefaults.Retry.BaseDelay), example: "10", form: wholeNumber(1, 3600),
+		doc: "first retry wait of a failed delivery; each later wait is at most double, with full jitter",
+		env: "RETRY_BASE_SECONDS"},
+	{key: "fedgate:retryMaxDelaySeconds", def: secondsText(functionDefaults.Retry.MaxDelay), example: "1800", form: wholeNumber(1, 86400),
+		doc: "longest wait between two tries",
+		env: "RETRY_MAX_DELAY_SECONDS"},
+	{key: "fedgate:retryMaxAttempts", def: strconv.Itoa(functionDefaults.Retry.MaxAttempts), example: "30", form: wholeNumber(1, 1000),
+		doc: "tries before a delivery is FAILED and dead-lettered",
+		env: "RETRY_MAX_ATTEMPTS"},
+	{key: "fedgate:retryMaxAgeSeconds", def: secondsText(functionDefaults.Retry.MaxAge), example: "172800", form: wholeNumber(60, 14*86400),
+		doc: "how long after it was created a delivery is still tried (time a peer's circuit holds it does not count); receivers keep duplicates this long plus a day",
+		env: "RETRY_MAX_AGE_SECONDS"},
+	{key: "fedgate:ackDeadlineSeconds", def: secondsText(functionDefaults.AckDeadline), example: "600", form: wholeNumber(10, 7*86400),
+		doc: "how long a delivery answered 202 waits for its EVENT_ACK before it is retried",
+		env: "ACK_DEADLINE_SECONDS"},
+	{key: "fedgate:commandTimeoutSeconds", def: secondsText(functionDefaults.CommandTimeout), example: "600", form: wholeNumber(1, 86400),
+		doc: "how long a sent QUERY or COMMAND waits for its answer before it is TIMEOUT",
+		env: "COMMAND_TIMEOUT_SECONDS"},
+	{key: "fedgate:peerPorts", def: portsText(functionDefaults.PeerPorts), example: "443,8443", form: portList,
+		doc: "ports a peer's URL may name (the SSRF guard refuses others)",
+		env: "PEER_PORTS"},
+	{key: "fedgate:subscriptionLimit", def: strconv.Itoa(functionDefaults.SubscriptionLimit), example: "500", form: wholeNumber(1, 100_000),
+		doc: "active subscriptions a peer may hold on one connection",
+		env: "SUBSCRIPTION_LIMIT"},
+	{key: "fedgate:pendingPerOrigin", def: strconv.Itoa(functionDefaults.PendingPerOrigin), example: "20", form: wholeNumber(1, 10_000),
+		doc: "unanswered incoming connection requests kept from one origin",
+		env: "PENDING_PER_ORIGIN"},
+	{key: "fedgate:pendingTotal", def: strconv.Itoa(functionDefaults.PendingTotal), example: "5000", form: wholeNumber(1, 1_000_000),
+		doc: "unanswered incoming connection requests kept in all",
+		env: "PENDING_TOTAL"},
+	{key: "fedgate:pendingExpiryDays", def: strconv.Itoa(int(functionDefaults.PendingExpiry / (24 * time.Hour))), example: "14", form: wholeNumber(1, 365),
+		doc: "days an unanswered connection request is kept",
+		env: "PENDING_EXPIRY_DAYS"},
 	{key: "fedgate:rateLimit", def: "200", example: "500", form: positiveNumber,
 		doc:   "the API's steady requests per second",
 		apply: func(p *Props, v string) { p.RateLimit, _ = strconv.ParseFloat(v, 64) }},
@@ -114,6 +155,24 @@ var settings = []setting{
 	{key: "fedgate:codeDir", def: "build", example: "dist/lambda", form: text,
 		doc:   "where `make build` put `<function>/bootstrap`",
 		apply: func(p *Props, v string) { p.CodeDir = v }},
+}
+
+// functionDefaults are the functions' own defaults (shared/config), shown
+// as the settings' defaults so the two never disagree.
+var functionDefaults = func() config.Config {
+	var c config.Config
+	c.Defaults()
+	return c
+}()
+
+func secondsText(d time.Duration) string { return strconv.Itoa(int(d / time.Second)) }
+
+func portsText(ports []int) string {
+	out := make([]string, len(ports))
+	for i, p := range ports {
+		out[i] = strconv.Itoa(p)
+	}
+	return strings.Join(out, ",")
 }
 
 // rules check what one value alone cannot: the custom domain's options, and
@@ -133,6 +192,14 @@ var rules = []func(p Props) string{
 			return "fedgate:hostedZoneId and fedgate:hostedZoneName go together: set both (like Z0123456789ABCDEFGHIJ and example.org)"
 		case p.HostedZoneName != "" && p.DomainName != p.HostedZoneName && !strings.HasSuffix(p.DomainName, "."+p.HostedZoneName):
 			return "fedgate:domainName " + p.DomainName + " is not in the zone fedgate:hostedZoneName " + p.HostedZoneName + ": use a name that ends in ." + p.HostedZoneName
+		}
+		return ""
+	},
+	func(p Props) string {
+		base, _ := strconv.Atoi(p.FunctionEnv["RETRY_BASE_SECONDS"])
+		most, _ := strconv.Atoi(p.FunctionEnv["RETRY_MAX_DELAY_SECONDS"])
+		if base > most {
+			return fmt.Sprintf("fedgate:retryBaseSeconds %d is more than fedgate:retryMaxDelaySeconds %d: the first wait cannot be longer than the longest", base, most)
 		}
 		return ""
 	},
@@ -273,6 +340,14 @@ var (
 	positiveNumber = form{"a number greater than 0", func(v string) bool {
 		f, err := strconv.ParseFloat(v, 64)
 		return err == nil && f > 0 && f < 1e9
+	}}
+	portList = form{"comma-separated port numbers from 1 to 65535", func(v string) bool {
+		for _, p := range strings.Split(v, ",") {
+			if n, err := strconv.Atoi(strings.TrimSpace(p)); err != nil || n < 1 || n > 65535 {
+				return false
+			}
+		}
+		return true
 	}}
 	typeList = form{"comma-separated type names: dot-separated lower-case words such as task.created", func(v string) bool {
 		for _, t := range strings.Split(v, ",") {

@@ -66,6 +66,7 @@ func NewFedgateStack(scope constructs.Construct, id string, p Props) awscdk.Stac
 	b.alarmTopic()
 	b.tables()
 	b.queues()
+	b.operatorAlarms()
 	b.secret()
 	b.domain()
 	b.api()

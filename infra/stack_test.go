@@ -17,6 +17,9 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/metrics"
+	"github.com/fedgate/fedgate/shared/operations"
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/routes"
 	"github.com/fedgate/fedgate/shared/store"
@@ -597,9 +600,17 @@ func TestLeastPrivilegeCatchesExtraGrants(t *testing.T) {
 func TestAlarms(t *testing.T) {
 	alarms := ofType("AWS::CloudWatch::Alarm")
 	text := jsonText(alarms)
-	for _, q := range queue.Queues {
-		if !strings.Contains(text, logicalIDOf(t, "AWS::SQS::Queue", pascalName(q.DLQName()))) {
-			t.Errorf("no alarm on %s", q.DLQName())
+	// Every dead-lettered job and every suspension is an operator event the
+	// functions count (shared/operations); an alarm fires on the first.
+	for id, event := range map[string]string{"DeadLettered": federation.OpDeliveryExhausted, "PeerSuspended": federation.OpConnectionSuspended} {
+		p := props(alarms[logicalIDOf(t, "AWS::CloudWatch::Alarm", id)])
+		dims := map[string]any{}
+		for _, d := range asList(p["Dimensions"]) {
+			dims[d.(map[string]any)["Name"].(string)] = d.(map[string]any)["Value"]
+		}
+		if p["Namespace"] != metrics.Namespace || p["MetricName"] != operations.MetricName || p["Statistic"] != "Sum" ||
+			dims["Type"] != event || dims["Instance"] != "fedgate" || p["Threshold"] != 0.0 {
+			t.Errorf("alarm %s: %s", id, jsonText(p))
 		}
 	}
 	if !strings.Contains(text, "ApproximateAgeOfOldestMessage") {

@@ -224,6 +224,11 @@ func TestFanOutBudgetSpent(t *testing.T) {
 	if st[conns[0]].Status != federation.MsgDelivered || st[conns[2]].Status != federation.MsgDelivered || st[conns[1]].Attempts != 3 {
 		t.Fatalf("statuses %+v", st)
 	}
+	// The operator hears of it (and the alarm's metric counts it).
+	ops, err := hub.App.Operations.List(t.Context(), "ws-hub", 10, "")
+	if err != nil || len(ops.Items) != 1 || ops.Items[0].Type != federation.OpDeliveryExhausted || ops.Items[0].MessageID != st[conns[1]].ID {
+		t.Fatalf("operator events %+v %v", ops.Items, err)
+	}
 }
 
 func TestFanOutManyEventsNoDuplicates(t *testing.T) {

@@ -41,6 +41,7 @@ type AnswerVerifier interface {
 type Operators interface {
 	Suspended(ctx context.Context, conn *federation.Connection, reason string)
 	Exhausted(ctx context.Context, rec *store.MessageRecord)
+	JobExhausted(ctx context.Context, ws, connID, kind string, since, until time.Time)
 }
 
 // Deliverer processes delivery and ack jobs: it signs the stored message,
@@ -330,10 +331,18 @@ func (d *Deliverer) suspend(ctx context.Context, conn *federation.Connection, re
 
 // DeadLettered records that a message's job reached a dead-letter queue: the
 // message is FAILED (if it was not final yet) with the time it was
-// dead-lettered, and an operational log line is written.
+// dead-lettered, and an operator event is recorded (every dead-lettered job
+// counts in the metric the alarm watches).
 func (d *Deliverer) DeadLettered(ctx context.Context, job queue.Job) error {
+	if job.Kind != "" {
+		if d.Operators != nil {
+			d.Operators.JobExhausted(ctx, job.WorkspaceID, job.ConnectionID, job.Kind, time.UnixMilli(job.Since), time.UnixMilli(job.Until))
+		}
+		return nil
+	}
 	rec, err := d.Msgs.Get(ctx, job.WorkspaceID, job.MessageID)
 	if errors.Is(err, store.ErrNotFound) {
+		// Expired with the retention before its job gave up: nothing to mark.
 		return nil
 	}
 	if err != nil {

@@ -63,6 +63,14 @@ func (s *Service) Exhausted(ctx context.Context, rec *store.MessageRecord) {
 		ConnectionID: rec.ConnectionID, MessageID: rec.ID, Detail: detail})
 }
 
+// JobExhausted records that a job with no message of its own (a replay or
+// catch-up of a connection) reached a dead-letter queue: what it would have
+// sent never went, and an operator must know to replay it.
+func (s *Service) JobExhausted(ctx context.Context, ws, connID, kind string, since, until time.Time) {
+	detail, _ := json.Marshal(map[string]string{"job": kind, "since": since.UTC().Format(time.RFC3339), "until": until.UTC().Format(time.RFC3339)})
+	s.Record(ctx, federation.Operation{Type: federation.OpDeliveryExhausted, WorkspaceID: ws, ConnectionID: connID, Detail: detail})
+}
+
 // List returns operator events newest first: a workspace's, or the
 // instance's when ws is "".
 func (s *Service) List(ctx context.Context, ws string, limit int32, cursor string) (store.Page[federation.Operation], error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,4 +113,45 @@ func fannedOut(t *testing.T, a *app.App) bool {
 
 func receiveInput(url string) *sqs.ReceiveMessageInput {
 	return &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1}
+}
+
+// Every job that reaches a dead-letter queue is an operator event (the
+// metric the dead-letter alarm watches): a delivery's, marked FAILED, and a
+// catch-up's, which has no message of its own to mark.
+func TestDeadLettered(t *testing.T) {
+	ctx := context.Background()
+	a := apptest.New(t)
+	conn := activeConnection(t, a, "https://peer.invalid", federation.Health{Circuit: federation.CircuitClosed})
+	rec := eventDelivery(t, a, conn)
+	since := time.Now().Add(-time.Hour)
+	for _, job := range []queue.Job{
+		{WorkspaceID: "ws-1", MessageID: rec.ID},
+		{WorkspaceID: "ws-1", MessageID: ids.New(), Kind: queue.KindCatchUp, ConnectionID: conn.ID, Since: since.UnixMilli(), Until: time.Now().UnixMilli()},
+		{WorkspaceID: "ws-1", MessageID: ids.New()}, // its message expired: nothing to mark
+	} {
+		if err := a.Deliverer.DeadLettered(ctx, job); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msg, _ := a.Store.Messages.Get(ctx, "ws-1", rec.ID)
+	if msg.Status != federation.MsgFailed || msg.DeadLetteredAt == nil {
+		t.Fatalf("the dead-lettered delivery is %s (dead-lettered at %v)", msg.Status, msg.DeadLetteredAt)
+	}
+	ops, err := a.Operations.List(ctx, "ws-1", 10, "")
+	if err != nil || len(ops.Items) != 2 {
+		t.Fatalf("operator events %+v %v, want 2", ops.Items, err)
+	}
+	byMessage := map[string]federation.Operation{}
+	for _, op := range ops.Items {
+		if op.Type != federation.OpDeliveryExhausted || op.ConnectionID != conn.ID {
+			t.Errorf("operator event %+v", op)
+		}
+		byMessage[op.MessageID] = op
+	}
+	if _, ok := byMessage[rec.ID]; !ok {
+		t.Errorf("no operator event names the delivery: %+v", ops.Items)
+	}
+	if catchUp, ok := byMessage[""]; !ok || !strings.Contains(string(catchUp.Detail), `"job":"catchup"`) {
+		t.Errorf("no operator event for the catch-up: %+v", ops.Items)
+	}
 }
