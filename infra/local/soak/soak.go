@@ -110,7 +110,9 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	c, err := local.Start(ctx, local.Options{
 		Endpoint: opts.Endpoint, Instances: specs, Auth: opts.Auth, Logger: opts.Log,
 		// A crashed batch comes back after the visibility timeout, as in AWS (there 6× the function timeout).
-		Visibility: 3 * time.Second, ScheduleEvery: time.Second,
+		// The schedules run every 5 s: each of their index queries is a scan of
+		// the whole table in moto, and the hub's grows by thousands of items.
+		Visibility: 3 * time.Second, ScheduleEvery: 5 * time.Second,
 		Configure: func(_ string, cfg *config.Config) {
 			// A compressed clock: the same retry rules with short waits.
 			cfg.Retry = federation.RetryPolicy{BaseDelay: 200 * time.Millisecond, MaxDelay: 2 * time.Second, MaxAttempts: 500, MaxAge: 2 * time.Hour}
