@@ -30,6 +30,7 @@ import (
 	"github.com/fedgate/fedgate/shared/peer"
 	"github.com/fedgate/fedgate/shared/platform"
 	"github.com/fedgate/fedgate/shared/queue"
+	"github.com/fedgate/fedgate/shared/ratelimit"
 	"github.com/fedgate/fedgate/shared/signing"
 	"github.com/fedgate/fedgate/shared/store"
 )
@@ -51,6 +52,8 @@ type App struct {
 	Deliverer *delivery.Deliverer
 	Metrics   *metrics.Recorder
 	Faults    *faults.Injector // crash points: nil outside the local runner
+	// UserLimiter limits user calls per workspace (Config.WorkspaceRate).
+	UserLimiter *ratelimit.Limiter
 
 	// Capabilities: the use cases.
 	Connections *connections.Service
@@ -80,7 +83,9 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 		a.Faults, _ = faults.Parse(cfg.CrashPoints) // validated with the configuration
 	}
 	a.Operations = operations.New(st.Operations, a.Metrics, log)
-	a.Verifier = incoming.New(st.Connections, st.Messages, a.Peers, a.Identity, cfg.KeyRefetchEvery)
+	a.Verifier = incoming.New(st.Connections, st.Messages, a.Peers, a.Identity, cfg.KeyRefetchEvery).
+		LimitBy(ratelimit.New("conn", cfg.PeerRate, st.Limits, log))
+	a.UserLimiter = ratelimit.New("ws", cfg.WorkspaceRate, st.Limits, log)
 	signer := delivery.NewSigner(a.Identity)
 	a.Outbox = delivery.NewOutbox(st.Messages, a.Jobs, log)
 
@@ -164,5 +169,5 @@ func NewLogger(w io.Writer) *slog.Logger {
 
 // HTTPOptions are the HTTP plumbing options for this deployment.
 func (a *App) HTTPOptions() httpapi.Options {
-	return httpapi.Options{WorkspaceClaim: a.Config.WorkspaceClaim, Logger: a.Log}
+	return httpapi.Options{WorkspaceClaim: a.Config.WorkspaceClaim, Logger: a.Log, Limiter: a.UserLimiter}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/queue"
+	"github.com/fedgate/fedgate/shared/ratelimit"
 	"github.com/fedgate/fedgate/shared/signing"
 	"github.com/fedgate/fedgate/shared/store"
 )
@@ -62,6 +63,12 @@ type Config struct {
 	// MetricsInstance is the Instance dimension of every metric (the
 	// deployment's instance name, stable across renames).
 	MetricsInstance string
+	// Limits per caller (PROTOCOL.md §9): incoming envelopes per connection,
+	// user calls per workspace, deliveries in flight to one peer, and the
+	// longest a ?waitSeconds= call holds its function.
+	PeerRate, WorkspaceRate ratelimit.Rule
+	PeerInFlight            int
+	MaxWait                 time.Duration
 	// KeyRefetchEvery bounds how often a peer's keys are fetched again on an
 	// unknown keyId (PROTOCOL.md §3: once a minute); tests shorten it.
 	KeyRefetchEvery time.Duration
@@ -107,6 +114,14 @@ func (c *Config) Defaults() {
 	}
 	if len(c.PeerPorts) == 0 {
 		c.PeerPorts = []int{443}
+	}
+	c.PeerRate = ruleOr(c.PeerRate, ratelimit.Rule{Rate: 50, Burst: 100})
+	c.WorkspaceRate = ruleOr(c.WorkspaceRate, ratelimit.Rule{Rate: 50, Burst: 200})
+	if c.PeerInFlight == 0 {
+		c.PeerInFlight = 20
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = 25 * time.Second
 	}
 }
 
@@ -160,8 +175,22 @@ func FromEnv() (Config, error) {
 	if c.Retry, err = retryFromEnv(); err != nil {
 		return c, err
 	}
+	if c.MaxWait, err = seconds("MAX_WAIT_SECONDS", time.Second); err != nil {
+		return c, err
+	}
+	if c.MaxWait > 25*time.Second {
+		return c, fmt.Errorf("config: MAX_WAIT_SECONDS must not be more than 25 (PROTOCOL.md's longest wait)")
+	}
+	for name, dst := range map[string]*float64{
+		"PEER_RATE_LIMIT": &c.PeerRate.Rate, "WORKSPACE_RATE_LIMIT": &c.WorkspaceRate.Rate,
+	} {
+		if *dst, err = rate(name); err != nil {
+			return c, err
+		}
+	}
 	for name, dst := range map[string]*int{
 		"PENDING_PER_ORIGIN": &c.PendingPerOrigin, "PENDING_TOTAL": &c.PendingTotal, "SUBSCRIPTION_LIMIT": &c.SubscriptionLimit,
+		"PEER_BURST_LIMIT": &c.PeerRate.Burst, "WORKSPACE_BURST_LIMIT": &c.WorkspaceRate.Burst, "PEER_IN_FLIGHT": &c.PeerInFlight,
 	} {
 		if *dst, err = count(name); err != nil {
 			return c, err
@@ -267,6 +296,30 @@ func seconds(name string, unit time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("config: %s must be a positive whole number, not %q", name, v)
 	}
 	return time.Duration(n) * unit, nil
+}
+
+// ruleOr fills the unset parts of r from def.
+func ruleOr(r, def ratelimit.Rule) ratelimit.Rule {
+	if r.Rate == 0 {
+		r.Rate = def.Rate
+	}
+	if r.Burst == 0 {
+		r.Burst = def.Burst
+	}
+	return r
+}
+
+// rate reads a positive number of requests per second (0 if unset).
+func rate(name string) (float64, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return 0, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 || f > 1e6 {
+		return 0, fmt.Errorf("config: %s must be a positive number of requests per second, not %q", name, v)
+	}
+	return f, nil
 }
 
 func envOr(name, def string) string {

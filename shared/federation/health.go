@@ -11,6 +11,9 @@ type Health struct {
 	Circuit             string     `json:"circuit"`
 	OpenUntil           *time.Time `json:"openUntil,omitempty"`
 	OpenFor             int64      `json:"-"` // milliseconds of the current open period
+	// PausedUntil is when the peer's last 429 Retry-After ends: deliveries
+	// to it wait until then. A peer that asks to slow down is not failing.
+	PausedUntil *time.Time `json:"pausedUntil,omitempty"`
 }
 
 // Circuit states.

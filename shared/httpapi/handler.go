@@ -45,6 +45,14 @@ type Func func(ctx context.Context, c *Call) (status int, body any, err error)
 type Options struct {
 	WorkspaceClaim string // JWT claim holding the caller's workspace id
 	Logger         *slog.Logger
+	// Limiter limits user calls per workspace (nil: no limit): beyond it
+	// the answer is 429 rate_limited with Retry-After, before any work.
+	Limiter Limiter
+}
+
+// Limiter limits calls per key (shared/ratelimit).
+type Limiter interface {
+	Allow(ctx context.Context, key string) (ok bool, wait time.Duration)
 }
 
 // Call is one request being handled.
@@ -141,6 +149,9 @@ func Handle(route routes.Route, opts Options, fn Func) LambdaHandler {
 			if err := prepare(c, route, opts); err != nil {
 				return 0, nil, err
 			}
+			if err := limit(ctx, c, opts.Limiter); err != nil {
+				return 0, nil, err
+			}
 			return fn(ctx, c)
 		}()
 		if ferr != nil {
@@ -191,6 +202,18 @@ func prepare(c *Call, route routes.Route, opts Options) error {
 		return PayloadTooLarge(MaxBody)
 	}
 	c.body = body
+	return nil
+}
+
+// limit applies the workspace's limit to a user call.
+func limit(ctx context.Context, c *Call, l Limiter) error {
+	if l == nil || c.Claims.Workspace == "" {
+		return nil
+	}
+	if ok, wait := l.Allow(ctx, c.Claims.Workspace); !ok {
+		return &federation.Error{Code: federation.CodeRateLimited, RetryAfter: wait,
+			Message: fmt.Sprintf("workspace %s makes more calls than its limit; retry after %s", c.Claims.Workspace, wait)}
+	}
 	return nil
 }
 

@@ -49,6 +49,11 @@ type Self interface {
 // which saves one read per incoming envelope.
 var storesMessage = map[string]bool{federation.EnvQuery: true, federation.EnvCommand: true, federation.EnvEvent: true}
 
+// Limiter limits the envelopes of one connection (shared/ratelimit).
+type Limiter interface {
+	Allow(ctx context.Context, key string) (ok bool, wait time.Duration)
+}
+
 // Verifier runs the verification steps. It is a cold-start singleton: it
 // remembers when it last fetched each peer's keys, so junk envelopes cannot
 // make it hammer a peer.
@@ -59,6 +64,15 @@ type Verifier struct {
 	self    Self
 	now     func() time.Time
 	fetches *keyFetches
+	limiter Limiter
+}
+
+// LimitBy makes the Verifier refuse the envelopes of a connection beyond
+// l's limit with 429 rate_limited, before their signature is checked or
+// anything is stored.
+func (v *Verifier) LimitBy(l Limiter) *Verifier {
+	v.limiter = l
+	return v
 }
 
 // New returns a Verifier that fetches a peer's keys again at most once per
@@ -153,6 +167,15 @@ func (v *Verifier) Verify(ctx context.Context, raw []byte, wantType string, memb
 	}
 	if !slices.Contains(statuses, conn.Status) {
 		return nil, federation.Errorf(federation.CodeNotActive, "connection %s is %s", conn.ID, conn.Status)
+	}
+	// The limit comes after the connection is known (so junk ids make no
+	// windows) and before the expensive work: the signature, the duplicate
+	// lookup, storing and answering.
+	if v.limiter != nil {
+		if ok, wait := v.limiter.Allow(ctx, conn.ID); !ok {
+			return nil, &federation.Error{Code: federation.CodeRateLimited, RetryAfter: wait,
+				Message: fmt.Sprintf("connection %s sends more than its limit; retry after %s", conn.ID, wait)}
+		}
 	}
 	if err := v.checkSignature(ctx, conn, env.KeyID, raw); err != nil {
 		return nil, err

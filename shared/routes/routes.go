@@ -321,6 +321,22 @@ var All = []Route{
 		}},
 }
 
+// Every function with a caller (users, limited per workspace; peers,
+// limited per connection) and every function that delivers to peers (it
+// holds a peer's in-flight slots) writes the shared limits (PROTOCOL.md §9).
+// They are added here rather than in each row so that no row can forget them.
+func init() {
+	for i, r := range All {
+		if r.limited() {
+			All[i].Access.Write = append(All[i].Access.Write, store.LimitsTable)
+		}
+	}
+}
+
+func (r Route) limited() bool {
+	return r.NeedsToken() || r.Auth == Signed || slices.Contains(r.Queues, queue.Delivery) || slices.Contains(r.Queues, queue.Ack)
+}
+
 // ByName returns the route named name.
 func ByName(name string) (Route, bool) {
 	for _, r := range All {

@@ -63,6 +63,9 @@ type connectionItem struct {
 	RemoteKeys         []remoteKeyItem `dynamodbav:"remoteKeys"`
 	KeysFetchedAt      time.Time       `dynamodbav:"keysFetchedAt"`
 	Health             healthItem      `dynamodbav:"health"`
+	// PausedUntilMs is outside health: SetHealth replaces health whole, and
+	// must not undo a concurrent Pause.
+	PausedUntilMs int64 `dynamodbav:"pausedUntilMs,omitempty"`
 	CreatedAt          time.Time       `dynamodbav:"createdAt"`
 	UpdatedAt          time.Time       `dynamodbav:"updatedAt"`
 	ConnectedAt        *time.Time      `dynamodbav:"connectedAt,omitempty"`
@@ -119,6 +122,9 @@ func newConnectionItem(c *federation.Connection) connectionItem {
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, ConnectedAt: c.ConnectedAt, DisconnectedAt: c.DisconnectedAt,
 		SuspendedAt: c.SuspendedAt, Reason: c.Reason,
 	}
+	if c.Health.PausedUntil != nil {
+		it.PausedUntilMs = c.Health.PausedUntil.UnixMilli()
+	}
 	return it
 }
 
@@ -136,6 +142,10 @@ func (it connectionItem) connection() *federation.Connection {
 		RemoteName: it.RemoteName, Direction: it.Direction, Status: it.Status, RemoteCapabilities: it.RemoteCapabilities,
 		Metadata: it.Metadata, KeysFetchedAt: it.KeysFetchedAt, Health: it.Health.health(), CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt,
 		ConnectedAt: it.ConnectedAt, DisconnectedAt: it.DisconnectedAt, SuspendedAt: it.SuspendedAt, Reason: it.Reason,
+	}
+	if it.PausedUntilMs > 0 {
+		t := time.UnixMilli(it.PausedUntilMs).UTC()
+		c.Health.PausedUntil = &t
 	}
 	for _, k := range it.RemoteKeys {
 		c.RemoteKeys = append(c.RemoteKeys, federation.RemoteKey(k))
@@ -431,6 +441,18 @@ func (r *Connections) PendingInbound(ctx context.Context, ws string, before time
 // published at fetchedAt (a re-fetch of its GET /instance).
 func (r *Connections) SetRemoteKeys(ctx context.Context, ws, id string, keys []federation.RemoteKey, fetchedAt time.Time) error {
 	return r.updateFields(ctx, ws, id, newUpdate().set("remoteKeys", remoteKeyItems(keys)).set("keysFetchedAt", fetchedAt.UTC()).set("updatedAt", r.now().UTC()))
+}
+
+// Pause records that the peer asked for no deliveries before until (its
+// 429 Retry-After); an earlier pause never shortens a later one.
+func (r *Connections) Pause(ctx context.Context, ws, id string, until time.Time) error {
+	u := newUpdate().set("pausedUntilMs", until.UnixMilli())
+	u.cond("(attribute_not_exists({pausedUntilMs}) OR {pausedUntilMs} < ?)", until.UnixMilli())
+	err := r.updateFields(ctx, ws, id, u)
+	if errors.Is(err, ErrNotFound) {
+		return nil // gone, or paused until later already
+	}
+	return err
 }
 
 // SetHealth stores the peer health of a connection.

@@ -19,6 +19,7 @@ type Store struct {
 	Invites       *Invites
 	Subscriptions *Subscriptions
 	Agents        *Agents
+	Limits        *Limits
 	Operations    *Operations
 
 	db    *dynamodb.Client
@@ -45,6 +46,7 @@ func Open(awsCfg aws.Config, names Names, retention Retention) *Store {
 		Invites:       &Invites{db: db, table: names[InvitesTable]},
 		Subscriptions: &Subscriptions{db: db, table: names[SubscriptionsTable], now: time.Now},
 		Agents:        &Agents{db: db, table: names[AgentsTable]},
+		Limits:        &Limits{db: db, table: names[LimitsTable]},
 		Operations:    &Operations{db: db, table: names[MessagesTable], retention: retention.Messages},
 		db:            db,
 		names:         names,

@@ -26,6 +26,7 @@ const (
 	InvitesTable       = "invites"
 	SubscriptionsTable = "subscriptions"
 	AgentsTable        = "agents"
+	LimitsTable        = "limits"
 )
 
 // Index names.
@@ -87,6 +88,11 @@ var Tables = []Table{
 	{
 		// Single-use invite tokens, keyed by their SHA-256.
 		Name: InvitesTable, PartitionKey: "pk", TTLAttribute: "expiresAt",
+	},
+	{
+		// Rate windows and peers' in-flight slots, shared by every
+		// container (limits.go); all of it expires.
+		Name: LimitsTable, PartitionKey: "pk", SortKey: "sk", TTLAttribute: "expiresAt",
 	},
 }
 
