@@ -108,8 +108,8 @@ var (
 	errUnreachable = &platform.Refusal{Reason: "orchestrator unreachable"}
 	errBusy        = &platform.Refusal{Reason: "the orchestrator is busy or failing"}
 	errKeyRefused  = &platform.Refusal{Reason: "the orchestrator refused this instance's API key"}
-	errNotAnAgent = &platform.Refusal{Reason: "the orchestrator's answer is not an agent"}
-	errRefused    = &platform.Refusal{Reason: "the orchestrator refused the request"}
+	errNotAnAgent  = &platform.Refusal{Reason: "the orchestrator's answer is not an agent"}
+	errRefused     = &platform.Refusal{Reason: "the orchestrator refused the request"}
 )
 
 // Spawn asks for a new agent; body is POST /agents/spawn's JSON.
