@@ -6,8 +6,10 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/fedgate/fedgate/shared/app/apptest"
+	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/openapi"
 )
 
@@ -42,5 +44,15 @@ func TestOpenAPIServesTheDocument(t *testing.T) {
 	if doc.OpenAPI != openapi.Version || len(doc.Paths) == 0 || len(doc.Servers) != 1 ||
 		doc.Servers[0]["url"] != a.Config.Identity.URL+"/api/v1/federation" {
 		t.Errorf("document %.300s", resp.Body)
+	}
+}
+
+// A client that sends "metadata": null still gets the documented object.
+func TestConnectionViewMetadataIsAnObject(t *testing.T) {
+	for _, meta := range []string{"", "null"} {
+		v := connectionView(&federation.Connection{Metadata: json.RawMessage(meta)}, time.Now())
+		if string(v.Metadata) != "{}" {
+			t.Errorf("metadata %q viewed as %s", meta, v.Metadata)
+		}
 	}
 }
