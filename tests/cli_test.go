@@ -341,7 +341,9 @@ func TestCLI(t *testing.T) {
 		if st, err := os.Stat(env["FEDGATE_CONFIG"]); err != nil || st.Mode().Perm() != 0o600 {
 			t.Errorf("profile file: %v %v", st, err)
 		}
-		r = runCLI(t, ctx, env, "--profile", "hub", "connections", "list")
+		// An explicit --profile beats FEDGATE_URL.
+		withURL := map[string]string{"FEDGATE_CONFIG": env["FEDGATE_CONFIG"], "FEDGATE_URL": "http://127.0.0.1:1"}
+		r = runCLI(t, ctx, withURL, "--profile", "hub", "connections", "list")
 		wantCode(t, r, cli.ExitOK, "a profile")
 		if !strings.Contains(r.out, conn) {
 			t.Errorf("profile hub: %s", r.out)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -173,7 +174,16 @@ func (a *app) api() (*Client, error) {
 	if a.client != nil {
 		return a.client, nil
 	}
+	// Flags first (an explicit --profile beats the environment), then
+	// FEDGATE_URL / FEDGATE_TOKEN, then FEDGATE_PROFILE or "default".
 	url, token := a.url, a.token
+	if a.profile != "" {
+		p, err := a.loadProfile()
+		if err != nil {
+			return nil, err
+		}
+		url, token = cmp.Or(url, p.URL), cmp.Or(token, p.Token)
+	}
 	if url == "" {
 		url = a.env.Getenv("FEDGATE_URL")
 	}
