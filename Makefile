@@ -44,6 +44,18 @@ dev: ## run moto_server, hub on :8081 and spoke on :8082 (state in .local/)
 token: ## print a dev JWT: make -s token WORKSPACE=ws-1 [SCOPE="fedgate:admin fedgate:instance"] [SUB=dev-user]
 	@$(GO) run ./infra/local/cmd/devtoken -state .local -workspace '$(WORKSPACE)' -scope '$(SCOPE)' -sub '$(SUB)'
 
+.PHONY: openapi
+openapi: ## write the OpenAPI 3.1 document of the HTTP API to build/openapi.json (generated from the route table and Go types)
+	$(GO) run ./infra/local/cmd/openapi -o $(BUILD)/openapi.json
+
+.PHONY: cli
+cli: ## build the operators' command line into build/fedgate (go install github.com/fedgate/fedgate/infra/cmd/fedgate works too)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BUILD)/fedgate ./infra/cmd/fedgate
+
+.PHONY: conformance
+conformance: cli ## run the protocol conformance suite: make conformance TARGET=https://… TOKEN=… [ARGS=--dev]
+	$(BUILD)/fedgate conformance --target '$(TARGET)' --token '$(TOKEN)' $(ARGS)
+
 .PHONY: test
 test: lint $(RIE) ## all tests (unit, moto, infra, RIE smoke, end-to-end), short fuzzing, coverage of shared/
 	@mkdir -p $(BUILD)

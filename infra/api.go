@@ -80,5 +80,5 @@ func authReason(a routes.Auth) string {
 	if a == routes.Signed {
 		return "the signed envelope authenticates the peer (PROTOCOL.md §2–3)."
 	}
-	return "GET /instance is public by design: peers fetch the identity and keys (PROTOCOL.md §5)."
+	return "public by design: peers fetch GET /instance for the identity and keys (PROTOCOL.md §5); GET /openapi.json describes the API."
 }

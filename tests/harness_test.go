@@ -125,6 +125,7 @@ func call(t *testing.T, inst *local.Instance, method, path, tok string, body any
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
+	checkAnswer(t, req, resp, data) // every answer must match the OpenAPI document (openapi_test.go)
 	return response{Status: resp.StatusCode, Header: resp.Header, Body: data}
 }
 

@@ -30,7 +30,7 @@ var connectionRoutes = routeHandlers{
 // connectionView is the Connection resource.
 func connectionView(c *federation.Connection, now time.Time) federation.Connection {
 	v := *c
-	if len(v.Metadata) == 0 {
+	if len(v.Metadata) == 0 || string(v.Metadata) == "null" { // a client may send "metadata": null
 		v.Metadata = json.RawMessage("{}")
 	}
 	if len(v.RemoteCapabilities) == 0 {

@@ -60,6 +60,10 @@ type Access struct {
 	// goes with writing store.InstanceTable.
 	SigningKey KeyUse
 	Secret     bool // it reads the orchestrator API key from Secrets Manager
+	// Stateless says the function touches nothing at all: what it answers is
+	// built from its code (the OpenAPI document). A row without tables must
+	// say so, so a forgotten grant is still caught.
+	Stateless bool
 }
 
 // KeyUse is a function's use of the KMS key that seals the signing keys:
@@ -273,6 +277,9 @@ var All = []Route{
 		}},
 	{Name: "incoming-event-ack", Method: "POST", Path: "/incoming/event/ack", Auth: Signed,
 		Access: Access{Write: []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable}, SigningKey: SealKey}},
+
+	// This API's OpenAPI 3.1 description (shared/openapi)
+	{Name: "openapi-get", Method: "GET", Path: "/openapi.json", Auth: Public, Access: Access{Stateless: true}},
 
 	// Workers
 	{Name: "fanout", Queues: []string{queue.Fanout}, Timeout: 5 * time.Minute,
