@@ -30,6 +30,17 @@ func (b *builder) api() {
 
 // httpRoute serves r's method and path with fn.
 func (b *builder) httpRoute(r routes.Route, fn awslambda.Function) {
+	if r.IsDefault() {
+		route := awsapigatewayv2.NewHttpRoute(b.stack, jsii.String("DefaultRoute"), &awsapigatewayv2.HttpRouteProps{
+			HttpApi: b.httpAPI, RouteKey: awsapigatewayv2.HttpRouteKey_DEFAULT(),
+			Integration: awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String(pascal(r.Name)+"Integration"), fn, nil),
+		})
+		cdknag.NagSuppressions_AddResourceSuppressions(route, &[]*cdknag.NagPackSuppression{{
+			Id:     jsii.String("AwsSolutions-APIG4"),
+			Reason: jsii.String("Answers requests no route matches with a 404 in the protocol's error shape; it reads and returns nothing else"),
+		}}, jsii.Bool(true))
+		return
+	}
 	opts := &awsapigatewayv2.AddRoutesOptions{
 		Path:        jsii.String(r.FullPath()),
 		Methods:     &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod(r.Method)},

@@ -46,9 +46,21 @@ func (b *builder) function(r routes.Route) awslambda.Function {
 		Role:          role,
 		LogGroup:      logs,
 		LoggingFormat: awslambda.LoggingFormat_JSON,
+		// A route that holds its function while it waits is bounded, so a
+		// few slow callers cannot take the account's concurrency; a queue
+		// consumer is bounded by its mapping instead (trigger).
+		ReservedConcurrentExecutions: reserved(r, b.props.ReserveConcurrency),
 	})
 	b.errorMetrics[c] = append(b.errorMetrics[c], namedMetric{r.Name, fn.MetricErrors(nil)})
 	return fn
+}
+
+// reserved is an HTTP route's reserved concurrency, nil for none.
+func reserved(r routes.Route, reserve bool) *float64 {
+	if !reserve || !r.IsHTTP() || r.Concurrency == 0 {
+		return nil
+	}
+	return jsii.Number(float64(r.Concurrency))
 }
 
 // capability is the part of fedgate a function belongs to, for its log
@@ -57,8 +69,11 @@ func (b *builder) function(r routes.Route) awslambda.Function {
 // and "workers" for queue consumers and scheduled functions. A route under
 // a new first segment makes a new capability: one log group and one alarm.
 func capability(r routes.Route) string {
-	if !r.IsHTTP() {
+	switch {
+	case !r.IsHTTP():
 		return "workers"
+	case r.IsDefault():
+		return "instance" // what answers for the instance as a whole
 	}
 	segs := strings.Split(strings.Trim(r.Path, "/"), "/")
 	word := segs[0]
@@ -221,6 +236,8 @@ func (b *builder) trigger(r routes.Route, fn awslambda.Function) {
 		for _, q := range r.Queues {
 			fn.AddEventSourceMapping(jsii.String(pascal(q)+"Trigger"), &awslambda.EventSourceMappingOptions{
 				EventSourceArn: b.queueNamed(q).QueueArn(), BatchSize: jsii.Number(10), ReportBatchItemFailures: jsii.Bool(true),
+				// SQS mappings take 2 to 1000.
+				MaxConcurrency: jsii.Number(float64(min(max(r.Concurrency, 2), 1000))),
 			})
 		}
 	case r.IsScheduled():

@@ -140,6 +140,24 @@ var settings = []setting{
 	{key: "fedgate:pendingExpiryDays", def: strconv.Itoa(int(functionDefaults.PendingExpiry / (24 * time.Hour))), example: "14", form: wholeNumber(1, 365),
 		doc: "days an unanswered connection request is kept",
 		env: "PENDING_EXPIRY_DAYS"},
+	{key: "fedgate:peerRateLimit", def: ratText(functionDefaults.PeerRate.Rate), example: "100", form: positiveNumber,
+		doc: "signed envelopes per second one connection may send (in every container together); beyond it 429 `rate_limited` with `Retry-After`",
+		env: "PEER_RATE_LIMIT"},
+	{key: "fedgate:peerBurstLimit", def: strconv.Itoa(functionDefaults.PeerRate.Burst), example: "200", form: wholeNumber(1, 1_000_000),
+		doc: "how many of them may arrive at once",
+		env: "PEER_BURST_LIMIT"},
+	{key: "fedgate:workspaceRateLimit", def: ratText(functionDefaults.WorkspaceRate.Rate), example: "100", form: positiveNumber,
+		doc: "user calls per second of one workspace; beyond it 429 `rate_limited` with `Retry-After`",
+		env: "WORKSPACE_RATE_LIMIT"},
+	{key: "fedgate:workspaceBurstLimit", def: strconv.Itoa(functionDefaults.WorkspaceRate.Burst), example: "400", form: wholeNumber(1, 1_000_000),
+		doc: "how many of them may arrive at once",
+		env: "WORKSPACE_BURST_LIMIT"},
+	{key: "fedgate:peerInFlight", def: strconv.Itoa(functionDefaults.PeerInFlight), example: "40", form: wholeNumber(1, 1000),
+		doc: "deliveries in flight to one peer at once; more wait without spending attempts",
+		env: "PEER_IN_FLIGHT"},
+	{key: "fedgate:maxWaitSeconds", def: secondsText(functionDefaults.MaxWait), example: "10", form: wholeNumber(1, 25),
+		doc: "longest `?waitSeconds=` honoured (a call asking more gets the state after this long)",
+		env: "MAX_WAIT_SECONDS"},
 	{key: "fedgate:rateLimit", def: "200", example: "500", form: positiveNumber,
 		doc:   "the API's steady requests per second",
 		apply: func(p *Props, v string) { p.RateLimit, _ = strconv.ParseFloat(v, 64) }},
@@ -152,6 +170,9 @@ var settings = []setting{
 	{key: "fedgate:incomingBurstLimit", def: "100", example: "200", form: wholeNumber(1, 1_000_000),
 		doc:   "burst on each `/incoming/*` route",
 		apply: func(p *Props, v string) { p.IncomingBurstLimit, _ = strconv.ParseFloat(v, 64) }},
+	{key: "fedgate:reserveConcurrency", def: "true", example: "false", form: boolean,
+		doc:   "`true` gives the routes that wait (`?waitSeconds=`, a peer's answer) reserved concurrency (90 in all); `false` for an account whose concurrency quota cannot spare it",
+		apply: func(p *Props, v string) { p.ReserveConcurrency = v == "true" }},
 	{key: "fedgate:codeDir", def: "build", example: "dist/lambda", form: text,
 		doc:   "where `make build` put `<function>/bootstrap`",
 		apply: func(p *Props, v string) { p.CodeDir = v }},
@@ -166,6 +187,8 @@ var functionDefaults = func() config.Config {
 }()
 
 func secondsText(d time.Duration) string { return strconv.Itoa(int(d / time.Second)) }
+
+func ratText(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 func portsText(ports []int) string {
 	out := make([]string, len(ports))

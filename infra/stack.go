@@ -35,6 +35,9 @@ type Props struct {
 	AlarmEmail                   string
 	// DeletionProtection keeps tables (and the KMS key) when the stack is deleted.
 	DeletionProtection bool
+	// ReserveConcurrency gives the routes that wait (routes.Route.Concurrency)
+	// reserved concurrency; off for accounts whose quota cannot spare it.
+	ReserveConcurrency bool
 	// CodeDir holds build/<function>/bootstrap (make build).
 	CodeDir string
 	// Throttling of the stage, and the tighter one of /incoming/*.

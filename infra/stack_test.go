@@ -690,3 +690,53 @@ func TestNagCatchesAFinding(t *testing.T) {
 }
 
 func pascalName(s string) string { return pascal(s) }
+
+// No queue or waiting route can take the account's concurrency: every
+// event source mapping has its route's maximum concurrency, the routes that
+// wait have reserved concurrency (90 in all, as the README's setting says),
+// and fedgate:reserveConcurrency=false leaves it out.
+func TestConcurrencyBounds(t *testing.T) {
+	fns := functionIDs(t)
+	mappings := ofType("AWS::Lambda::EventSourceMapping")
+	reserved := 0
+	for _, r := range routes.All {
+		fn := props(resources[fns[r.Name]])
+		got, _ := fn["ReservedConcurrentExecutions"].(float64)
+		switch {
+		case r.IsQueue():
+			n := 0
+			for _, m := range mappings {
+				p := props(m)
+				if refOf(p["FunctionName"]) != fns[r.Name] {
+					continue
+				}
+				n++
+				scaling, _ := p["ScalingConfig"].(map[string]any)
+				if scaling["MaximumConcurrency"] != float64(max(r.Concurrency, 2)) {
+					t.Errorf("%s: mapping scaling %v, want maximum concurrency %d", r.Name, scaling, r.Concurrency)
+				}
+			}
+			if n != len(r.Queues) || r.Concurrency == 0 {
+				t.Errorf("%s: %d mappings for %d queues, concurrency %d", r.Name, n, len(r.Queues), r.Concurrency)
+			}
+		case r.IsHTTP() && r.Concurrency > 0:
+			if int(got) != r.Concurrency {
+				t.Errorf("%s: reserved concurrency %v, want %d", r.Name, got, r.Concurrency)
+			}
+			reserved += int(got)
+		default:
+			if got != 0 {
+				t.Errorf("%s: reserved concurrency %v, want none", r.Name, got)
+			}
+		}
+	}
+	if reserved != 90 {
+		t.Errorf("%d reserved in all; the README says 90", reserved)
+	}
+	_, _, res := synthTemplate(t, map[string]any{"fedgate:reserveConcurrency": false})
+	for id, fn := range ofTypeIn(res, "AWS::Lambda::Function") {
+		if props(fn)["ReservedConcurrentExecutions"] != nil {
+			t.Errorf("%s reserves concurrency under fedgate:reserveConcurrency=false", id)
+		}
+	}
+}

@@ -54,8 +54,6 @@ type Options struct {
 	// ScheduleEvery is how often scheduled functions run (default 5 s; every
 	// minute in AWS).
 	ScheduleEvery time.Duration
-	// PollersPerQueue is how many batches of one queue run at once (default 2).
-	PollersPerQueue int
 	// Configure adjusts an instance's configuration before it starts (tests
 	// shrink retry budgets and timeouts with it).
 	Configure func(name string, c *config.Config)
@@ -95,9 +93,6 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	if opts.ScheduleEvery == 0 {
 		opts.ScheduleEvery = 5 * time.Second
-	}
-	if opts.PollersPerQueue == 0 {
-		opts.PollersPerQueue = 2
 	}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	c := &Cluster{Instances: map[string]*Instance{}, opts: opts, stop: stop}
@@ -195,11 +190,9 @@ func (c *Cluster) startWorkers(ctx context.Context, inst *Instance, urls queue.U
 			for _, q := range r.Queues {
 				p := &Poller{
 					SQS: inst.App.SQS, QueueURL: urls[q], QueueARN: arns[q], Visibility: c.opts.Visibility,
-					Log: log.With("function", r.Name), Handler: SQSHandler(h),
+					Log: log.With("function", r.Name), Handler: SQSHandler(h), Concurrency: max(r.Concurrency, 1),
 				}
-				for range c.opts.PollersPerQueue {
-					c.wg.Go(func() { p.Run(ctx) })
-				}
+				c.wg.Go(func() { p.Run(ctx) })
 			}
 		case r.IsScheduled():
 			h := handlers.Scheduled[r.Name](inst.App)

@@ -36,8 +36,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	requestID := ids.New()
 	route, params, ok := routes.Match(r.Method, r.URL.Path)
 	if !ok {
-		writeResponse(w, httpapi.NotFoundResponse(requestID))
-		return
+		// API Gateway hands it to the $default route's function.
+		route = routes.Default()
 	}
 	handler, ok := g.handlers[route.Name]
 	if !ok {

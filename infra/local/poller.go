@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -21,25 +22,38 @@ type SQSHandler func(ctx context.Context, ev events.SQSEvent) (events.SQSEventRe
 // Poller behaves like a Lambda event source mapping: it receives batches of up
 // to BatchSize, invokes the handler, deletes what succeeded and leaves the
 // reported failures (or the whole batch, if the handler errs) to reappear
-// after the visibility timeout. The queue's redrive policy, enforced by the
-// server, moves messages received too often to the DLQ.
+// after the visibility timeout. Like a mapping's maximum concurrency, up to
+// Concurrency invocations run at once: a slow batch does not stop the next
+// from being received. The queue's redrive policy, enforced by the server,
+// moves messages received too often to the DLQ.
 type Poller struct {
-	SQS        *sqs.Client
-	QueueURL   string
-	QueueARN   string
-	Handler    SQSHandler
-	BatchSize  int32
-	Visibility time.Duration
-	Log        *slog.Logger
+	SQS         *sqs.Client
+	QueueURL    string
+	QueueARN    string
+	Handler     SQSHandler
+	BatchSize   int32
+	Concurrency int // 0: 1
+	Visibility  time.Duration
+	Log         *slog.Logger
 }
 
-// Run polls until ctx ends.
+// Run polls until ctx ends and its invocations have finished.
 func (p *Poller) Run(ctx context.Context) {
 	batch := p.BatchSize
 	if batch <= 0 || batch > 10 {
 		batch = 10
 	}
+	running := make(chan struct{}, max(p.Concurrency, 1))
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for ctx.Err() == nil {
+		// Receive only when an invocation may start, as a mapping at its
+		// maximum concurrency stops polling.
+		select {
+		case running <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
 		out, err := p.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(p.QueueURL),
 			MaxNumberOfMessages:         batch,
@@ -53,12 +67,18 @@ func (p *Poller) Run(ctx context.Context) {
 				return
 			}
 			p.Log.Warn("receive failed", "queue", p.QueueURL, "error", err.Error())
+			<-running
 			sleep(ctx, time.Second)
 			continue
 		}
-		if len(out.Messages) > 0 {
-			p.dispatch(ctx, out.Messages)
+		if len(out.Messages) == 0 {
+			<-running
+			continue
 		}
+		wg.Go(func() {
+			defer func() { <-running }()
+			p.dispatch(ctx, out.Messages)
+		})
 	}
 }
 

@@ -163,3 +163,65 @@ func TestPollerHandlerErrorKeepsBatch(t *testing.T) {
 		t.Fatalf("message delivered %d times; an error and a panic must each lead to redelivery", calls)
 	}
 }
+
+// Like a mapping's maximum concurrency, a batch that takes long does not
+// stop the next batches; no more than Concurrency run at once.
+func TestPollerConcurrency(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client := sqs.NewFromConfig(awstest.Config(t))
+	queueURL, queueARN := createQueue(t, client, awstest.Prefix(t)+"jobs", nil)
+	send := func(body string) {
+		if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release := make(chan struct{})
+	var mu sync.Mutex
+	fast, running, most := 0, 0, 0
+	p := &Poller{
+		SQS: client, QueueURL: queueURL, QueueARN: queueARN, Visibility: time.Minute, BatchSize: 1, Concurrency: 3,
+		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Handler: func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+			mu.Lock()
+			running++
+			most = max(most, running)
+			mu.Unlock()
+			defer func() { mu.Lock(); running--; mu.Unlock() }()
+			if ev.Records[0].Body == "slow" {
+				<-release
+				return events.SQSEventResponse{}, nil
+			}
+			time.Sleep(50 * time.Millisecond)
+			mu.Lock()
+			fast++
+			mu.Unlock()
+			return events.SQSEventResponse{}, nil
+		},
+	}
+	send("slow")
+	go p.Run(ctx)
+	time.Sleep(300 * time.Millisecond)
+	for range 6 {
+		send("fast")
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		n := fast
+		mu.Unlock()
+		if n == 6 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(release)
+	mu.Lock()
+	defer mu.Unlock()
+	if fast != 6 {
+		t.Fatalf("%d of 6 fast batches handled while a slow one ran", fast)
+	}
+	if most > 3 {
+		t.Fatalf("%d invocations at once, more than the concurrency of 3", most)
+	}
+}

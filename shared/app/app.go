@@ -92,6 +92,7 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 	a.Deliverer = &delivery.Deliverer{
 		Msgs: st.Messages, Conns: st.Connections, Signer: signer, Verifier: a.Verifier, Peers: a.Peers, Jobs: a.Jobs,
 		Policy: cfg.Retry, Circuit: cfg.Circuit, AckDeadline: cfg.AckDeadline, Faults: a.Faults, Log: log, Now: time.Now,
+		Slots: st.Limits, InFlight: cfg.PeerInFlight,
 	}
 	a.Connections = connections.New(connections.Deps{
 		Connections: st.Connections, Messages: st.Messages, Invites: st.Invites, Identity: a.Identity,

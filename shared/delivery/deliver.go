@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/fedgate/fedgate/shared/faults"
 	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/ids"
 	"github.com/fedgate/fedgate/shared/peer"
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/store"
@@ -26,6 +28,15 @@ const (
 	probeLease    = 2 * time.Minute
 )
 
+// A peer's in-flight slots: a delivery holds one for at most slotLease
+// (the peer's 10 s timeout, signing and storing, with room to spare; a
+// holder that dies frees it then), and a delivery that finds them all held
+// looks again after slotWait and a random part of it.
+const (
+	slotLease = 30 * time.Second
+	slotWait  = 3 * time.Second
+)
+
 // Poster sends envelopes to peers.
 type Poster interface {
 	Post(ctx context.Context, baseURL, path string, body []byte) (*peer.Reply, error)
@@ -34,6 +45,13 @@ type Poster interface {
 // AnswerVerifier verifies a signed answer in a peer's response body.
 type AnswerVerifier interface {
 	VerifyAnswer(ctx context.Context, conn *federation.Connection, want federation.Answer, raw []byte, members any) error
+}
+
+// Slots are the in-flight slots of each peer, shared by every container
+// (store.Limits).
+type Slots interface {
+	Acquire(ctx context.Context, peer string, slots int, owner string, now, until time.Time) (store.Slot, bool, error)
+	Release(ctx context.Context, slot store.Slot) error
 }
 
 // Operators is told what the people running the instance must see: a peer
@@ -58,7 +76,12 @@ type Deliverer struct {
 	// AckDeadline is how long an EVENT answered 202 waits for its EVENT_ACK
 	// before it is retried like a failure.
 	AckDeadline time.Duration
-	Operators   Operators
+	// Slots bound the deliveries in flight to one peer to InFlight (nil
+	// Slots: no bound), so a slow peer holds at most that many invocations
+	// and never the capacity the others need (PROTOCOL.md §9).
+	Slots     Slots
+	InFlight  int
+	Operators Operators
 	Faults      *faults.Injector // crash points (local runner only)
 	Log         *slog.Logger
 	Now         func() time.Time
@@ -107,11 +130,27 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 			return d.fail(ctx, rec, "connection is "+conn.Status)
 		}
 	}
+	if p := conn.Health.PausedUntil; p != nil && p.After(now) {
+		// The peer asked to slow down (429 Retry-After): nothing goes to it
+		// before then. The wait is the peer's own pace, not a failure; it
+		// spends no attempt.
+		return d.requeue(ctx, queueName, job, p.Sub(now)+d.jitter(time.Second))
+	}
 	if until, held := conn.Health.HeldUntil(now); held {
 		// The peer's circuit is open: wait, spreading the waiters out so they
 		// do not all come back at once.
 		return d.hold(ctx, queueName, job, rec, until.Sub(now)+d.jitter(probeWait))
 	}
+	slot, held, err := d.acquire(ctx, conn, now)
+	if err != nil {
+		return err
+	}
+	if !held {
+		// As many deliveries as the peer may have are in flight already:
+		// this one waits without spending an attempt or its horizon.
+		return d.hold(ctx, queueName, job, rec, slotWait+d.jitter(slotWait))
+	}
+	defer d.release(ctx, slot)
 	if conn.Health.Circuit == federation.CircuitOpen {
 		// Half-open: exactly one delivery probes the peer, the others wait
 		// for its outcome.
@@ -124,6 +163,7 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 		}
 		log = log.With("probe", true)
 	}
+
 
 	path, _ := federation.IncomingPath(rec.EnvelopeType)
 	envelope, err := d.Signer.Sign(ctx, conn, rec.ID, rec.EnvelopeType, json.RawMessage(rec.Body))
@@ -150,10 +190,20 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 		log.Warn("rejected by the peer; not retried", "error", outcome.err)
 		return d.failAfter(ctx, rec, attempts, outcome.err)
 	}
-	d.recordHealth(ctx, conn, false, now)
 	var retryAfter time.Duration
 	if reply != nil {
 		retryAfter = reply.RetryAfter
+	}
+	if reply != nil && reply.Status == http.StatusTooManyRequests {
+		// The peer is alive and asks to slow down: its health is not
+		// touched, and its other deliveries wait as long as this one.
+		if retryAfter > 0 {
+			if err := d.Conns.Pause(ctx, conn.WorkspaceID, conn.ID, now.Add(retryAfter)); err != nil {
+				log.Warn("peer's pace not recorded", "error", err.Error())
+			}
+		}
+	} else {
+		d.recordHealth(ctx, conn, false, now)
 	}
 	next := d.Policy.Next(attempts, rec.CreatedAt.Add(rec.Held), now, retryAfter, d.Random)
 	if next.Exhausted {
@@ -234,6 +284,43 @@ func (d *Deliverer) jitter(upTo time.Duration) time.Duration {
 		r = d.Random
 	}
 	return time.Duration(r() * float64(upTo))
+}
+
+// acquire takes one of the peer's in-flight slots. Without Slots, or when
+// the slots cannot be read, the delivery goes on: the bound protects the
+// other peers, and a store hiccup must not stop every delivery.
+func (d *Deliverer) acquire(ctx context.Context, conn *federation.Connection, now time.Time) (*store.Slot, bool, error) {
+	if d.Slots == nil || d.InFlight <= 0 {
+		return nil, true, nil
+	}
+	u, err := url.Parse(conn.RemoteURL)
+	if err != nil {
+		return nil, true, nil
+	}
+	slot, ok, err := d.Slots.Acquire(ctx, peer.Origin(u), d.InFlight, ids.New(), now, now.Add(slotLease))
+	if err != nil {
+		d.Log.Warn("peer's in-flight slots not read; delivering anyway", "connectionId", conn.ID, "error", err.Error())
+		return nil, true, nil
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	return &slot, true, nil
+}
+
+func (d *Deliverer) release(ctx context.Context, slot *store.Slot) {
+	if slot == nil {
+		return
+	}
+	if err := d.Slots.Release(context.WithoutCancel(ctx), *slot); err != nil {
+		d.Log.Warn("in-flight slot not released (it frees itself)", "error", err.Error())
+	}
+}
+
+// requeue sends the job back to wait, spending nothing: not an attempt, and
+// the wait counts against the horizon as any time does.
+func (d *Deliverer) requeue(ctx context.Context, queueName string, job queue.Job, wait time.Duration) error {
+	return d.Jobs.Send(ctx, queueName, job.Retry(d.Now().Add(wait), wait), wait)
 }
 
 // hold sends the job back to wait without an attempt. The time held counts

@@ -39,6 +39,7 @@ func loadEvent(t *testing.T, name string) httpapi.Request {
 // the past, and the sample peer does not resolve.
 var sampleStatus = map[string]int{
 	"connections-initiate":      http.StatusBadGateway,
+	"not-found":                 http.StatusNotFound,
 	"connections-get":           http.StatusNotFound,
 	"connections-accept":        http.StatusNotFound,
 	"connections-reject":        http.StatusNotFound,

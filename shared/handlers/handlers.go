@@ -120,13 +120,15 @@ func listMessages(a *app.App, name, msgType string) httpapi.LambdaHandler {
 }
 
 // getMessage serves GET …/{id} for one message type; ?waitSeconds=N (≤ 25)
-// waits for the message to reach a final status.
+// waits for the message to reach a final status, at most the deployment's
+// MAX_WAIT_SECONDS (the caller then gets the state it has and asks again).
 func getMessage(a *app.App, name, msgType string) httpapi.LambdaHandler {
 	return handle(a, name, func(ctx context.Context, c *httpapi.Call) (int, any, error) {
 		wait, err := waitSeconds(c)
 		if err != nil {
 			return 0, nil, err
 		}
+		wait = min(wait, a.Config.MaxWait)
 		msg, err := a.Messaging.Get(ctx, c.Claims.Workspace, msgType, c.Param("id"), wait)
 		return 200, msg, err
 	})

@@ -15,7 +15,7 @@ type routeHandlers map[string]func(*app.App) httpapi.LambdaHandler
 // constructor (SQS and Scheduled do the same for workers, in workers.go).
 // The local runner runs functions through them; a test checks that
 // functions/<name>/main.go starts the very same constructor.
-var HTTP = merge(instanceRoutes, connectionRoutes, queryRoutes, commandRoutes, agentRoutes, eventRoutes, openapiRoutes)
+var HTTP = merge(instanceRoutes, connectionRoutes, queryRoutes, commandRoutes, agentRoutes, eventRoutes, openapiRoutes, defaultRoutes)
 
 func merge(groups ...routeHandlers) routeHandlers {
 	out := routeHandlers{}

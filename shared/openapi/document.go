@@ -106,7 +106,7 @@ func Document(opts Options) (Schema, error) {
 func documentWith(reg *registry) (Schema, error) {
 	paths := Schema{}
 	for _, r := range routes.All {
-		if !r.IsHTTP() {
+		if !r.IsHTTP() || r.IsDefault() { // $default answers only 404: no operation
 			continue
 		}
 		op, ok := Operations[r.Method+" "+r.Path]

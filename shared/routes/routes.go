@@ -41,6 +41,13 @@ type Route struct {
 	Schedule string   // EventBridge schedule expression, for scheduled functions
 	// Timeout of the function; queue visibility timeouts are at least 6× it.
 	Timeout time.Duration
+	// Concurrency bounds how many invocations run at once, where one route
+	// or queue could otherwise take the account's whole concurrency
+	// (PROTOCOL.md §9): for a queue consumer the event source mapping's
+	// maximum concurrency (the local runner's too); for an HTTP route that
+	// holds its function while it waits (?waitSeconds=, a peer's answer)
+	// reserved concurrency. 0: no bound of its own.
+	Concurrency int
 	// Access is all the function may touch: its role grants exactly this.
 	Access Access
 }
@@ -96,6 +103,14 @@ func (a Access) Writes(table string) bool { return slices.Contains(a.Write, tabl
 // dlq names a work queue's dead-letter queue the way shared/queue does.
 func dlq(name string) string { return queue.Queue{Name: name}.DLQName() }
 
+// DefaultPath is the Path of the route that answers every request no other
+// route matches (API Gateway's $default route), so callers see the
+// PROTOCOL.md error body there too.
+const DefaultPath = "$default"
+
+// IsDefault reports whether the route is the $default route.
+func (r Route) IsDefault() bool { return r.Path == DefaultPath }
+
 // IsHTTP reports whether the route is served by the HTTP API.
 func (r Route) IsHTTP() bool { return r.Method != "" }
 
@@ -121,7 +136,12 @@ func (r Route) FunctionTimeout() time.Duration {
 func (r Route) FullPath() string { return BasePath + r.Path }
 
 // RouteKey is the API Gateway route key, e.g. "GET /api/v1/federation/instance".
-func (r Route) RouteKey() string { return r.Method + " " + r.FullPath() }
+func (r Route) RouteKey() string {
+	if r.IsDefault() {
+		return DefaultPath
+	}
+	return r.Method + " " + r.FullPath()
+}
 
 // NeedsToken reports whether callers must present a JWT.
 func (r Route) NeedsToken() bool {
@@ -151,7 +171,7 @@ var All = []Route{
 		Access: Access{Write: []string{store.InstanceTable}, SigningKey: SealKey}},
 
 	// Connections (PROTOCOL §5)
-	{Name: "connections-initiate", Method: "POST", Path: "/connections/initiate", Auth: User,
+	{Name: "connections-initiate", Method: "POST", Path: "/connections/initiate", Auth: User, Concurrency: 10,
 		Access: Access{Write: []string{store.InstanceTable, store.ConnectionsTable}, SigningKey: SignWithKey}},
 	{Name: "connections-invite", Method: "POST", Path: "/connections/invites", Auth: WorkspaceAdmin,
 		Access: Access{Write: []string{store.InvitesTable}}},
@@ -189,9 +209,9 @@ var All = []Route{
 		Access: Access{Write: []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable}, SigningKey: SealKey}},
 
 	// QUERY (PROTOCOL §6)
-	{Name: "query-send", Method: "POST", Path: "/query", Auth: User,
+	{Name: "query-send", Method: "POST", Path: "/query", Auth: User, Concurrency: 20,
 		Access: Access{Read: []string{store.ConnectionsTable}, Write: []string{store.InstanceTable, store.MessagesTable}, SigningKey: SignWithKey}},
-	{Name: "incoming-query", Method: "POST", Path: "/incoming/query", Auth: Signed,
+	{Name: "incoming-query", Method: "POST", Path: "/incoming/query", Auth: Signed, Concurrency: 20,
 		Access: Access{
 			Read:       []string{store.SubscriptionsTable},
 			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable},
@@ -199,7 +219,7 @@ var All = []Route{
 		}},
 	{Name: "queries-list", Method: "GET", Path: "/queries", Auth: User,
 		Access: Access{Read: []string{store.MessagesTable}}},
-	{Name: "queries-get", Method: "GET", Path: "/queries/{id}", Auth: User,
+	{Name: "queries-get", Method: "GET", Path: "/queries/{id}", Auth: User, Concurrency: 20,
 		Access: Access{Read: []string{store.MessagesTable}}},
 
 	// COMMAND (PROTOCOL §7)
@@ -215,7 +235,7 @@ var All = []Route{
 		Access: Access{Write: []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable, store.AgentsTable}, SigningKey: SealKey}},
 	{Name: "commands-list", Method: "GET", Path: "/commands", Auth: User,
 		Access: Access{Read: []string{store.MessagesTable}}},
-	{Name: "commands-get", Method: "GET", Path: "/commands/{id}", Auth: User,
+	{Name: "commands-get", Method: "GET", Path: "/commands/{id}", Auth: User, Concurrency: 20,
 		Access: Access{Read: []string{store.MessagesTable}}},
 
 	// Agents via federation (PROTOCOL §7)
@@ -281,35 +301,38 @@ var All = []Route{
 	// This API's OpenAPI 3.1 description (shared/openapi)
 	{Name: "openapi-get", Method: "GET", Path: "/openapi.json", Auth: Public, Access: Access{Stateless: true}},
 
+	// Every request no route above matches (any method, any path).
+	{Name: "not-found", Method: "ANY", Path: DefaultPath, Auth: Public, Access: Access{Stateless: true}},
+
 	// Workers
-	{Name: "fanout", Queues: []string{queue.Fanout}, Timeout: 5 * time.Minute,
+	{Name: "fanout", Queues: []string{queue.Fanout}, Timeout: 5 * time.Minute, Concurrency: 5,
 		Access: Access{
 			Read:  []string{store.ConnectionsTable, store.SubscriptionsTable},
 			Write: []string{store.MessagesTable},
 			Send:  []string{queue.Fanout, queue.Delivery},
 		}},
-	{Name: "deliver", Queues: []string{queue.Delivery},
+	{Name: "deliver", Queues: []string{queue.Delivery}, Concurrency: 50,
 		Access: Access{
 			Read:       []string{store.SubscriptionsTable},
 			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable},
 			Send:       []string{queue.Delivery, dlq(queue.Delivery), queue.Fanout},
 			SigningKey: SignWithKey,
 		}},
-	{Name: "ack", Queues: []string{queue.Ack},
+	{Name: "ack", Queues: []string{queue.Ack}, Concurrency: 20,
 		Access: Access{
 			Read:       []string{store.SubscriptionsTable},
 			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable},
 			Send:       []string{queue.Ack, dlq(queue.Ack), queue.Fanout},
 			SigningKey: SignWithKey,
 		}},
-	{Name: "dispatcher", Queues: []string{queue.Dispatch},
+	{Name: "dispatcher", Queues: []string{queue.Dispatch}, Concurrency: 10,
 		Access: Access{
 			Read:   []string{store.ConnectionsTable},
 			Write:  []string{store.MessagesTable, store.SubscriptionsTable, store.AgentsTable},
 			Send:   []string{queue.Dispatch, queue.Ack},
 			Secret: true,
 		}},
-	{Name: "dlq-recorder", Queues: []string{dlq(queue.Delivery), dlq(queue.Ack), dlq(queue.Dispatch), dlq(queue.Fanout)},
+	{Name: "dlq-recorder", Queues: []string{dlq(queue.Delivery), dlq(queue.Ack), dlq(queue.Dispatch), dlq(queue.Fanout)}, Concurrency: 2,
 		Access: Access{Write: []string{store.MessagesTable}}},
 	{Name: "timeouts", Schedule: "rate(1 minute)",
 		Access: Access{
@@ -368,7 +391,7 @@ func MustByName(name string) Route {
 func Match(method, path string) (Route, map[string]string, bool) {
 	got := splitPath(path)
 	for _, r := range All {
-		if !r.IsHTTP() || r.Method != method {
+		if !r.IsHTTP() || r.IsDefault() || r.Method != method {
 			continue
 		}
 		if params, ok := matchSegments(splitPath(r.FullPath()), got); ok {
@@ -376,6 +399,16 @@ func Match(method, path string) (Route, map[string]string, bool) {
 		}
 	}
 	return Route{}, nil, false
+}
+
+// Default is the $default route: what answers when Match finds nothing.
+func Default() Route {
+	for _, r := range All {
+		if r.IsDefault() {
+			return r
+		}
+	}
+	panic("routes: no $default route")
 }
 
 func splitPath(p string) []string {
