@@ -82,10 +82,10 @@ type Deliverer struct {
 	Slots     Slots
 	InFlight  int
 	Operators Operators
-	Faults      *faults.Injector // crash points (local runner only)
-	Log         *slog.Logger
-	Now         func() time.Time
-	Random      func() float64 // jitter source; nil: math/rand
+	Faults    *faults.Injector // crash points (local runner only)
+	Log       *slog.Logger
+	Now       func() time.Time
+	Random    func() float64 // jitter source; nil: math/rand
 }
 
 // controlTypes are sent whatever the local status of the connection: they
@@ -163,7 +163,6 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 		}
 		log = log.With("probe", true)
 	}
-
 
 	path, _ := federation.IncomingPath(rec.EnvelopeType)
 	envelope, err := d.Signer.Sign(ctx, conn, rec.ID, rec.EnvelopeType, json.RawMessage(rec.Body))

@@ -65,13 +65,13 @@ type connectionItem struct {
 	Health             healthItem      `dynamodbav:"health"`
 	// PausedUntilMs is outside health: SetHealth replaces health whole, and
 	// must not undo a concurrent Pause.
-	PausedUntilMs int64 `dynamodbav:"pausedUntilMs,omitempty"`
-	CreatedAt          time.Time       `dynamodbav:"createdAt"`
-	UpdatedAt          time.Time       `dynamodbav:"updatedAt"`
-	ConnectedAt        *time.Time      `dynamodbav:"connectedAt,omitempty"`
-	DisconnectedAt     *time.Time      `dynamodbav:"disconnectedAt,omitempty"`
-	SuspendedAt        *time.Time      `dynamodbav:"suspendedAt,omitempty"`
-	Reason             string          `dynamodbav:"reason,omitempty"`
+	PausedUntilMs  int64      `dynamodbav:"pausedUntilMs,omitempty"`
+	CreatedAt      time.Time  `dynamodbav:"createdAt"`
+	UpdatedAt      time.Time  `dynamodbav:"updatedAt"`
+	ConnectedAt    *time.Time `dynamodbav:"connectedAt,omitempty"`
+	DisconnectedAt *time.Time `dynamodbav:"disconnectedAt,omitempty"`
+	SuspendedAt    *time.Time `dynamodbav:"suspendedAt,omitempty"`
+	Reason         string     `dynamodbav:"reason,omitempty"`
 }
 
 type remoteKeyItem struct {
