@@ -40,6 +40,14 @@ type hostilePeer struct {
 	extraDoc map[string]any
 	received map[string][][]byte
 	answer   func(path string, body []byte) (int, []byte) // nil: 202 {}
+	answerH  func(path string, body []byte) (int, []byte, http.Header)
+}
+
+// answerWith makes the peer answer with status, body and headers.
+func (h *hostilePeer) answerWith(f func(path string, body []byte) (int, []byte, http.Header)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.answerH = f
 }
 
 type peerKey struct {
@@ -118,10 +126,17 @@ func (h *hostilePeer) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	h.mu.Lock()
 	h.received[path] = append(h.received[path], body)
-	answer := h.answer
+	answer, answerH := h.answer, h.answerH
 	h.mu.Unlock()
 	status, out := http.StatusAccepted, []byte(`{}`)
-	if answer != nil {
+	switch {
+	case answerH != nil:
+		var header http.Header
+		status, out, header = answerH(path, body)
+		for k, v := range header {
+			w.Header()[k] = v
+		}
+	case answer != nil:
 		status, out = answer(path, body)
 	}
 	w.WriteHeader(status)
