@@ -265,6 +265,11 @@ func (i *Instance) Up() error {
 	return nil
 }
 
+// Slow makes the instance answer every signed envelope (/incoming/*) only
+// after d, as a peer far away or overloaded would (0: at once again). The
+// benchmarks use it for a slow peer that is still a real instance.
+func (i *Instance) Slow(d time.Duration) { i.gateway.slow.Store(int64(d)) }
+
 // Down stops serving HTTP, as if the instance were unreachable; its state
 // and background work stay.
 func (i *Instance) Down() {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -28,6 +29,7 @@ type Gateway struct {
 	handlers map[string]httpapi.LambdaHandler // by route name
 	auth     *devjwt.Authority
 	log      *slog.Logger
+	slow     atomic.Int64 // answer /incoming/* only after this long (Instance.Slow)
 }
 
 // ServeHTTP matches the route, authorizes user routes, invokes the handler
@@ -38,6 +40,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		// API Gateway hands it to the $default route's function.
 		route = routes.Default()
+	}
+	if d := time.Duration(g.slow.Load()); d > 0 && route.Auth == routes.Signed {
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return
+		}
 	}
 	handler, ok := g.handlers[route.Name]
 	if !ok {
