@@ -53,7 +53,7 @@ func (s *Service) send(ctx context.Context, conn *federation.Connection, command
 	if err != nil {
 		return nil, err
 	}
-	s.Log.Info(commandType+" sent", "messageId", rec.ID, "connectionId", conn.ID)
+	s.Log.InfoContext(ctx, commandType+" sent", "messageId", rec.ID, "connectionId", conn.ID)
 	return &rec.Message, nil
 }
 
@@ -97,7 +97,7 @@ func (s *Service) ask(ctx context.Context, ws, connID, agentID, commandType stri
 // of ours (messaging tells it of every answered command).
 func (s *Service) CommandAnswered(ctx context.Context, rec *store.MessageRecord) {
 	if err := s.record(ctx, rec); err != nil {
-		s.Log.Warn("agent record not updated", "messageId", rec.ID, "error", err.Error())
+		s.Log.WarnContext(ctx, "agent record not updated", "messageId", rec.ID, "error", err.Error())
 	}
 }
 
@@ -142,7 +142,7 @@ func (s *Service) EventReceived(ctx context.Context, rec *store.MessageRecord) {
 		return
 	}
 	if err := s.statusChanged(ctx, rec); err != nil {
-		s.Log.Warn("agent record not updated from event", "messageId", rec.ID, "error", err.Error())
+		s.Log.WarnContext(ctx, "agent record not updated from event", "messageId", rec.ID, "error", err.Error())
 	}
 }
 

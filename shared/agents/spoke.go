@@ -136,7 +136,7 @@ func (s *Service) orchestrated(check func(json.RawMessage) error, fn func(contex
 			return federation.Response{}, err
 		}
 		if err != nil {
-			s.Log.Warn("agent command failed", "messageId", req.MessageID, "error", err.Error())
+			s.Log.WarnContext(ctx, "agent command failed", "messageId", req.MessageID, "error", err.Error())
 			return platform.Failure(platform.Told(err)), nil
 		}
 		// The record is what makes the agent this connection's: without it the

@@ -33,6 +33,7 @@ import (
 	"github.com/fedgate/fedgate/shared/ratelimit"
 	"github.com/fedgate/fedgate/shared/signing"
 	"github.com/fedgate/fedgate/shared/store"
+	"github.com/fedgate/fedgate/shared/trace"
 )
 
 // App is the dependency graph of one fedgate instance.
@@ -68,6 +69,8 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// Every line logged with a traced context names its traceId.
+	log = slog.New(trace.NewHandler(log.Handler()))
 	cfg.Defaults()
 	st := store.Open(awsCfg, cfg.Tables, store.Retention{Messages: cfg.Retention, Answers: cfg.Retry.MaxAge + 24*time.Hour})
 	sqsClient := sqs.NewFromConfig(awsCfg)

@@ -68,13 +68,13 @@ func (s *Service) Initiate(ctx context.Context, ws string, in InitiateInput) (*f
 	if err != nil {
 		return nil, err
 	}
-	s.Log.Info("sending CONNECT", "connectionId", conn.ID, "remoteInstanceId", doc.InstanceID)
+	s.Log.InfoContext(ctx, "sending CONNECT", "connectionId", conn.ID, "remoteInstanceId", doc.InstanceID)
 	reply, err := s.Peers.Post(ctx, remote, "/incoming/connect", envelope)
 	abandon := func(reason string) {
 		if _, terr := s.Connections.Transition(ctx, conn.WorkspaceID, conn.ID, store.ConnectionChange{
 			To: federation.StatusDisconnected, Reason: &reason,
 		}); terr != nil {
-			s.Log.Warn("could not close the failed connection", "connectionId", conn.ID, "error", terr.Error())
+			s.Log.WarnContext(ctx, "could not close the failed connection", "connectionId", conn.ID, "error", terr.Error())
 		}
 	}
 	if err != nil {

@@ -37,7 +37,7 @@ func (s *Service) Invite(ctx context.Context, ws, sub string, in InviteInput) (*
 	if err := s.Invites.Create(ctx, inv.Token, ws, sub, inv.ExpiresAt); err != nil {
 		return nil, err
 	}
-	s.Log.Info("invite created", "expiresAt", inv.ExpiresAt)
+	s.Log.InfoContext(ctx, "invite created", "expiresAt", inv.ExpiresAt)
 	return inv, nil
 }
 
@@ -108,7 +108,7 @@ func (s *Service) Resume(ctx context.Context, ws, id string, in ChangeInput) (*f
 	}
 	if err := s.Resumptions.Resumed(ctx, conn, since); err != nil {
 		// Resumed all the same; the daily sync and a replay can do the rest.
-		s.Log.Warn("catch-up after resume failed", "connectionId", id, "error", err.Error())
+		s.Log.WarnContext(ctx, "catch-up after resume failed", "connectionId", id, "error", err.Error())
 	}
 	return conn, nil
 }
@@ -160,7 +160,7 @@ func (s *Service) change(ctx context.Context, ws, id string, in ChangeInput, t t
 		if rec, err = delivery.Control(conn, envType, body, s.Now()); err != nil {
 			return nil, err
 		}
-		w, err := s.Messages.CreateWrite(rec)
+		w, err := s.Messages.CreateWrite(ctx, rec)
 		if err != nil {
 			return nil, err
 		}
@@ -170,7 +170,7 @@ func (s *Service) change(ctx context.Context, ws, id string, in ChangeInput, t t
 	if err != nil {
 		return nil, err
 	}
-	s.Log.Info("connection changed", "connectionId", id, "status", updated.Status)
+	s.Log.InfoContext(ctx, "connection changed", "connectionId", id, "status", updated.Status)
 	if rec != nil {
 		s.Outbox.Kick(ctx, rec)
 	}

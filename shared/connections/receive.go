@@ -116,7 +116,7 @@ func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer,
 	default:
 		return store.Answer{}, err
 	}
-	s.Log.Info("inbound connection", "connectionId", conn.ID, "remoteInstanceId", conn.RemoteInstanceID, "status", conn.Status, "workspaceId", conn.WorkspaceID)
+	s.Log.InfoContext(ctx, "inbound connection", "connectionId", conn.ID, "remoteInstanceId", conn.RemoteInstanceID, "status", conn.Status, "workspaceId", conn.WorkspaceID)
 	return answer, nil
 }
 
@@ -161,7 +161,7 @@ func (s *Service) ReceiveDisconnect(ctx context.Context, raw []byte) (store.Answ
 				return store.Answer{}, err
 			}
 		}
-		s.Log.Info("peer disconnected", "connectionId", in.Conn.ID)
+		s.Log.InfoContext(ctx, "peer disconnected", "connectionId", in.Conn.ID)
 		answer := incoming.AnswerJSON(http.StatusOK, map[string]string{"status": federation.StatusDisconnected})
 		return answer, s.Messages.CreateIncoming(ctx, in.Conn.WorkspaceID, in.Conn.ID, in.MessageID, nil, answer)
 	})
@@ -199,7 +199,7 @@ func (s *Service) ExpirePending(ctx context.Context) error {
 		if err != nil && !errors.Is(err, store.ErrConflict) {
 			return err
 		}
-		s.Log.Info("pending connection expired", "connectionId", c.ID, "remoteUrl", c.RemoteURL)
+		s.Log.InfoContext(ctx, "pending connection expired", "connectionId", c.ID, "remoteUrl", c.RemoteURL)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/fedgate/fedgate/shared/peer"
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/store"
+	"github.com/fedgate/fedgate/shared/trace"
 )
 
 // How long held deliveries wait before they look again: for a SUSPENDED or
@@ -99,11 +100,16 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 	now := d.Now()
 	rec, err := d.Msgs.Get(ctx, job.WorkspaceID, job.MessageID)
 	if errors.Is(err, store.ErrNotFound) {
-		d.Log.Warn("job for an unknown message dropped", "messageId", job.MessageID)
+		d.Log.WarnContext(ctx, "job for an unknown message dropped", "messageId", job.MessageID)
 		return nil
 	}
 	if err != nil {
 		return err
+	}
+	// The delivery continues the trace its message was made in, however its
+	// job came (the outbox sweeper, a retry, a redelivery).
+	if tc, ok := trace.FromID(rec.TraceID); ok {
+		ctx = trace.With(ctx, tc)
 	}
 	log := d.Log.With("messageId", rec.ID, "connectionId", rec.ConnectionID, "type", rec.EnvelopeType)
 	if rec.Direction != federation.Outbound || rec.EnvelopeType == "" || done(rec) {
@@ -178,7 +184,7 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 
 	if outcome.ok {
 		d.recordHealth(ctx, conn, true, now)
-		log.Info("delivered")
+		log.InfoContext(ctx, "delivered")
 		return d.succeed(ctx, rec, attempts, outcome)
 	}
 	if reply != nil && reply.Status == http.StatusGone {
@@ -186,7 +192,7 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 	}
 	if !outcome.retry {
 		d.recordHealth(ctx, conn, true, now) // the peer answered: it is alive
-		log.Warn("rejected by the peer; not retried", "error", outcome.err)
+		log.WarnContext(ctx, "rejected by the peer; not retried", "error", outcome.err)
 		return d.failAfter(ctx, rec, attempts, outcome.err)
 	}
 	var retryAfter time.Duration
@@ -198,7 +204,7 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 		// touched, and its other deliveries wait as long as this one.
 		if retryAfter > 0 {
 			if err := d.Conns.Pause(ctx, conn.WorkspaceID, conn.ID, now.Add(retryAfter)); err != nil {
-				log.Warn("peer's pace not recorded", "error", err.Error())
+				log.WarnContext(ctx, "peer's pace not recorded", "error", err.Error())
 			}
 		}
 	} else {
@@ -206,11 +212,11 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 	}
 	next := d.Policy.Next(attempts, rec.CreatedAt.Add(rec.Held), now, retryAfter, d.Random)
 	if next.Exhausted {
-		log.Warn("retry budget spent", "error", outcome.err)
+		log.WarnContext(ctx, "retry budget spent", "error", outcome.err)
 		rec.Attempts = attempts
 		return d.exhaust(ctx, queueName, job, rec, outcome.err)
 	}
-	log.Info("delivery failed; retrying", "error", outcome.err, "delayMs", next.Delay.Milliseconds())
+	log.InfoContext(ctx, "delivery failed; retrying", "error", outcome.err, "delayMs", next.Delay.Milliseconds())
 	if _, err := d.Msgs.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
 		Status: federation.MsgRetrying, From: []string{federation.MsgPending, federation.MsgRetrying},
 		Attempts: &attempts, NextAttemptAt: &next.At, Error: &outcome.err,
@@ -298,7 +304,7 @@ func (d *Deliverer) acquire(ctx context.Context, conn *federation.Connection, no
 	}
 	slot, ok, err := d.Slots.Acquire(ctx, peer.Origin(u), d.InFlight, ids.New(), now, now.Add(slotLease))
 	if err != nil {
-		d.Log.Warn("peer's in-flight slots not read; delivering anyway", "connectionId", conn.ID, "error", err.Error())
+		d.Log.WarnContext(ctx, "peer's in-flight slots not read; delivering anyway", "connectionId", conn.ID, "error", err.Error())
 		return nil, true, nil
 	}
 	if !ok {
@@ -312,7 +318,7 @@ func (d *Deliverer) release(ctx context.Context, slot *store.Slot) {
 		return
 	}
 	if err := d.Slots.Release(context.WithoutCancel(ctx), *slot); err != nil {
-		d.Log.Warn("in-flight slot not released (it frees itself)", "error", err.Error())
+		d.Log.WarnContext(ctx, "in-flight slot not released (it frees itself)", "error", err.Error())
 	}
 }
 
@@ -393,7 +399,7 @@ func (d *Deliverer) recordHealth(ctx context.Context, conn *federation.Connectio
 		return
 	}
 	if err := d.Conns.SetHealth(ctx, conn.WorkspaceID, conn.ID, h); err != nil {
-		d.Log.Warn("peer health not recorded", "connectionId", conn.ID, "error", err.Error())
+		d.Log.WarnContext(ctx, "peer health not recorded", "connectionId", conn.ID, "error", err.Error())
 	}
 	if !ok && d.circuit().ShouldSuspend(h, now) {
 		d.suspend(ctx, conn, "no successful delivery for 5 days")
@@ -406,7 +412,7 @@ func (d *Deliverer) suspend(ctx context.Context, conn *federation.Connection, re
 	})
 	if err != nil {
 		if !errors.Is(err, store.ErrConflict) {
-			d.Log.Warn("could not suspend peer", "connectionId", conn.ID, "error", err.Error())
+			d.Log.WarnContext(ctx, "could not suspend peer", "connectionId", conn.ID, "error", err.Error())
 		}
 		return
 	}
@@ -480,7 +486,7 @@ func (d *Deliverer) AckOverdue(ctx context.Context, rec *store.MessageRecord) er
 	if err != nil {
 		return err
 	}
-	d.Log.Info("EVENT_ACK overdue; retrying", "messageId", rec.ID, "connectionId", rec.ConnectionID)
+	d.Log.InfoContext(ctx, "EVENT_ACK overdue; retrying", "messageId", rec.ID, "connectionId", rec.ConnectionID)
 	return d.Jobs.Send(ctx, queue.Delivery, queue.Job{WorkspaceID: rec.WorkspaceID, MessageID: rec.ID}, 0)
 }
 

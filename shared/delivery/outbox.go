@@ -13,6 +13,7 @@ import (
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/signing"
 	"github.com/fedgate/fedgate/shared/store"
+	"github.com/fedgate/fedgate/shared/trace"
 )
 
 // Crash safety (the "queued marker and sweeper" mechanism): a message that
@@ -50,11 +51,11 @@ func (o *Outbox) Kick(ctx context.Context, rec *store.MessageRecord) {
 	}
 	job := queue.Job{WorkspaceID: rec.WorkspaceID, MessageID: rec.ID}
 	if err := o.jobs.Send(ctx, rec.Outbox, job, 0); err != nil {
-		o.log.Warn("job not sent; the sweeper will send it", "messageId", rec.ID, "queue", rec.Outbox, "error", err.Error())
+		o.log.WarnContext(ctx, "job not sent; the sweeper will send it", "messageId", rec.ID, "queue", rec.Outbox, "error", err.Error())
 		return
 	}
 	if err := o.msgs.ClearOutbox(ctx, rec.WorkspaceID, rec.ID); err != nil {
-		o.log.Warn("outbox marker not cleared; the job may be sent twice", "messageId", rec.ID, "error", err.Error())
+		o.log.WarnContext(ctx, "outbox marker not cleared; the job may be sent twice", "messageId", rec.ID, "error", err.Error())
 	}
 }
 
@@ -76,7 +77,7 @@ func (o *Outbox) Sweep(ctx context.Context, now time.Time, grace time.Duration) 
 	}
 	sent := 0
 	for _, rec := range recs {
-		o.log.Info("sweeper re-sends a job", "messageId", rec.ID, "queue", rec.Outbox)
+		o.log.InfoContext(ctx, "sweeper re-sends a job", "messageId", rec.ID, "queue", rec.Outbox)
 		o.Kick(ctx, rec)
 		sent++
 	}
@@ -107,7 +108,7 @@ func (s *Signer) Sign(ctx context.Context, to *federation.Connection, messageID,
 	}
 	unsigned, err := federation.Merge(federation.Envelope{
 		MessageID: messageID, Type: envType, InstanceID: instanceID, ToInstanceID: to.RemoteInstanceID,
-		ConnectionID: to.ID, Timestamp: s.now().UnixMilli(),
+		ConnectionID: to.ID, Timestamp: s.now().UnixMilli(), Traceparent: trace.Header(ctx),
 	}, body)
 	if err != nil {
 		return nil, err

@@ -33,7 +33,7 @@ func (s *Service) publish(ctx context.Context, ws, eventType string, payload jso
 	if err := s.Outbox.Create(ctx, rec); err != nil {
 		return "", 0, err
 	}
-	s.Log.Info("event published", "eventId", rec.ID, "eventType", eventType, "deliveries", n, "workspaceId", ws)
+	s.Log.InfoContext(ctx, "event published", "eventId", rec.ID, "eventType", eventType, "deliveries", n, "workspaceId", ws)
 	return rec.ID, n, nil
 }
 
@@ -98,7 +98,7 @@ func (s *Service) Fanout(ctx context.Context, job queue.Job) error {
 	}
 	event, err := s.Messages.Get(ctx, job.WorkspaceID, job.MessageID)
 	if errors.Is(err, store.ErrNotFound) {
-		s.Log.Warn("fan-out job for an unknown event dropped", "eventId", job.MessageID)
+		s.Log.WarnContext(ctx, "fan-out job for an unknown event dropped", "eventId", job.MessageID)
 		return nil
 	}
 	if err != nil {
@@ -125,7 +125,7 @@ func (s *Service) Fanout(ctx context.Context, job queue.Job) error {
 			return err
 		}
 	}
-	s.Log.Info("fan-out page done", "eventId", event.ID, "deliveries", len(recs), "more", next != "")
+	s.Log.InfoContext(ctx, "fan-out page done", "eventId", event.ID, "deliveries", len(recs), "more", next != "")
 	return nil
 }
 
@@ -192,7 +192,7 @@ func (s *Service) resend(ctx context.Context, ws string, originals []*store.Mess
 	}
 	for _, r := range recs {
 		if err := s.Messages.ClearOutbox(ctx, ws, r.ID); err != nil {
-			s.Log.Warn("outbox marker not cleared", "messageId", r.ID, "error", err.Error())
+			s.Log.WarnContext(ctx, "outbox marker not cleared", "messageId", r.ID, "error", err.Error())
 		}
 	}
 	return out, nil

@@ -75,7 +75,7 @@ func (s *Service) Replay(ctx context.Context, ws string, in ReplayInput) (int, e
 	if err != nil {
 		return 0, err
 	}
-	s.Log.Info("replay", "connectionId", conn.ID, "events", n)
+	s.Log.InfoContext(ctx, "replay", "connectionId", conn.ID, "events", n)
 	return n, nil
 }
 
@@ -89,7 +89,7 @@ func (s *Service) CatchUp(ctx context.Context, conn *federation.Connection, sinc
 	}
 	n, err := s.resendLog(ctx, conn, queue.KindCatchUp, since, s.Now(), patterns)
 	if err == nil && n > 0 {
-		s.Log.Info("catch-up", "connectionId", conn.ID, "events", n, "since", since)
+		s.Log.InfoContext(ctx, "catch-up", "connectionId", conn.ID, "events", n, "since", since)
 	}
 	return err
 }

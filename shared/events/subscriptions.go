@@ -87,7 +87,7 @@ func (s *Service) tell(ctx context.Context, conn *federation.Connection, eventTy
 	if err := s.Subscriptions.ScheduleSync(ctx, conn.WorkspaceID, conn.ID, s.Now().Add(s.SyncEvery)); err != nil {
 		return nil, err
 	}
-	s.Log.Info(commandType, "connectionId", conn.ID, "eventType", eventType)
+	s.Log.InfoContext(ctx, commandType, "connectionId", conn.ID, "eventType", eventType)
 	return sub, nil
 }
 
@@ -107,7 +107,7 @@ func (s *Service) Sync(ctx context.Context, conn *federation.Connection) error {
 	if _, err := s.Commands.SendUntilAnswered(ctx, conn, "event.sync", payload); err != nil {
 		return err
 	}
-	s.Log.Info("event.sync", "connectionId", conn.ID, "subscriptions", len(patterns))
+	s.Log.InfoContext(ctx, "event.sync", "connectionId", conn.ID, "subscriptions", len(patterns))
 	return s.Subscriptions.ScheduleSync(ctx, conn.WorkspaceID, conn.ID, s.Now().Add(s.SyncEvery))
 }
 
@@ -157,7 +157,7 @@ func (s *Service) confirmed(ctx context.Context, rec *store.MessageRecord) {
 	now := s.Now()
 	for _, t := range types {
 		if err := s.Subscriptions.MarkSynced(ctx, rec.WorkspaceID, rec.ConnectionID, federation.Outbound, t, now); err != nil {
-			s.Log.Warn("syncedAt not recorded", "connectionId", rec.ConnectionID, "eventType", t, "error", err.Error())
+			s.Log.WarnContext(ctx, "syncedAt not recorded", "connectionId", rec.ConnectionID, "eventType", t, "error", err.Error())
 		}
 	}
 }

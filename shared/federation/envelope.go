@@ -34,6 +34,9 @@ type Envelope struct {
 	Timestamp    int64  `json:"timestamp"`
 	KeyID        string `json:"keyId,omitempty"`
 	Signature    string `json:"signature,omitempty"`
+	// Traceparent is the W3C Trace Context of the work that sent it
+	// (PROTOCOL.md §9), inside the signature; the receiver continues it.
+	Traceparent string `json:"traceparent,omitempty"`
 }
 
 // Check validates the common members, naming the first bad field.

@@ -68,6 +68,9 @@ type Message struct {
 	UpdatedAt     time.Time       `json:"updatedAt"`
 	DeliveredAt   *time.Time      `json:"deliveredAt,omitempty"`
 	CompletedAt   *time.Time      `json:"completedAt,omitempty"`
+	// TraceID is the trace the message was made in (PROTOCOL.md §9): the
+	// same on the sender's and the receiver's record of one envelope.
+	TraceID string `json:"traceId,omitempty"`
 }
 
 // Operation is an operator event (PROTOCOL.md §8 "Operational events",

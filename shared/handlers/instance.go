@@ -49,7 +49,7 @@ func InstanceRotateKeys(a *app.App) httpapi.LambdaHandler {
 			return 0, nil, federation.Conflictf("another rotation or update happened at the same time; retry")
 		}
 		if err == nil {
-			c.Log.Info("signing key rotated", "keyId", doc.KeyID)
+			c.Log.InfoContext(ctx, "signing key rotated", "keyId", doc.KeyID)
 		}
 		return http.StatusOK, doc, err
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/fedgate/fedgate/shared/app"
 	"github.com/fedgate/fedgate/shared/faults"
 	"github.com/fedgate/fedgate/shared/queue"
+	"github.com/fedgate/fedgate/shared/trace"
 )
 
 // SQSHandler is a queue-triggered function (ReportBatchItemFailures).
@@ -57,13 +58,15 @@ func jobs(a *app.App, name string, fn func(ctx context.Context, job queue.Job) e
 		for _, r := range ev.Records {
 			job, err := queue.ParseJob(r.Body)
 			if err != nil {
-				log.Error("malformed job dropped", "sqsMessageId", r.MessageId, "error", err.Error())
+				log.ErrorContext(ctx, "malformed job dropped", "sqsMessageId", r.MessageId, "error", err.Error())
 				continue
 			}
 			wg.Add(1)
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem; wg.Done() }()
+				// Each job continues the trace of the work that queued it.
+				ctx := trace.Continue(ctx, job.TraceParent)
 				err := runJob(ctx, func(ctx context.Context, job queue.Job) error {
 					err := fn(ctx, job)
 					a.Faults.At(faults.MidBatch)
@@ -76,7 +79,7 @@ func jobs(a *app.App, name string, fn func(ctx context.Context, job queue.Job) e
 				case errors.As(err, &c):
 					crash = c.value
 				case err != nil:
-					log.Warn("job failed; it will be retried", "messageId", job.MessageID, "sqsMessageId", r.MessageId, "error", err.Error())
+					log.WarnContext(ctx, "job failed; it will be retried", "messageId", job.MessageID, "sqsMessageId", r.MessageId, "error", err.Error())
 					resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
 				}
 			}()
@@ -107,9 +110,9 @@ func runJob(ctx context.Context, fn func(context.Context, queue.Job) error, job 
 	return fn(ctx, job)
 }
 
-// scheduled runs fn on every tick of its schedule.
+// scheduled runs fn on every tick of its schedule, each run a trace of its own.
 func scheduled(fn func(ctx context.Context) error) ScheduledHandler {
-	return func(ctx context.Context, _ events.CloudWatchEvent) error { return fn(ctx) }
+	return func(ctx context.Context, _ events.CloudWatchEvent) error { return fn(trace.With(ctx, trace.New())) }
 }
 
 // Fanout is the fanout-queue consumer: one page of an event's subscribers.

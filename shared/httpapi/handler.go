@@ -21,6 +21,7 @@ import (
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/ids"
 	"github.com/fedgate/fedgate/shared/routes"
+	"github.com/fedgate/fedgate/shared/trace"
 )
 
 // MaxBody is the largest body any route accepts: an envelope must fit an SQS
@@ -140,6 +141,9 @@ func Handle(route routes.Route, opts Options, fn Func) LambdaHandler {
 			requestID = ids.New()
 		}
 		c := &Call{Req: &req, RequestID: requestID, Log: opts.Logger.With("requestId", requestID, "function", route.Name)}
+		// A user call continues its caller's trace or starts one; a peer's
+		// envelope carries its own (read once the body is).
+		ctx = trace.Continue(ctx, req.Headers["traceparent"])
 		status, body, ferr := func() (status int, body any, err error) {
 			defer func() {
 				if p := recover(); p != nil {
@@ -149,17 +153,21 @@ func Handle(route routes.Route, opts Options, fn Func) LambdaHandler {
 			if err := prepare(c, route, opts); err != nil {
 				return 0, nil, err
 			}
+			if route.Auth == routes.Signed {
+				ctx = envelopeTrace(ctx, c.body)
+			}
 			if err := limit(ctx, c, opts.Limiter); err != nil {
 				return 0, nil, err
 			}
 			return fn(ctx, c)
 		}()
 		if ferr != nil {
-			resp = errorResponse(c, ferr)
+			resp = errorResponse(ctx, c, ferr)
 		} else {
 			resp = jsonResponse(status, body, requestID)
 		}
-		c.Log.Info("request",
+		resp.Headers["X-Trace-Id"] = trace.From(ctx).ID()
+		c.Log.InfoContext(ctx, "request",
 			"method", req.RequestContext.HTTP.Method, "path", req.RawPath,
 			"status", resp.StatusCode, "durationMs", time.Since(start).Milliseconds())
 		return resp, nil
@@ -205,6 +213,22 @@ func prepare(c *Call, route routes.Route, opts Options) error {
 	return nil
 }
 
+// envelopeTrace continues the trace a signed envelope carries in its
+// traceparent member (inside the signature, so once the envelope verifies
+// the trace is the peer's word), or keeps ctx's.
+func envelopeTrace(ctx context.Context, body []byte) context.Context {
+	var head struct {
+		Traceparent string `json:"traceparent"`
+	}
+	if json.Unmarshal(body, &head) != nil {
+		return ctx
+	}
+	if tc, ok := trace.Parse(head.Traceparent); ok {
+		return trace.With(ctx, tc)
+	}
+	return ctx
+}
+
 // limit applies the workspace's limit to a user call.
 func limit(ctx context.Context, c *Call, l Limiter) error {
 	if l == nil || c.Claims.Workspace == "" {
@@ -217,15 +241,15 @@ func limit(ctx context.Context, c *Call, l Limiter) error {
 	return nil
 }
 
-func errorResponse(c *Call, err error) Response {
+func errorResponse(ctx context.Context, c *Call, err error) Response {
 	e, ok := federation.AsError(err)
 	switch {
 	case !ok:
 		// Log the cause for operators; the caller learns nothing of it.
-		c.Log.Error("internal error", "error", err.Error())
+		c.Log.ErrorContext(ctx, "internal error", "error", err.Error())
 		e = internalError
 	case Status(e.Code) >= 500:
-		c.Log.Warn("request failed", "code", e.Code, "error", e.Message)
+		c.Log.WarnContext(ctx, "request failed", "code", e.Code, "error", e.Message)
 	}
 	return ErrorResponse(e, c.RequestID)
 }

@@ -53,7 +53,7 @@ func (s *Service) Command(ctx context.Context, ws string, in CommandInput) (*fed
 	if err != nil {
 		return nil, err
 	}
-	s.Log.Info("command queued", "messageId", rec.ID, "commandType", in.CommandType)
+	s.Log.InfoContext(ctx, "command queued", "messageId", rec.ID, "commandType", in.CommandType)
 	return &rec.Message, nil
 }
 
@@ -130,7 +130,7 @@ func (s *Service) ReceiveCommand(ctx context.Context, raw []byte) (store.Answer,
 			return store.Answer{}, err
 		}
 		s.Outbox.Kick(ctx, rec)
-		s.Log.Info("command accepted", "messageId", in.MessageID, "commandType", msg.CommandType)
+		s.Log.InfoContext(ctx, "command accepted", "messageId", in.MessageID, "commandType", msg.CommandType)
 		return answer, nil
 	})
 }
@@ -153,7 +153,7 @@ func (s *Service) ReceiveCommandResponse(ctx context.Context, raw []byte) (store
 			})
 			switch {
 			case errors.Is(err, store.ErrConflict):
-				s.Log.Warn("response to a finished command ignored", "messageId", rec.ID, "status", updated.Status)
+				s.Log.WarnContext(ctx, "response to a finished command ignored", "messageId", rec.ID, "status", updated.Status)
 				return updated.Status, nil
 			case err != nil:
 				return "", err

@@ -12,6 +12,7 @@ import (
 	"github.com/fedgate/fedgate/shared/platform"
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/store"
+	"github.com/fedgate/fedgate/shared/trace"
 )
 
 // Dispatch executes an accepted incoming command (a dispatch job): the
@@ -28,6 +29,9 @@ func (s *Service) Dispatch(ctx context.Context, job queue.Job) error {
 	}
 	if rec.MessageType != federation.TypeCommand || rec.Direction != federation.Inbound || federation.IsFinal(rec.Status) {
 		return nil
+	}
+	if tc, ok := trace.FromID(rec.TraceID); ok {
+		ctx = trace.With(ctx, tc) // the sender's trace, however the job came
 	}
 	if job.NotBefore > now.UnixMilli() {
 		return s.Jobs.Send(ctx, queue.Dispatch, job, time.UnixMilli(job.NotBefore).Sub(now))
@@ -48,7 +52,7 @@ func (s *Service) Dispatch(ctx context.Context, job queue.Job) error {
 		policy.MaxAge = s.CommandTimeout
 		next := policy.Next(attempts, rec.CreatedAt, now, hint, nil)
 		if !next.Exhausted {
-			log.Info("command backend busy; retrying", "attempt", attempts, "delayMs", next.Delay.Milliseconds(), "error", err.Error())
+			log.InfoContext(ctx, "command backend busy; retrying", "attempt", attempts, "delayMs", next.Delay.Milliseconds(), "error", err.Error())
 			errText := err.Error()
 			if _, uerr := s.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
 				Status: federation.MsgRetrying, Attempts: &attempts, NextAttemptAt: &next.At, Error: &errText,
@@ -57,10 +61,10 @@ func (s *Service) Dispatch(ctx context.Context, job queue.Job) error {
 			}
 			return s.Jobs.Send(ctx, queue.Dispatch, job.Retry(next.At, next.Delay), next.Delay)
 		}
-		log.Warn("command gave up", "attempts", attempts, "error", err.Error())
+		log.WarnContext(ctx, "command gave up", "attempts", attempts, "error", err.Error())
 		resp = platform.Failure(fmt.Sprintf("gave up after %d attempts: %s", attempts, platform.Told(err)))
 	} else if err != nil {
-		log.Warn("command failed", "error", err.Error())
+		log.WarnContext(ctx, "command failed", "error", err.Error())
 		resp = platform.Failure(platform.Told(err))
 	}
 	return s.respond(ctx, rec, conn, resp)
@@ -102,7 +106,7 @@ func (s *Service) respond(ctx context.Context, rec *store.MessageRecord, conn *f
 	if err != nil {
 		return err
 	}
-	s.Log.Info("command answered", "messageId", rec.ID, "success", resp.Success)
+	s.Log.InfoContext(ctx, "command answered", "messageId", rec.ID, "success", resp.Success)
 	s.Outbox.Kick(ctx, out)
 	return nil
 }
@@ -136,7 +140,7 @@ func (s *Service) Timeouts(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			s.Log.Info("command timed out", "messageId", rec.ID)
+			s.Log.InfoContext(ctx, "command timed out", "messageId", rec.ID)
 		}
 		if len(due) < 100 {
 			return nil

@@ -63,7 +63,7 @@ func (s *Service) Query(ctx context.Context, ws string, in QueryInput) (*federat
 	}
 	fail := func(reason string, answer error) (*federation.Message, error) {
 		if _, err := s.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{Status: federation.MsgFailed, Error: &reason}); err != nil {
-			s.Log.Warn("could not record the failed query", "messageId", rec.ID, "error", err.Error())
+			s.Log.WarnContext(ctx, "could not record the failed query", "messageId", rec.ID, "error", err.Error())
 		}
 		return nil, answer
 	}
@@ -116,7 +116,7 @@ func (s *Service) ReceiveQuery(ctx context.Context, raw []byte) (store.Answer, e
 			MessageID: in.MessageID, Query: msg.Query, Context: msg.Context,
 		})
 		if err != nil {
-			s.Log.Warn("query backend failed", "messageId", in.MessageID, "error", err.Error())
+			s.Log.WarnContext(ctx, "query backend failed", "messageId", in.MessageID, "error", err.Error())
 			resp = platform.Failure("the query could not be answered now")
 		}
 		signed, err := s.Signer.Sign(ctx, conn, ids.Derived(conn.ID, in.MessageID, federation.EnvQueryResponse), federation.EnvQueryResponse,

@@ -44,9 +44,9 @@ func (s *Service) Record(ctx context.Context, op federation.Operation) {
 		op.At = s.now().UTC()
 	}
 	s.metrics.Count(MetricName, "Type", op.Type)
-	s.log.Warn("operator event", "event", op.Type, "workspaceId", op.WorkspaceID, "connectionId", op.ConnectionID, "messageId", op.MessageID)
+	s.log.WarnContext(ctx, "operator event", "event", op.Type, "workspaceId", op.WorkspaceID, "connectionId", op.ConnectionID, "messageId", op.MessageID)
 	if err := s.ops.Record(ctx, op); err != nil {
-		s.log.Error("operator event not recorded", "event", op.Type, "error", err.Error())
+		s.log.ErrorContext(ctx, "operator event not recorded", "event", op.Type, "error", err.Error())
 	}
 }
 

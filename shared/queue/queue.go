@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/fedgate/fedgate/shared/trace"
 )
 
 // Queue names.
@@ -63,6 +65,9 @@ type Job struct {
 	Since        int64    `json:"since,omitempty"`
 	Until        int64    `json:"until,omitempty"`
 	Patterns     []string `json:"patterns,omitempty"`
+	// TraceParent is the trace of the work that queued the job (the Sender
+	// stamps it from the context); the consumer continues it.
+	TraceParent string `json:"traceparent,omitempty"`
 }
 
 // Kinds of fanout-queue jobs.
@@ -113,7 +118,7 @@ func (s *Sender) Send(ctx context.Context, queue string, job Job, delay time.Dur
 	if err != nil {
 		return err
 	}
-	body, _ := json.Marshal(job)
+	body, _ := json.Marshal(traced(ctx, job))
 	_, err = s.sqs.SendMessage(ctx, &sqs.SendMessageInput{
 		QueueUrl: aws.String(u), MessageBody: aws.String(string(body)),
 		DelaySeconds: int32(min(delay, MaxDelay).Seconds()),
@@ -122,6 +127,14 @@ func (s *Sender) Send(ctx context.Context, queue string, job Job, delay time.Dur
 		return fmt.Errorf("send job %s to %s: %w", job.MessageID, queue, err)
 	}
 	return nil
+}
+
+// traced gives a job the trace of ctx, unless it has one.
+func traced(ctx context.Context, job Job) Job {
+	if job.TraceParent == "" {
+		job.TraceParent = trace.Header(ctx)
+	}
+	return job
 }
 
 // SendBatch sends jobs ten per call (SQS's batch limit) and returns the jobs
@@ -137,7 +150,7 @@ func (s *Sender) SendBatch(ctx context.Context, queue string, jobs []Job) ([]Job
 		chunk := jobs[start:min(start+10, len(jobs))]
 		entries := make([]types.SendMessageBatchRequestEntry, len(chunk))
 		for i, j := range chunk {
-			body, _ := json.Marshal(j)
+			body, _ := json.Marshal(traced(ctx, j))
 			entries[i] = types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(body))}
 		}
 		out, err := s.sqs.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(u), Entries: entries})

@@ -99,7 +99,7 @@ func (l *Limiter) Allow(ctx context.Context, key string) (ok bool, wait time.Dur
 
 	n, err := l.windows.Grant(ctx, l.name+"#"+key, window, length, max(1, l.rule.Burst/20), l.rule.Burst)
 	if err != nil {
-		l.log.Warn("rate limit not checked; request let through", "limit", l.name, "error", err.Error())
+		l.log.WarnContext(ctx, "rate limit not checked; request let through", "limit", l.name, "error", err.Error())
 		return true, 0
 	}
 	l.mu.Lock()

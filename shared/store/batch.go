@@ -76,6 +76,7 @@ func batchGet(ctx context.Context, db *dynamodb.Client, table, what string, keys
 func (r *Messages) BatchCreate(ctx context.Context, recs []*MessageRecord) error {
 	items := make([]map[string]types.AttributeValue, len(recs))
 	for i, rec := range recs {
+		stamp(ctx, rec)
 		item, err := attributevalue.MarshalMapWithOptions(r.item(rec), jsonTags)
 		if err != nil {
 			return fmt.Errorf("encode message: %w", err)

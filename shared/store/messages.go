@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/trace"
 )
 
 // The messages table holds:
@@ -189,7 +190,8 @@ type Messages struct {
 	now       func() time.Time
 }
 
-func (r *Messages) put(rec *MessageRecord) (*types.Put, error) {
+func (r *Messages) put(ctx context.Context, rec *MessageRecord) (*types.Put, error) {
+	stamp(ctx, rec)
 	item, err := attributevalue.MarshalMapWithOptions(r.item(rec), jsonTags)
 	if err != nil {
 		return nil, fmt.Errorf("encode message: %w", err)
@@ -200,10 +202,19 @@ func (r *Messages) put(rec *MessageRecord) (*types.Put, error) {
 	return &types.Put{TableName: &r.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}, nil
 }
 
+// stamp gives a new message the trace it is made in (PROTOCOL.md §9), so
+// the work it causes later — its delivery, the answer to it — continues
+// that trace.
+func stamp(ctx context.Context, rec *MessageRecord) {
+	if rec.TraceID == "" {
+		rec.TraceID = trace.From(ctx).ID()
+	}
+}
+
 // CreateWrite is the Write that creates rec in another repository's
 // transaction (a connection change and the notice that tells the peer).
-func (r *Messages) CreateWrite(rec *MessageRecord) (Write, error) {
-	p, err := r.put(rec)
+func (r *Messages) CreateWrite(ctx context.Context, rec *MessageRecord) (Write, error) {
+	p, err := r.put(ctx, rec)
 	if err != nil {
 		return Write{}, err
 	}
@@ -212,7 +223,7 @@ func (r *Messages) CreateWrite(rec *MessageRecord) (Write, error) {
 
 // Create stores a new message; ErrExists if its id is taken in the workspace.
 func (r *Messages) Create(ctx context.Context, rec *MessageRecord) error {
-	p, err := r.put(rec)
+	p, err := r.put(ctx, rec)
 	if err != nil {
 		return err
 	}
@@ -343,7 +354,7 @@ func (r *Messages) UpdateWith(ctx context.Context, ws, id string, mu MessageUpda
 	upd := r.buildUpdate(ws, id, mu)
 	items := []types.TransactWriteItem{{Update: upd}}
 	for _, rec := range recs {
-		p, err := r.put(rec)
+		p, err := r.put(ctx, rec)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,93 @@
+package trace
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", true},
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", true},
+		{"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", true}, // a later version may add parts
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", false},
+		{"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", false},
+		{"00-00000000000000000000000000000000-00f067aa0ba902b7-01", false},
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", false},
+		{"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", false},
+		{"00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01", false},
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7", false},
+		{"", false},
+		{"garbage", false},
+	} {
+		c, ok := Parse(tc.in)
+		if ok != tc.ok {
+			t.Errorf("Parse(%q) ok %v, want %v", tc.in, ok, tc.ok)
+		}
+		if ok && tc.in[:2] == "00" && c.String() != tc.in {
+			t.Errorf("Parse(%q).String() = %q", tc.in, c.String())
+		}
+	}
+}
+
+// A new trace id starts with the time, so it reads as an X-Ray id; its
+// children keep the trace and change the span.
+func TestNewAndChild(t *testing.T) {
+	c := New()
+	secs, err := strconv.ParseUint(c.ID()[:8], 16, 32)
+	if err != nil || time.Since(time.Unix(int64(secs), 0)) > time.Minute {
+		t.Fatalf("trace id %s does not start with the time", c.ID())
+	}
+	child := c.Child()
+	if child.TraceID != c.TraceID || child.SpanID == c.SpanID {
+		t.Fatalf("child %s of %s", child, c)
+	}
+	if back, ok := Parse(c.String()); !ok || back != c {
+		t.Fatalf("round trip of %s: %v %v", c, back, ok)
+	}
+}
+
+// Continue keeps a valid caller's trace and starts one otherwise; Header
+// passes on a child of it.
+func TestContinueAndHeader(t *testing.T) {
+	in := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	ctx := Continue(context.Background(), in)
+	if From(ctx).ID() != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Fatalf("continued %s", From(ctx))
+	}
+	h, ok := Parse(Header(ctx))
+	if !ok || h.ID() != From(ctx).ID() || h.SpanID == From(ctx).SpanID {
+		t.Fatalf("header %q", Header(ctx))
+	}
+	if From(Continue(context.Background(), "junk")).IsZero() {
+		t.Fatal("no trace started for a malformed traceparent")
+	}
+	if Header(context.Background()) != "" {
+		t.Fatal("a header without a trace")
+	}
+}
+
+// Every line logged with a traced context names the trace.
+func TestHandler(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(NewHandler(slog.NewJSONHandler(&buf, nil))).With("function", "x")
+	ctx := Continue(context.Background(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	log.InfoContext(ctx, "traced")
+	log.Info("untraced")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	var first, second map[string]any
+	_ = json.Unmarshal([]byte(lines[0]), &first)
+	_ = json.Unmarshal([]byte(lines[1]), &second)
+	if first["traceId"] != "4bf92f3577b34da6a3ce929d0e0e4736" || first["function"] != "x" || second["traceId"] != nil {
+		t.Fatalf("lines %s", buf.String())
+	}
+}
