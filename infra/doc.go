@@ -23,14 +23,19 @@
 //   - domain.go: the custom domain (certificate, API Gateway domain name,
 //     DNS record) and INSTANCE_URL.
 //   - api.go: the HTTP API, its JWT authorizer, routes and stage.
-//   - functions.go: one function per row, its role (least privilege from
-//     the row's Access), its trigger, and the log groups and error alarms
-//     by capability.
+//   - functions.go: one function per row, traced by X-Ray, its role (least
+//     privilege from the row's Access), its trigger, and the log groups and
+//     error alarms by capability.
+//   - dashboard.go: the table of the metrics the functions write (names,
+//     units, dimensions: the contract with shared/), and the instance's
+//     CloudWatch dashboard built from it, the queues and the functions;
+//     every alarm's description points to it.
 //   - outputs.go: what `make deploy` prints (via cmd/deployed).
-//   - stack_test.go, deploy_test.go: synthesize the stack and assert
-//     behaviour: one function per row, authorizers, DLQs, least privilege
-//     per row, alarms, cdk-nag, the custom domain, settings, limits, two
-//     instances side by side, what a destroy keeps.
+//   - stack_test.go, deploy_test.go, dashboard_test.go: synthesize the stack
+//     and assert behaviour: one function per row, authorizers, DLQs, least
+//     privilege per row, alarms, cdk-nag, the custom domain, settings,
+//     limits, two instances side by side, what a destroy keeps, tracing,
+//     the dashboard and the alarms' pointer to it.
 //
 // # Resource budget
 //
@@ -38,8 +43,9 @@
 // TestLimits keeps the stack at most at 450 resources (with what is planned)
 // and under 800 KB. With a role, policy, log group, permission and alarm per
 // function the stack had 395 resources for 46 functions and a 461 KB
-// template; now it has 272 (277 with a Route 53 domain and alarm e-mail) and
-// a 415 KB template, by three choices that give up no protection:
+// template; now it has 284 for 48 functions (289 with a Route 53 domain and
+// alarm e-mail) and a 537 KB template, by three choices that give up no
+// protection:
 //
 //   - Grants inline in each function's role. A role's grants were an
 //     AWS::IAM::Policy of their own, a second resource per function; inline
@@ -64,14 +70,19 @@
 // integration, invoke permission), a queue consumer 2 plus one event source
 // mapping per queue, a scheduled one 4 (rule, permission); a function under
 // a new first path segment adds a log group and an alarm (its capability).
-// An alarm (b.alarm) or a dashboard is 1, a `$default` route 3 plus its
-// function, reserved concurrency 0 (a function property).
+// An alarm (b.alarm) is 1 (the dashboard, one in all, lists it), a
+// `$default` route 3 plus its function; reserved concurrency and X-Ray
+// tracing 0 (a function property; the X-Ray grant is inline in the role,
+// where CDK's Tracing prop would add a policy resource per function), a
+// graph on the dashboard 0 (the dashboard is one resource, its body grows).
 //
 // # Names
 //
-// Functions, log groups and alarms have fixed names that carry the instance
-// name (b.physicalName: fedgate-<instance>-…), so two instances share an
-// account and region. Tables, queues, the topic, the secret and the rules
+// Functions, log groups, alarms and the dashboard have fixed names that
+// carry the instance name (b.physicalName: fedgate-<instance>-…), so two
+// instances share an account and region. (Dashboards are global to an
+// account: the same instance name in two regions of one account would
+// collide on fedgate-<instance>.) Tables, queues, the topic, the secret and the rules
 // get names CloudFormation derives from the stack's (which carries the
 // instance name too): fixed names there would collide with the tables a
 // destroy keeps, and with SQS's and Secrets Manager's waiting periods after

@@ -21,8 +21,9 @@ import (
 )
 
 // function creates r's Lambda with its own role, whose one inline policy
-// allows exactly r's row (grants), and sends its logs to its capability's
-// log group. Its errors join its capability's alarm (errorAlarms).
+// allows exactly r's row (grants), traced by X-Ray, and sends its logs to
+// its capability's log group. Its errors join its capability's alarm
+// (errorAlarms).
 func (b *builder) function(r routes.Route) awslambda.Function {
 	c := capability(r)
 	logs := b.capabilityLogs(c)
@@ -34,6 +35,7 @@ func (b *builder) function(r routes.Route) awslambda.Function {
 		},
 	})
 	b.suppressIndexWildcards(role, r.Access)
+	suppressXRayWildcard(role)
 	fn := awslambda.NewFunction(b.stack, jsii.String(pascal(r.Name)), &awslambda.FunctionProps{
 		FunctionName:  jsii.String(b.physicalName(r.Name)),
 		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
@@ -51,6 +53,10 @@ func (b *builder) function(r routes.Route) awslambda.Function {
 		// consumer is bounded by its mapping instead (trigger).
 		ReservedConcurrentExecutions: reserved(r, b.props.ReserveConcurrency),
 	})
+	// X-Ray active tracing, set on the function's template directly: the
+	// Tracing prop would add an AWS::IAM::Policy per function for the two
+	// X-Ray actions, which grants already puts inline in the role.
+	fn.Node().DefaultChild().(awslambda.CfnFunction).SetTracingConfig(&awslambda.CfnFunction_TracingConfigProperty{Mode: jsii.String("Active")})
 	b.errorMetrics[c] = append(b.errorMetrics[c], namedMetric{r.Name, fn.MetricErrors(nil)})
 	return fn
 }
@@ -171,18 +177,21 @@ var (
 	sendActions    = []string{"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
 	consumeActions = []string{"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
 	logActions     = []string{"logs:CreateLogStream", "logs:PutLogEvents"}
+	// xrayActions send a traced function's segments; X-Ray allows them
+	// only on "*".
+	xrayActions = []string{"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 )
 
 // grants are exactly what r's row allows, as explicit statements (no
-// managed policies): writing to its log group, table actions on its tables
-// and their indexes, SendMessage on its queues, consuming its trigger
-// queues, the KMS key and the secret if it needs them.
+// managed policies): writing to its log group and its X-Ray traces, table
+// actions on its tables and their indexes, SendMessage on its queues,
+// consuming its trigger queues, the KMS key and the secret if it needs them.
 func (b *builder) grants(r routes.Route, logs awslogs.LogGroup) *[]awsiam.PolicyStatement {
 	a := r.Access
 	st := func(actions []string, resources ...*string) awsiam.PolicyStatement {
 		return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{Actions: jsii.Strings(actions...), Resources: &resources})
 	}
-	out := []awsiam.PolicyStatement{st(logActions, logs.LogGroupArn())}
+	out := []awsiam.PolicyStatement{st(logActions, logs.LogGroupArn()), st(xrayActions, jsii.String("*"))}
 	names := a.Tables()
 	slices.Sort(names)
 	for _, name := range names {
@@ -223,6 +232,16 @@ func (b *builder) suppressIndexWildcards(role awsiam.Role, a routes.Access) {
 			AppliesTo: &[]interface{}{jsii.String("Resource::<" + *awscdk.Stack_Of(t).GetLogicalId(t.Node().DefaultChild().(awscdk.CfnElement)) + ".Arn>/index/*")},
 		}}, jsii.Bool(true))
 	}
+}
+
+// suppressXRayWildcard explains cdk-nag's finding on the one statement on
+// "*" every role has: X-Ray's (grants).
+func suppressXRayWildcard(role awsiam.Role) {
+	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
+		Id:        jsii.String("AwsSolutions-IAM5"),
+		Reason:    jsii.String("X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords allow no resource but *."),
+		AppliesTo: &[]interface{}{jsii.String("Resource::*")},
+	}}, jsii.Bool(true))
 }
 
 // trigger connects fn to what invokes it: its HTTP route, its queues (with

@@ -10,7 +10,8 @@ import (
 
 // outputs are what `make deploy` prints (infra/cmd/deployed reads them
 // back from build/outputs.json): the instance's address, its identity
-// document, whether peers can verify it yet, and the next step.
+// document, whether peers can verify it yet, its dashboard, and the next
+// step.
 func (b *builder) outputs() {
 	out := func(id string, value *string, description string) {
 		awscdk.NewCfnOutput(b.stack, jsii.String(id), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(description)})
@@ -35,6 +36,7 @@ func (b *builder) outputs() {
 	}
 	out("OrchestratorSecretArn", b.orchestratorSecret.SecretArn(), "The orchestrator's API key (put the same value into the orchestrator)")
 	out("AlarmTopicArn", b.topic.TopicArn(), "Every alarm goes here")
+	out("DashboardUrl", jsii.String(b.dashboardURL(*b.stack.Region())), "The instance's CloudWatch dashboard, which every alarm's description names")
 	if b.props.DeletionProtection {
 		var kept []*string
 		for _, t := range store.Tables {

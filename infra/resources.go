@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
@@ -16,7 +19,6 @@ import (
 
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/metrics"
-	"github.com/fedgate/fedgate/shared/operations"
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/routes"
 	"github.com/fedgate/fedgate/shared/store"
@@ -56,18 +58,37 @@ func (b *builder) alarmTopic() {
 }
 
 // alarm raises the alarm topic as soon as metric exceeds threshold once.
-// The alarm is named fedgate-<instance>-<id> (the subject of its e-mail).
+// The alarm is named fedgate-<instance>-<id> (the subject of its e-mail);
+// its description ends with where to look: the instance's dashboard.
 // metric may be a math expression of at most 10 metrics (CloudWatch's limit).
 func (b *builder) alarm(id string, metric awscloudwatch.IMetric, threshold float64, description string) {
+	if n := len(description + b.dashboardPointer(strings.Repeat("x", regionRoom))); n > maxAlarmDescription {
+		panic(fmt.Sprintf("infra: alarm %s: a description of %d characters, CloudWatch allows %d", id, n, maxAlarmDescription))
+	}
 	a := awscloudwatch.NewAlarm(b.stack, jsii.String(id), &awscloudwatch.AlarmProps{
 		AlarmName: jsii.String(b.physicalName(id)),
 		Metric:    metric, Threshold: jsii.Number(threshold), EvaluationPeriods: jsii.Number(1),
 		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
 		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
-		AlarmDescription:   jsii.String(description),
+		AlarmDescription:   jsii.String(description + b.dashboardPointer(*b.stack.Region())),
 	})
 	a.AddAlarmAction(awscloudwatchactions.NewSnsAction(b.topic))
+	b.alarms = append(b.alarms, a)
 }
+
+// dashboardPointer ends every alarm's description: the dashboard's name
+// and its console address in region (the stack's, a token until deployed).
+func (b *builder) dashboardPointer(region string) string {
+	return " Dashboard " + b.dashboardName() + ": " + b.dashboardURL(region)
+}
+
+const (
+	// maxAlarmDescription is CloudWatch's limit of an alarm's description.
+	maxAlarmDescription = 1024
+	// regionRoom is what alarm counts for a region's name, which is a token
+	// at synth: more than any region's code has (ap-southeast-1: 14).
+	regionRoom = 20
+)
 
 // tables creates store.Tables, the definitions the local runner uses too.
 func (b *builder) tables() {
@@ -135,9 +156,9 @@ func (b *builder) queues() {
 }
 
 // operatorAlarms fire on operator events (shared/operations), which the
-// functions count as EMF metrics: one alarm for every dead-lettered job
-// (dlq-recorder drains the DLQs within seconds, so their depth rarely shows
-// one) and one for every suspended peer.
+// functions count as EMF metrics (MetricOperatorEvents): one alarm for
+// every dead-lettered job (dlq-recorder drains the DLQs within seconds, so
+// their depth rarely shows one) and one for every suspended peer.
 func (b *builder) operatorAlarms() {
 	for _, a := range []struct{ id, event, desc string }{
 		{"DeadLettered", federation.OpDeliveryExhausted,
@@ -146,8 +167,8 @@ func (b *builder) operatorAlarms() {
 			"A peer was suspended: it answered 410 Gone or failed for days. Resume it with POST /connections/{id}/resume once it is back; see README, Alarms."},
 	} {
 		metric := awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-			Namespace: jsii.String(metrics.Namespace), MetricName: jsii.String(operations.MetricName),
-			DimensionsMap: &map[string]*string{"Instance": jsii.String(b.props.InstanceName), "Type": jsii.String(a.event)},
+			Namespace: jsii.String(metrics.Namespace), MetricName: jsii.String(MetricOperatorEvents.Name),
+			DimensionsMap: &map[string]*string{DimInstance: jsii.String(b.props.InstanceName), DimType: jsii.String(a.event)},
 			Statistic:     jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(1)),
 		})
 		b.alarm(a.id, metric, 0, a.desc)

@@ -63,8 +63,8 @@ func NewFedgateStack(scope constructs.Construct, id string, p Props) awscdk.Stac
 	// The order matters only where a part refers to an earlier one: queues
 	// and functions raise alarms, the API needs the domain, functions name
 	// the API's address, every table, queue, key and the secret in their
-	// environment and grants, and the stage's throttling and the error
-	// alarms need every function.
+	// environment and grants, the stage's throttling and the error alarms
+	// need every function, and the dashboard every queue, function and alarm.
 	b.sealingKey()
 	b.alarmTopic()
 	b.tables()
@@ -79,6 +79,7 @@ func NewFedgateStack(scope constructs.Construct, id string, p Props) awscdk.Stac
 		b.trigger(r, fn)
 	}
 	b.errorAlarms()
+	b.dashboard()
 	b.stage()
 	b.outputs()
 	return b.stack
@@ -94,6 +95,7 @@ type builder struct {
 
 	key                awskms.Key // seals the signing keys
 	topic              awssns.Topic
+	alarms             []awscloudwatch.Alarm // every alarm, for the dashboard
 	tableByName        map[string]awsdynamodb.Table
 	queueByName        map[string]awssqs.Queue // work queues and their DLQs
 	orchestratorSecret awssecretsmanager.Secret

@@ -441,19 +441,33 @@ var kmsActions = []string{"kms:GenerateDataKey", "kms:Decrypt"}
 func privilegeErrors(r routes.Route, logGroup string, sts []statement, ids stackIDs) []string {
 	var errs []string
 	fail := func(format string, args ...any) { errs = append(errs, r.Name+": "+fmt.Sprintf(format, args...)) }
-	known := slices.Concat(readActions, writeActions, sendActions, consumeActions, kmsActions, logActions, []string{"secretsmanager:GetSecretValue"})
+	known := slices.Concat(readActions, writeActions, sendActions, consumeActions, kmsActions, logActions, xrayActions,
+		[]string{"secretsmanager:GetSecretValue"})
 	tableActions := map[string][]string{} // by logical id
 	var sendTo, consumeFrom, kmsOn, kmsDo, secretOn, logsTo []string
+	traced := false
 	for _, s := range sts {
 		for _, a := range s.actions {
 			if strings.Contains(a, "*") || !slices.Contains(known, a) {
 				fail("action %q is a wildcard or not one fedgate grants", a)
 			}
 		}
+		// X-Ray's two actions allow no resource but "*", and only they may have it.
+		onlyXRay := !slices.ContainsFunc(s.actions, func(a string) bool { return !slices.Contains(xrayActions, a) })
 		for _, l := range s.literals {
+			if l == "*" && onlyXRay && len(s.refs) == 0 {
+				continue
+			}
 			if l == "*" || (strings.Contains(l, "*") && (l != "/index/*" || !s.hasAction("dynamodb:"))) {
 				fail("wildcard resource %q in %v", l, s.actions)
 			}
+		}
+		if onlyXRay && len(s.refs) > 0 {
+			fail("X-Ray actions on %v: they take only *", slices.Sorted(maps.Keys(s.refs)))
+		}
+		if onlyXRay && slices.Equal(s.literals, []string{"*"}) && len(s.refs) == 0 &&
+			!slices.ContainsFunc(xrayActions, func(a string) bool { return !slices.Contains(s.actions, a) }) {
+			traced = true
 		}
 		refs := slices.Sorted(maps.Keys(s.refs))
 		for _, id := range refs {
@@ -549,12 +563,15 @@ func privilegeErrors(r routes.Route, logGroup string, sts []statement, ids stack
 	if got := norm(logsTo); !slices.Equal(got, []string{logGroup}) {
 		fail("logs actions on %v, want only its own group %s", got, logGroup)
 	}
+	if !traced {
+		fail("no statement allows %v on *: its X-Ray traces would be refused", xrayActions)
+	}
 	return errs
 }
 
 // Each function's role allows exactly what its route row grants: tables
 // (writes only where the row writes), queues, the sealing key, the secret,
-// its own log group, and no wildcard.
+// its own log group, and no wildcard but X-Ray's (which takes only *).
 func TestLeastPrivilege(t *testing.T) {
 	fns := functionIDs(t)
 	ids := idsOf(t)
@@ -589,11 +606,27 @@ func TestLeastPrivilegeCatchesExtraGrants(t *testing.T) {
 		"a wildcard resource":    {actions: []string{"dynamodb:GetItem"}, refs: map[string]bool{}, literals: []string{"*"}},
 		"an action of no grant":  {actions: []string{"dynamodb:Scan"}, refs: on(ids.tables[store.ConnectionsTable])},
 		"another function's log": {actions: logActions, refs: on("SomeoneElsesLogs")},
+		"a table action on * beside X-Ray": {actions: []string{"xray:PutTraceSegments", "dynamodb:GetItem"},
+			refs: map[string]bool{}, literals: []string{"*"}},
+		"X-Ray on a named resource": {actions: xrayActions, refs: on(ids.tables[store.ConnectionsTable])},
 	}
 	for name, extra := range extras {
 		if errs := privilegeErrors(r, logGroup, append(slices.Clone(base), extra), ids); len(errs) == 0 {
 			t.Errorf("%s went unnoticed", name)
 		}
+	}
+	// And a role without the X-Ray grant is reported too.
+	var untraced []statement
+	for _, s := range base {
+		if !s.hasAction("xray:") {
+			untraced = append(untraced, s)
+		}
+	}
+	if len(untraced) == len(base) {
+		t.Fatal("the baseline has no X-Ray statement")
+	}
+	if errs := privilegeErrors(r, logGroup, untraced, ids); len(errs) == 0 {
+		t.Error("a role without X-Ray's actions went unnoticed")
 	}
 }
 

@@ -1,6 +1,7 @@
 // Command deployed prints what `make deploy` deployed, from the outputs file
 // `cdk deploy --outputs-file` wrote: each instance's URL, the address of its
-// identity document, whether peers can verify it yet, and the next step.
+// identity document, whether peers can verify it yet, its dashboard, and the
+// next step.
 //
 //	go run ./infra/cmd/deployed build/outputs.json
 package main
@@ -53,6 +54,9 @@ func summarize(w io.Writer, outputs []byte, file string) error {
 		fmt.Fprintf(w, "  Peers:         %s\n", o["Federation"])
 		if target := o["DomainTarget"]; target != "" {
 			fmt.Fprintf(w, "  DNS target:    %s (alias zone %s)\n", target, o["DomainTargetZone"])
+		}
+		if dashboard := o["DashboardUrl"]; dashboard != "" {
+			fmt.Fprintf(w, "  Dashboard:     %s (every alarm's description names it)\n", dashboard)
 		}
 		if kept := o["KeptOnDestroy"]; kept != "" {
 			fmt.Fprintf(w, "  make destroy keeps: %s\n", kept)
