@@ -49,10 +49,10 @@ func (b *builder) httpRoute(r routes.Route, fn awslambda.Function) {
 	if r.NeedsToken() {
 		opts.Authorizer = b.jwt
 	}
-	if scope := r.Scope(); scope != "" {
-		// The authorizer refuses a token without the scope before the function
-		// runs (which checks again).
-		opts.AuthorizationScopes = jsii.Strings(scope)
+	if scopes := r.Scopes(); len(scopes) > 0 {
+		// The authorizer refuses a token without one of the scopes before the
+		// function runs (which checks again).
+		opts.AuthorizationScopes = jsii.Strings(scopes...)
 	}
 	for _, route := range *b.httpAPI.AddRoutes(opts) {
 		if !r.NeedsToken() {

@@ -25,13 +25,13 @@ import (
 // Dimension names. Every metric has DimInstance, the instance name
 // (fedgate:instanceName), so instances in one account keep theirs apart.
 const (
-	DimInstance = "Instance"
-	DimPeer     = "Peer"    // a peer's origin: https://spoke.example.org
-	DimOutcome  = "Outcome" // see each metric's Values
-	DimState    = "State"   // of a peer's circuit
-	DimType     = "Type"    // an operator event's, or an incoming envelope's (EVENT, QUERY, …)
-	DimCode     = "Code"    // a PROTOCOL error code, or "none"
-	DimLimit    = "Limit"   // which rate limit answered 429
+	DimInstance = metrics.DimInstance
+	DimPeer     = metrics.DimPeer    // a peer's origin: https://spoke.example.org
+	DimOutcome  = metrics.DimOutcome // see each metric's Values
+	DimState    = metrics.DimState   // of a peer's circuit
+	DimType     = metrics.DimType    // an operator event's, or an incoming envelope's (EVENT, QUERY, …)
+	DimCode     = metrics.DimCode    // a PROTOCOL error code, or "none"
+	DimLimit    = metrics.DimLimit   // which rate limit answered 429
 )
 
 // Metric is one metric of the functions: its name, EMF unit, dimensions
@@ -44,22 +44,22 @@ type Metric struct {
 }
 
 var (
-	MetricDeliveries = Metric{Name: "Deliveries", Unit: metrics.Count, Dims: []string{DimPeer, DimOutcome},
-		Values: map[string][]string{DimOutcome: {"delivered", "rejected", "failed", "held"}}}
+	MetricDeliveries = Metric{Name: metrics.NameDeliveries, Unit: metrics.Count, Dims: []string{DimPeer, DimOutcome},
+		Values: map[string][]string{DimOutcome: {federation.AttemptDelivered, federation.AttemptRejected, federation.AttemptFailed, federation.AttemptHeld}}}
 	// MetricDeliveryLatency: from a message's creation to DELIVERED.
-	MetricDeliveryLatency = Metric{Name: "DeliveryLatency", Unit: metrics.Milliseconds, Dims: []string{DimPeer}}
+	MetricDeliveryLatency = Metric{Name: metrics.NameDeliveryLatency, Unit: metrics.Milliseconds, Dims: []string{DimPeer}}
 	// MetricAckLatency: from a peer's 202 to its EVENT_ACK arriving.
-	MetricAckLatency = Metric{Name: "AckLatency", Unit: metrics.Milliseconds, Dims: []string{DimPeer}}
+	MetricAckLatency = Metric{Name: metrics.NameAckLatency, Unit: metrics.Milliseconds, Dims: []string{DimPeer}}
 	// MetricAttemptsPerDelivery: recorded once, when a delivery ends.
-	MetricAttemptsPerDelivery = Metric{Name: "AttemptsPerDelivery", Unit: metrics.Count, Dims: []string{DimPeer}}
-	MetricCircuitChanges      = Metric{Name: "CircuitChanges", Unit: metrics.Count, Dims: []string{DimPeer, DimState},
+	MetricAttemptsPerDelivery = Metric{Name: metrics.NameAttemptsPerDelivery, Unit: metrics.Count, Dims: []string{DimPeer}}
+	MetricCircuitChanges      = Metric{Name: metrics.NameCircuitChanges, Unit: metrics.Count, Dims: []string{DimPeer, DimState},
 		Values: map[string][]string{DimState: {"open", "closed"}}}
 	MetricOperatorEvents = Metric{Name: operations.MetricName, Unit: metrics.Count, Dims: []string{DimType},
 		Values: map[string][]string{DimType: {federation.OpDeliveryExhausted, federation.OpConnectionSuspended, federation.OpConnectionResumed,
 			federation.OpPeerFailing, federation.OpPeerRecovered, federation.OpKeyRotated}}}
-	MetricIncomingEnvelopes = Metric{Name: "IncomingEnvelopes", Unit: metrics.Count, Dims: []string{DimType, DimOutcome, DimCode},
+	MetricIncomingEnvelopes = Metric{Name: metrics.NameIncomingEnvelopes, Unit: metrics.Count, Dims: []string{DimType, DimOutcome, DimCode},
 		Values: map[string][]string{DimOutcome: {"accepted", "duplicate", "refused"}}}
-	MetricRateLimited = Metric{Name: "RateLimited", Unit: metrics.Count, Dims: []string{DimLimit},
+	MetricRateLimited = Metric{Name: metrics.NameRateLimited, Unit: metrics.Count, Dims: []string{DimLimit},
 		Values: map[string][]string{DimLimit: {"peer", "workspace"}}}
 )
 

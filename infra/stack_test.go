@@ -219,8 +219,8 @@ func TestHTTPRoutesAndAuthorizers(t *testing.T) {
 			wantAuth = "JWT"
 		}
 		wantScopes := "null"
-		if r.Scope() != "" {
-			wantScopes = `["` + r.Scope() + `"]`
+		if scopes := r.Scopes(); len(scopes) > 0 {
+			wantScopes = `["` + strings.Join(scopes, `","`) + `"]`
 		}
 		if got := jsonText(route["AuthorizationScopes"]); got != wantScopes {
 			t.Errorf("%s: authorization scopes %s, want %s", r.RouteKey(), got, wantScopes)

@@ -54,6 +54,12 @@ type Options struct {
 	// ScheduleEvery is how often scheduled functions run (default 5 s; every
 	// minute in AWS).
 	ScheduleEvery time.Duration
+	// MaxConcurrency caps each queue's concurrent batches (default 8) below
+	// the route table's maximum concurrency: moto serves DynamoDB one
+	// request at a time, and fifty batches per queue and instance would
+	// queue requests there for longer than a user call may take. The
+	// mechanism is the same; only the number is smaller.
+	MaxConcurrency int
 	// Configure adjusts an instance's configuration before it starts (tests
 	// shrink retry budgets and timeouts with it).
 	Configure func(name string, c *config.Config)
@@ -90,6 +96,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	if opts.Visibility == 0 {
 		opts.Visibility = 10 * time.Second
+	}
+	if opts.MaxConcurrency == 0 {
+		opts.MaxConcurrency = 8
 	}
 	if opts.ScheduleEvery == 0 {
 		opts.ScheduleEvery = 5 * time.Second
@@ -190,7 +199,8 @@ func (c *Cluster) startWorkers(ctx context.Context, inst *Instance, urls queue.U
 			for _, q := range r.Queues {
 				p := &Poller{
 					SQS: inst.App.SQS, QueueURL: urls[q], QueueARN: arns[q], Visibility: c.opts.Visibility,
-					Log: log.With("function", r.Name), Handler: SQSHandler(h), Concurrency: max(r.Concurrency, 1),
+					Log: log.With("function", r.Name), Handler: SQSHandler(h),
+					Concurrency: min(max(r.Concurrency, 1), c.opts.MaxConcurrency),
 				}
 				c.wg.Go(func() { p.Run(ctx) })
 			}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -71,8 +72,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// … and so do the route's authorization scopes.
-		if scope := route.Scope(); scope != "" && !httpapi.ClaimsFrom(claims, "").HasScope(scope) {
-			writeResponse(w, httpapi.ErrorResponse(federation.Forbiddenf("the token lacks the %s scope", scope), requestID))
+		if scopes := route.Scopes(); len(scopes) > 0 && !slices.ContainsFunc(scopes, httpapi.ClaimsFrom(claims, "").HasScope) {
+			writeResponse(w, httpapi.ErrorResponse(federation.Forbiddenf("the token lacks the %s scope", strings.Join(scopes, " or ")), requestID))
 			return
 		}
 	}

@@ -87,19 +87,21 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 	}
 	a.Operations = operations.New(st.Operations, a.Metrics, log)
 	a.Verifier = incoming.New(st.Connections, st.Messages, a.Peers, a.Identity, cfg.KeyRefetchEvery).
-		LimitBy(ratelimit.New("conn", cfg.PeerRate, st.Limits, log))
-	a.UserLimiter = ratelimit.New("ws", cfg.WorkspaceRate, st.Limits, log)
+		LimitBy(ratelimit.New("conn", cfg.PeerRate, st.Limits, log).MeasureWith(a.Metrics, "peer")).
+		MeasureWith(a.Metrics)
+	a.UserLimiter = ratelimit.New("ws", cfg.WorkspaceRate, st.Limits, log).MeasureWith(a.Metrics, "workspace")
 	signer := delivery.NewSigner(a.Identity)
 	a.Outbox = delivery.NewOutbox(st.Messages, a.Jobs, log)
 
 	a.Deliverer = &delivery.Deliverer{
 		Msgs: st.Messages, Conns: st.Connections, Signer: signer, Verifier: a.Verifier, Peers: a.Peers, Jobs: a.Jobs,
 		Policy: cfg.Retry, Circuit: cfg.Circuit, AckDeadline: cfg.AckDeadline, Faults: a.Faults, Log: log, Now: time.Now,
-		Slots: st.Limits, InFlight: cfg.PeerInFlight,
+		Slots: st.Limits, InFlight: cfg.PeerInFlight, Metrics: a.Metrics,
 	}
 	a.Connections = connections.New(connections.Deps{
 		Connections: st.Connections, Messages: st.Messages, Invites: st.Invites, Identity: a.Identity,
 		Signer: signer, Peers: a.Peers, Outbox: a.Outbox, Verifier: a.Verifier,
+		Operators:   a.Operations,
 		InstanceURL: cfg.Identity.URL, DefaultInboundWorkspace: cfg.DefaultInboundWorkspace,
 		PendingPerOrigin: cfg.PendingPerOrigin, PendingTotal: cfg.PendingTotal, PendingExpiry: cfg.PendingExpiry, Log: log,
 	})
@@ -112,7 +114,7 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 	a.Events = events.New(events.Deps{
 		Connections: st.Connections, Messages: st.Messages, Subscriptions: st.Subscriptions, Jobs: a.Jobs,
 		Outbox: a.Outbox, Commands: a.Messaging, Signer: signer, Verifier: a.Verifier,
-		SubscriptionLimit: cfg.SubscriptionLimit, Faults: a.Faults, Log: log,
+		SubscriptionLimit: cfg.SubscriptionLimit, Faults: a.Faults, Metrics: a.Metrics, Log: log,
 	})
 	a.Agents = agents.New(agents.Deps{
 		Agents: st.Agents, Connections: st.Connections, Commands: a.Messaging, Events: a.Events,

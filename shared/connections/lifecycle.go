@@ -99,8 +99,14 @@ func (s *Service) Suspend(ctx context.Context, ws, id string, in ChangeInput) (*
 // what it missed since the suspension.
 func (s *Service) Resume(ctx context.Context, ws, id string, in ChangeInput) (*federation.Connection, error) {
 	conn, err := s.change(ctx, ws, id, in, transition{to: federation.StatusActive, from: []string{federation.StatusSuspended}})
-	if err != nil || s.Resumptions == nil {
+	if err != nil {
 		return conn, err
+	}
+	if s.Operators != nil {
+		s.Operators.Peer(ctx, conn, federation.OpConnectionResumed)
+	}
+	if s.Resumptions == nil {
+		return conn, nil
 	}
 	since := conn.UpdatedAt
 	if conn.SuspendedAt != nil {

@@ -40,6 +40,12 @@ type Resumptions interface {
 	Resumed(ctx context.Context, conn *federation.Connection, suspendedAt time.Time) error
 }
 
+// Operators hears what the people running the instance must see
+// (shared/operations): here, a peer resumed.
+type Operators interface {
+	Peer(ctx context.Context, conn *federation.Connection, opType string)
+}
+
 // Verifier parses and verifies incoming envelopes.
 type Verifier interface {
 	Parse(ctx context.Context, raw []byte, wantType string) (federation.Envelope, error)
@@ -58,6 +64,7 @@ type Deps struct {
 	Outbox      Outbox
 	Verifier    Verifier
 	Resumptions Resumptions
+	Operators   Operators
 	// InstanceURL is this instance's public base URL, sent in CONNECT.
 	InstanceURL string
 	// DefaultInboundWorkspace receives connections that arrive without an invite.

@@ -8,12 +8,13 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fedgate/fedgate/shared/faults"
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/ids"
+	"github.com/fedgate/fedgate/shared/metrics"
 	"github.com/fedgate/fedgate/shared/peer"
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/store"
@@ -61,6 +62,7 @@ type Operators interface {
 	Suspended(ctx context.Context, conn *federation.Connection, reason string)
 	Exhausted(ctx context.Context, rec *store.MessageRecord)
 	JobExhausted(ctx context.Context, ws, connID, kind string, since, until time.Time)
+	Peer(ctx context.Context, conn *federation.Connection, opType string) // failing or recovered
 }
 
 // Deliverer processes delivery and ack jobs: it signs the stored message,
@@ -83,6 +85,7 @@ type Deliverer struct {
 	Slots     Slots
 	InFlight  int
 	Operators Operators
+	Metrics   *metrics.Recorder
 	Faults    *faults.Injector // crash points (local runner only)
 	Log       *slog.Logger
 	Now       func() time.Time
@@ -131,7 +134,7 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 		case federation.StatusActive:
 		case federation.StatusSuspended, federation.StatusPending:
 			// Held, not attempted: neither an attempt nor the horizon is spent.
-			return d.hold(ctx, queueName, job, rec, suspendedWait)
+			return d.hold(ctx, queueName, job, conn, rec, suspendedWait, "the connection is "+conn.Status)
 		default:
 			return d.fail(ctx, rec, "connection is "+conn.Status)
 		}
@@ -140,12 +143,12 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 		// The peer asked to slow down (429 Retry-After): nothing goes to it
 		// before then. The wait is the peer's own pace, not a failure; it
 		// spends no attempt.
-		return d.requeue(ctx, queueName, job, p.Sub(now)+d.jitter(time.Second))
+		return d.wait(ctx, queueName, job, conn, rec, p.Sub(now)+d.jitter(time.Second), "the peer asked to wait (429 Retry-After)", false)
 	}
 	if until, held := conn.Health.HeldUntil(now); held {
 		// The peer's circuit is open: wait, spreading the waiters out so they
 		// do not all come back at once.
-		return d.hold(ctx, queueName, job, rec, until.Sub(now)+d.jitter(probeWait))
+		return d.hold(ctx, queueName, job, conn, rec, until.Sub(now)+d.jitter(probeWait), "the peer's circuit is open")
 	}
 	slot, held, err := d.acquire(ctx, conn, now)
 	if err != nil {
@@ -154,7 +157,7 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 	if !held {
 		// As many deliveries as the peer may have are in flight already:
 		// this one waits without spending an attempt or its horizon.
-		return d.hold(ctx, queueName, job, rec, slotWait+d.jitter(slotWait))
+		return d.hold(ctx, queueName, job, conn, rec, slotWait+d.jitter(slotWait), fmt.Sprintf("%d deliveries to the peer are in flight", d.InFlight))
 	}
 	defer d.release(ctx, slot)
 	if conn.Health.Circuit == federation.CircuitOpen {
@@ -165,7 +168,7 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 			return err
 		}
 		if !probing {
-			return d.hold(ctx, queueName, job, rec, probeWait/2+d.jitter(probeWait))
+			return d.hold(ctx, queueName, job, conn, rec, probeWait/2+d.jitter(probeWait), "another delivery probes the peer's half-open circuit")
 		}
 		log = log.With("probe", true)
 	}
@@ -175,17 +178,23 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 	if err != nil {
 		return err
 	}
+	start := d.Now()
 	reply, postErr := d.Peers.Post(ctx, conn.RemoteURL, path, envelope)
 	d.Faults.At(faults.AfterPost)
 	now = d.Now() // waits count from the answer, not from the start of the attempt
 	attempts := rec.Attempts + 1
 	outcome := d.classify(ctx, rec, conn, reply, postErr)
 	log = log.With("attempt", attempts, "status", replyStatus(reply))
+	tried := outcome.attempt(attempts, start, now, reply)
+	if len(rec.AttemptLog) >= store.MaxAttemptLog {
+		tried = nil // the first ones are kept
+	}
+	d.measure(conn, outcome, rec, attempts, now)
 
 	if outcome.ok {
 		d.recordHealth(ctx, conn, true, now)
 		log.InfoContext(ctx, "delivered")
-		return d.succeed(ctx, rec, attempts, outcome)
+		return d.succeed(ctx, rec, attempts, outcome, tried)
 	}
 	if reply != nil && reply.Status == http.StatusGone {
 		d.suspend(ctx, conn, "peer answered 410 Gone")
@@ -193,7 +202,7 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 	if !outcome.retry {
 		d.recordHealth(ctx, conn, true, now) // the peer answered: it is alive
 		log.WarnContext(ctx, "rejected by the peer; not retried", "error", outcome.err)
-		return d.failAfter(ctx, rec, attempts, outcome.err)
+		return d.failAfter(ctx, rec, attempts, outcome.err, tried)
 	}
 	var retryAfter time.Duration
 	if reply != nil {
@@ -213,13 +222,14 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 	next := d.Policy.Next(attempts, rec.CreatedAt.Add(rec.Held), now, retryAfter, d.Random)
 	if next.Exhausted {
 		log.WarnContext(ctx, "retry budget spent", "error", outcome.err)
+		d.Metrics.Ended(peer.OriginOf(conn.RemoteURL), attempts)
 		rec.Attempts = attempts
-		return d.exhaust(ctx, queueName, job, rec, outcome.err)
+		return d.exhaust(ctx, queueName, job, rec, outcome.err, tried)
 	}
-	log.InfoContext(ctx, "delivery failed; retrying", "error", outcome.err, "delayMs", next.Delay.Milliseconds())
+	log.InfoContext(ctx, "delivery failed; retrying", "error", outcome.err, "errorClass", outcome.class, "delayMs", next.Delay.Milliseconds())
 	if _, err := d.Msgs.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
 		Status: federation.MsgRetrying, From: []string{federation.MsgPending, federation.MsgRetrying},
-		Attempts: &attempts, NextAttemptAt: &next.At, Error: &outcome.err,
+		Attempts: &attempts, NextAttemptAt: &next.At, Error: &outcome.err, Attempt: tried,
 	}); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil // a concurrent duplicate job already finished it
@@ -227,6 +237,25 @@ func (d *Deliverer) Handle(ctx context.Context, queueName string, job queue.Job)
 		return err
 	}
 	return d.Jobs.Send(ctx, queueName, job.Retry(next.At, next.Delay), next.Delay)
+}
+
+// measure counts an attempt's outcome to the peer, and when the delivery
+// ends with it (delivered, or refused for good), its latency and attempts.
+// An EVENT answered 202 is measured when its EVENT_ACK arrives.
+func (d *Deliverer) measure(conn *federation.Connection, o outcome, rec *store.MessageRecord, attempts int, now time.Time) {
+	p := peer.OriginOf(conn.RemoteURL)
+	switch {
+	case o.ok:
+		d.Metrics.Delivery(p, federation.AttemptDelivered)
+		if !o.awaitAck {
+			d.Metrics.Delivered(p, now.Sub(rec.CreatedAt), attempts)
+		}
+	case o.retry:
+		d.Metrics.Delivery(p, federation.AttemptFailed)
+	default:
+		d.Metrics.Delivery(p, federation.AttemptRejected)
+		d.Metrics.Ended(p, attempts)
+	}
 }
 
 // done reports whether nothing is left to send for rec.
@@ -241,17 +270,51 @@ func done(rec *store.MessageRecord) bool {
 type outcome struct {
 	ok, retry bool
 	err       string
+	class     string               // the error class of a failure (federation.Class*)
 	ack       *federation.Response // what the peer answered, kept on the message
 	awaitAck  bool                 // 202 to an EVENT: the ACK comes later
+}
+
+// attempt is the record of the attempt that had outcome o: what happened,
+// when, how long it took, and for anything but a delivery the start of the
+// peer's answer.
+func (o outcome) attempt(n int, start, end time.Time, reply *peer.Reply) *federation.Attempt {
+	a := &federation.Attempt{Attempt: n, At: start.UTC(), DurationMs: end.Sub(start).Milliseconds(), Status: replyStatus(reply)}
+	switch {
+	case o.ok:
+		a.Outcome = federation.AttemptDelivered
+		return a
+	case o.retry:
+		a.Outcome = federation.AttemptFailed
+	default:
+		a.Outcome = federation.AttemptRejected
+	}
+	a.ErrorClass, a.Error = o.class, truncate(o.err, 500)
+	if reply != nil {
+		a.ResponseExcerpt = truncate(string(reply.Body), federation.MaxResponseExcerpt)
+	}
+	return a
+}
+
+// truncate cuts s to at most n bytes without splitting a character.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // classify interprets a peer's answer for a message type.
 func (d *Deliverer) classify(ctx context.Context, rec *store.MessageRecord, conn *federation.Connection, reply *peer.Reply, err error) outcome {
 	if err != nil {
-		return outcome{retry: true, err: err.Error()}
+		return outcome{retry: true, err: err.Error(), class: peer.ErrorClass(err)}
 	}
 	if reply.Status >= 300 {
-		return outcome{retry: federation.Retryable(reply.Status), err: reply.Describe()}
+		return outcome{retry: federation.Retryable(reply.Status), err: reply.Describe(), class: federation.ClassHTTP}
 	}
 	switch rec.EnvelopeType {
 	case federation.EnvEvent:
@@ -260,7 +323,11 @@ func (d *Deliverer) classify(ctx context.Context, rec *store.MessageRecord, conn
 		}
 		var ack federation.EventAckBody
 		if err := d.Verifier.VerifyAnswer(ctx, conn, federation.Answer{Type: federation.EnvEventAck, CorrelationID: rec.ID}, reply.Body, &ack); err != nil {
-			return outcome{retry: true, err: "invalid EVENT_ACK: " + err.Error()}
+			class := federation.ClassInvalidAnswer
+			if federation.HasCode(err, federation.CodeInvalidSignature) || federation.HasCode(err, federation.CodeUnknownKey) {
+				class = federation.ClassSignature
+			}
+			return outcome{retry: true, err: "invalid EVENT_ACK: " + err.Error(), class: class}
 		}
 		resp := &federation.Response{Success: ack.Received}
 		if !ack.Received {
@@ -269,7 +336,7 @@ func (d *Deliverer) classify(ctx context.Context, rec *store.MessageRecord, conn
 		return outcome{ok: true, ack: resp}
 	case federation.EnvCommand:
 		if reply.Status != http.StatusAccepted {
-			return outcome{retry: true, err: fmt.Sprintf("peer answered %d to a COMMAND, want 202", reply.Status)}
+			return outcome{retry: true, err: fmt.Sprintf("peer answered %d to a COMMAND, want 202", reply.Status), class: federation.ClassInvalidAnswer}
 		}
 	}
 	return outcome{ok: true}
@@ -298,11 +365,7 @@ func (d *Deliverer) acquire(ctx context.Context, conn *federation.Connection, no
 	if d.Slots == nil || d.InFlight <= 0 {
 		return nil, true, nil
 	}
-	u, err := url.Parse(conn.RemoteURL)
-	if err != nil {
-		return nil, true, nil
-	}
-	slot, ok, err := d.Slots.Acquire(ctx, peer.Origin(u), d.InFlight, ids.New(), now, now.Add(slotLease))
+	slot, ok, err := d.Slots.Acquire(ctx, peer.OriginOf(conn.RemoteURL), d.InFlight, ids.New(), now, now.Add(slotLease))
 	if err != nil {
 		d.Log.WarnContext(ctx, "peer's in-flight slots not read; delivering anyway", "connectionId", conn.ID, "error", err.Error())
 		return nil, true, nil
@@ -322,32 +385,42 @@ func (d *Deliverer) release(ctx context.Context, slot *store.Slot) {
 	}
 }
 
-// requeue sends the job back to wait, spending nothing: not an attempt, and
-// the wait counts against the horizon as any time does.
-func (d *Deliverer) requeue(ctx context.Context, queueName string, job queue.Job, wait time.Duration) error {
-	return d.Jobs.Send(ctx, queueName, job.Retry(d.Now().Add(wait), wait), wait)
+// hold sends the job back to wait without an attempt; the time held counts
+// neither against the attempts nor against the retry horizon (PROTOCOL.md
+// §8), so the message remembers it.
+func (d *Deliverer) hold(ctx context.Context, queueName string, job queue.Job, conn *federation.Connection, rec *store.MessageRecord, wait time.Duration, why string) error {
+	return d.wait(ctx, queueName, job, conn, rec, wait, why, true)
 }
 
-// hold sends the job back to wait without an attempt. The time held counts
-// neither against the attempts nor against the retry horizon (PROTOCOL.md §8),
-// so the message remembers it.
-func (d *Deliverer) hold(ctx context.Context, queueName string, job queue.Job, rec *store.MessageRecord, wait time.Duration) error {
-	held := rec.Held + wait
-	if _, err := d.Msgs.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
-		Held: &held, From: []string{federation.MsgPending, federation.MsgRetrying},
-	}); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil // finished meanwhile
+// wait sends the job back to wait without an attempt, recording a "held"
+// attempt unless the last one recorded is held already (a long wait is one
+// record, not one per look). countHeld adds the wait to the time the retry
+// horizon leaves out; a peer's own 429 pace does not (its horizon runs).
+func (d *Deliverer) wait(ctx context.Context, queueName string, job queue.Job, conn *federation.Connection, rec *store.MessageRecord, wait time.Duration, why string, countHeld bool) error {
+	d.Metrics.Delivery(peer.OriginOf(conn.RemoteURL), federation.AttemptHeld)
+	u := store.MessageUpdate{From: []string{federation.MsgPending, federation.MsgRetrying}}
+	if countHeld {
+		held := rec.Held + wait
+		u.Held = &held
+	}
+	if n := len(rec.AttemptLog); n < store.MaxAttemptLog && (n == 0 || rec.AttemptLog[n-1].Outcome != federation.AttemptHeld) {
+		u.Attempt = &federation.Attempt{Attempt: rec.Attempts + 1, At: d.Now().UTC(), Outcome: federation.AttemptHeld, Error: why}
+	}
+	if u.Held != nil || u.Attempt != nil {
+		if _, err := d.Msgs.Update(ctx, rec.WorkspaceID, rec.ID, u); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return nil // finished meanwhile
+			}
+			return err
 		}
-		return err
 	}
 	return d.Jobs.Send(ctx, queueName, job.Retry(d.Now().Add(wait), wait), wait)
 }
 
-func (d *Deliverer) succeed(ctx context.Context, rec *store.MessageRecord, attempts int, o outcome) error {
+func (d *Deliverer) succeed(ctx context.Context, rec *store.MessageRecord, attempts int, o outcome, tried *federation.Attempt) error {
 	now := d.Now().UTC()
 	u := store.MessageUpdate{
-		Attempts: &attempts, ClearNext: true, DeliveredAt: &now, Response: o.ack,
+		Attempts: &attempts, ClearNext: true, DeliveredAt: &now, Response: o.ack, Attempt: tried,
 		From: []string{federation.MsgPending, federation.MsgRetrying},
 	}
 	empty := ""
@@ -367,13 +440,13 @@ func (d *Deliverer) succeed(ctx context.Context, rec *store.MessageRecord, attem
 }
 
 func (d *Deliverer) fail(ctx context.Context, rec *store.MessageRecord, reason string) error {
-	return d.failAfter(ctx, rec, rec.Attempts, reason)
+	return d.failAfter(ctx, rec, rec.Attempts, reason, nil)
 }
 
-func (d *Deliverer) failAfter(ctx context.Context, rec *store.MessageRecord, attempts int, reason string) error {
+func (d *Deliverer) failAfter(ctx context.Context, rec *store.MessageRecord, attempts int, reason string, tried *federation.Attempt) error {
 	_, err := d.Msgs.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
 		Status: federation.MsgFailed, From: []string{federation.MsgPending, federation.MsgRetrying},
-		Attempts: &attempts, ClearNext: true, Error: &reason, ClearDeadline: true,
+		Attempts: &attempts, ClearNext: true, Error: &reason, ClearDeadline: true, Attempt: tried,
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return nil
@@ -383,9 +456,9 @@ func (d *Deliverer) failAfter(ctx context.Context, rec *store.MessageRecord, att
 
 // exhaust marks the message FAILED and puts its job in the queue's DLQ,
 // where the dlq-recorder and the DLQ alarm see it.
-func (d *Deliverer) exhaust(ctx context.Context, queueName string, job queue.Job, rec *store.MessageRecord, reason string) error {
+func (d *Deliverer) exhaust(ctx context.Context, queueName string, job queue.Job, rec *store.MessageRecord, reason string, tried *federation.Attempt) error {
 	reason = fmt.Sprintf("retry budget spent after %d attempts: %s", rec.Attempts, reason)
-	if err := d.failAfter(ctx, rec, rec.Attempts, reason); err != nil {
+	if err := d.failAfter(ctx, rec, rec.Attempts, reason, tried); err != nil {
 		return err
 	}
 	return d.Jobs.Send(ctx, queueName+"-dlq", queue.Job{WorkspaceID: job.WorkspaceID, MessageID: job.MessageID}, 0)
@@ -400,6 +473,17 @@ func (d *Deliverer) recordHealth(ctx context.Context, conn *federation.Connectio
 	}
 	if err := d.Conns.SetHealth(ctx, conn.WorkspaceID, conn.ID, h); err != nil {
 		d.Log.WarnContext(ctx, "peer health not recorded", "connectionId", conn.ID, "error", err.Error())
+	}
+	if h.Circuit != conn.Health.Circuit {
+		// The peer started failing (its circuit opened) or recovered.
+		d.Metrics.Circuit(peer.OriginOf(conn.RemoteURL), h.Circuit)
+		if d.Operators != nil {
+			op := federation.OpPeerRecovered
+			if h.Circuit == federation.CircuitOpen {
+				op = federation.OpPeerFailing
+			}
+			d.Operators.Peer(ctx, conn, op)
+		}
 	}
 	if !ok && d.circuit().ShouldSuspend(h, now) {
 		d.suspend(ctx, conn, "no successful delivery for 5 days")
@@ -472,7 +556,7 @@ func (d *Deliverer) AckOverdue(ctx context.Context, rec *store.MessageRecord) er
 	now := d.Now()
 	reason := fmt.Sprintf("no EVENT_ACK within %s of the peer's 202", d.ackDeadline())
 	if d.Policy.Next(rec.Attempts, rec.CreatedAt, now, 0, d.Random).Exhausted {
-		return d.exhaust(ctx, queue.Delivery, queue.Job{WorkspaceID: rec.WorkspaceID, MessageID: rec.ID}, rec, reason)
+		return d.exhaust(ctx, queue.Delivery, queue.Job{WorkspaceID: rec.WorkspaceID, MessageID: rec.ID}, rec, reason, nil)
 	}
 	_, err := d.Msgs.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
 		Status: federation.MsgRetrying, From: []string{federation.MsgPending}, Error: &reason,

@@ -9,6 +9,7 @@ import (
 	"github.com/fedgate/fedgate/shared/ids"
 	"github.com/fedgate/fedgate/shared/incoming"
 	"github.com/fedgate/fedgate/shared/messaging"
+	"github.com/fedgate/fedgate/shared/peer"
 	"github.com/fedgate/fedgate/shared/store"
 )
 
@@ -76,6 +77,13 @@ func (s *Service) ReceiveAck(ctx context.Context, raw []byte) (store.Answer, err
 			})
 			if errors.Is(err, store.ErrConflict) {
 				return updated.Status, nil
+			}
+			if err == nil {
+				p := peer.OriginOf(conn.RemoteURL)
+				if rec.DeliveredAt != nil {
+					s.Metrics.AckLatency(p, now.Sub(*rec.DeliveredAt))
+				}
+				s.Metrics.Delivered(p, now.Sub(rec.CreatedAt), rec.Attempts)
 			}
 			return federation.MsgDelivered, err
 		})

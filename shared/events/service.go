@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fedgate/fedgate/shared/faults"
+	"github.com/fedgate/fedgate/shared/metrics"
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/incoming"
 	"github.com/fedgate/fedgate/shared/queue"
@@ -57,6 +58,7 @@ type Deps struct {
 	Signer        Signer
 	Verifier      Verifier
 	Faults        *faults.Injector // crash points (local runner only)
+	Metrics       *metrics.Recorder
 	Log           *slog.Logger
 	Now           func() time.Time
 	// PageSize is how many subscriptions one fan-out invocation handles.

@@ -73,6 +73,41 @@ type Message struct {
 	TraceID string `json:"traceId,omitempty"`
 }
 
+// Attempt is one delivery attempt of an outgoing message (PROTOCOL.md §9).
+type Attempt struct {
+	Attempt    int       `json:"attempt"`
+	At         time.Time `json:"at"`
+	DurationMs int64     `json:"durationMs"`
+	Outcome    string    `json:"outcome"`
+	Status     int       `json:"status,omitempty"`
+	ErrorClass string    `json:"errorClass,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	// ResponseExcerpt is the start of the peer's answer (at most 1 KiB).
+	ResponseExcerpt string `json:"responseExcerpt,omitempty"`
+}
+
+// Outcomes of an attempt.
+const (
+	AttemptDelivered = "delivered" // the peer took it (or, for an EVENT answered 202, will ACK it)
+	AttemptRejected  = "rejected"  // the peer refused it for good (a 4xx other than 408/429)
+	AttemptFailed    = "failed"    // it did not get there, or the answer was wrong; it is retried
+	AttemptHeld      = "held"      // not attempted: the peer's circuit, slots or pace made it wait
+)
+
+// Error classes of a failed attempt.
+const (
+	ClassDNS           = "dns"
+	ClassConnect       = "connect"
+	ClassTLS           = "tls"
+	ClassTimeout       = "timeout"
+	ClassHTTP          = "http"
+	ClassSignature     = "signature"
+	ClassInvalidAnswer = "invalid_answer"
+)
+
+// MaxResponseExcerpt bounds the answer kept with an attempt.
+const MaxResponseExcerpt = 1024
+
 // Operation is an operator event (PROTOCOL.md §8 "Operational events",
 // §9): something the people who run the instance must see, recorded and
 // alarmed here, never sent to peers.

@@ -16,6 +16,7 @@ var commandRoutes = routeHandlers{
 	"incoming-command-response": IncomingCommandResponse,
 	"commands-list":             CommandsList,
 	"commands-get":              CommandsGet,
+	"commands-attempts":         CommandsAttempts,
 }
 
 // CommandSend serves POST /command: 202 with the PENDING message.
@@ -52,4 +53,9 @@ func CommandsList(a *app.App) httpapi.LambdaHandler {
 // CommandsGet serves GET /commands/{id} (?waitSeconds=).
 func CommandsGet(a *app.App) httpapi.LambdaHandler {
 	return getMessage(a, "commands-get", federation.TypeCommand)
+}
+
+// CommandsAttempts serves GET /commands/{id}/attempts (?limit=, ?cursor=).
+func CommandsAttempts(a *app.App) httpapi.LambdaHandler {
+	return messageAttempts(a, "commands-attempts", federation.TypeCommand)
 }

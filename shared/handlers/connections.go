@@ -146,7 +146,19 @@ func ConnectionsResume(a *app.App) httpapi.LambdaHandler {
 // IncomingConnect serves POST /incoming/connect.
 func IncomingConnect(a *app.App) httpapi.LambdaHandler {
 	return handle(a, "incoming-connect", func(ctx context.Context, c *httpapi.Call) (int, any, error) {
-		return answered(a.Connections.ReceiveConnect(ctx, c.Body()))
+		answer, err := a.Connections.ReceiveConnect(ctx, c.Body())
+		// CONNECT is verified by its own rules, not the Verifier's, so it is
+		// counted here (the other envelopes by the Verifier).
+		if e, known := federation.AsError(failure(err)); err != nil {
+			code := federation.CodeInternal
+			if known {
+				code = e.Code
+			}
+			a.Metrics.Incoming(federation.EnvConnect, "refused", string(code))
+		} else {
+			a.Metrics.Incoming(federation.EnvConnect, "accepted", "")
+		}
+		return answered(answer, err)
 	})
 }
 

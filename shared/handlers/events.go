@@ -9,20 +9,23 @@ import (
 	"github.com/fedgate/fedgate/shared/events"
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/httpapi"
+	"github.com/fedgate/fedgate/shared/routes"
 	"github.com/fedgate/fedgate/shared/store"
 )
 
 var eventRoutes = routeHandlers{
-	"events-subscribe":     EventsSubscribe,
-	"events-unsubscribe":   EventsUnsubscribe,
-	"events-subscriptions": EventsSubscriptions,
-	"events-publish":       EventsPublish,
-	"events-messages-list": EventsMessagesList,
-	"events-messages-get":  EventsMessagesGet,
-	"events-redeliver":     EventsRedeliver,
-	"events-replay":        EventsReplay,
-	"incoming-event":       IncomingEvent,
-	"incoming-event-ack":   IncomingEventAck,
+	"events-subscribe":         EventsSubscribe,
+	"events-unsubscribe":       EventsUnsubscribe,
+	"events-subscriptions":     EventsSubscriptions,
+	"events-publish":           EventsPublish,
+	"events-messages-list":     EventsMessagesList,
+	"events-messages-get":      EventsMessagesGet,
+	"events-messages-attempts": EventsMessagesAttempts,
+	"events-operations":        EventsOperations,
+	"events-redeliver":         EventsRedeliver,
+	"events-replay":            EventsReplay,
+	"incoming-event":           IncomingEvent,
+	"incoming-event-ack":       IncomingEventAck,
 }
 
 // subscriptionView is the Subscription resource.
@@ -109,6 +112,36 @@ func EventsMessagesList(a *app.App) httpapi.LambdaHandler {
 // EventsMessagesGet serves GET /events/messages/{id}.
 func EventsMessagesGet(a *app.App) httpapi.LambdaHandler {
 	return getMessage(a, "events-messages-get", federation.TypeEvent)
+}
+
+// EventsMessagesAttempts serves GET /events/messages/{id}/attempts (?limit=, ?cursor=).
+func EventsMessagesAttempts(a *app.App) httpapi.LambdaHandler {
+	return messageAttempts(a, "events-messages-attempts", federation.TypeEvent)
+}
+
+// EventsOperations serves GET /events/operations (?scope=workspace|instance,
+// ?limit=, ?cursor=): the operator events of the caller's workspace, or with
+// scope=instance (fedgate:instance) of the whole instance, newest first.
+func EventsOperations(a *app.App) httpapi.LambdaHandler {
+	return handle(a, "events-operations", func(ctx context.Context, c *httpapi.Call) (int, any, error) {
+		scope, err := oneOf(c, "scope", []string{"workspace", "instance"})
+		if err != nil {
+			return 0, nil, err
+		}
+		limit, cursor, err := listParams(c)
+		if err != nil {
+			return 0, nil, err
+		}
+		ws := c.Claims.Workspace
+		if scope == "instance" {
+			if !c.Claims.HasScope(routes.ScopeInstance) {
+				return 0, nil, federation.Forbiddenf("the instance's operations need the %s scope", routes.ScopeInstance)
+			}
+			ws = ""
+		}
+		page, err := a.Operations.List(ctx, ws, limit, cursor)
+		return http.StatusOK, page, err
+	})
 }
 
 // EventsRedeliver serves POST /events/messages/{id}/redeliver.

@@ -57,6 +57,8 @@ var sampleStatus = map[string]int{
 	"queries-get":               http.StatusNotFound,
 	"command-send":              http.StatusNotFound,
 	"commands-get":              http.StatusNotFound,
+	"commands-attempts":         http.StatusNotFound,
+	"events-messages-attempts":  http.StatusNotFound,
 	"agents-spawn":              http.StatusNotFound,
 	"agents-get":                http.StatusNotFound,
 	"agents-kill":               http.StatusNotFound,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"slices"
 	"strconv"
 	"time"
@@ -97,6 +98,19 @@ func waitSeconds(c *httpapi.Call) (time.Duration, error) {
 		return 0, federation.Invalidf("waitSeconds must be a whole number from 0 to 25")
 	}
 	return time.Duration(n) * time.Second, nil
+}
+
+// messageAttempts serves GET …/{id}/attempts for one message type: the
+// delivery attempts, oldest first.
+func messageAttempts(a *app.App, name, msgType string) httpapi.LambdaHandler {
+	return handle(a, name, func(ctx context.Context, c *httpapi.Call) (int, any, error) {
+		limit, cursor, err := listParams(c)
+		if err != nil {
+			return 0, nil, err
+		}
+		page, err := a.Messaging.Attempts(ctx, c.Claims.Workspace, msgType, c.Param("id"), limit, cursor)
+		return http.StatusOK, page, err
+	})
 }
 
 // listMessages serves the GET lists of one message type.

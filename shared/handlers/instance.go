@@ -50,6 +50,7 @@ func InstanceRotateKeys(a *app.App) httpapi.LambdaHandler {
 		}
 		if err == nil {
 			c.Log.InfoContext(ctx, "signing key rotated", "keyId", doc.KeyID)
+			a.Operations.KeyRotated(ctx, doc.KeyID)
 		}
 		return http.StatusOK, doc, err
 	})

@@ -12,6 +12,7 @@ import (
 	"math"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -193,8 +194,8 @@ func prepare(c *Call, route routes.Route, opts Options) error {
 		}
 		// API Gateway's authorizer checks the route's scope too; this check
 		// keeps a misconfigured stage from opening administration.
-		if scope := route.Scope(); scope != "" && !c.Claims.HasScope(scope) {
-			return federation.Forbiddenf("this operation needs the %s scope", scope)
+		if scopes := route.Scopes(); len(scopes) > 0 && !slices.ContainsFunc(scopes, c.Claims.HasScope) {
+			return federation.Forbiddenf("this operation needs the %s scope", strings.Join(scopes, " or "))
 		}
 		c.Log = c.Log.With("workspaceId", c.Claims.Workspace)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/identity"
+	"github.com/fedgate/fedgate/shared/metrics"
 	"github.com/fedgate/fedgate/shared/store"
 )
 
@@ -65,6 +66,14 @@ type Verifier struct {
 	now     func() time.Time
 	fetches *keyFetches
 	limiter Limiter
+	metrics *metrics.Recorder
+}
+
+// MeasureWith makes the Verifier count every envelope it verifies:
+// accepted, duplicate, or refused with its code (IncomingEnvelopes).
+func (v *Verifier) MeasureWith(m *metrics.Recorder) *Verifier {
+	v.metrics = m
+	return v
 }
 
 // LimitBy makes the Verifier refuse the envelopes of a connection beyond
@@ -148,6 +157,21 @@ func (v *Verifier) freshAndForUs(ctx context.Context, env federation.Envelope) e
 // status is one of statuses (ACTIVE when none are given), and decodes its
 // members into members (when not nil).
 func (v *Verifier) Verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...string) (*Envelope, error) {
+	in, err := v.verify(ctx, raw, wantType, members, statuses...)
+	switch e, known := federation.AsError(err); {
+	case err == nil && in.Duplicate != nil:
+		v.metrics.Incoming(wantType, "duplicate", "")
+	case err == nil:
+		v.metrics.Incoming(wantType, "accepted", "")
+	case known:
+		v.metrics.Incoming(wantType, "refused", string(e.Code))
+	default:
+		v.metrics.Incoming(wantType, "refused", string(federation.CodeInternal))
+	}
+	return in, err
+}
+
+func (v *Verifier) verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...string) (*Envelope, error) {
 	env, err := v.Parse(ctx, raw, wantType)
 	if err != nil {
 		return nil, err

@@ -8,7 +8,6 @@ import (
 
 	"github.com/fedgate/fedgate/shared/delivery"
 	"github.com/fedgate/fedgate/shared/federation"
-	"github.com/fedgate/fedgate/shared/ids"
 	"github.com/fedgate/fedgate/shared/platform"
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/store"
@@ -89,7 +88,7 @@ func (s *Service) respond(ctx context.Context, rec *store.MessageRecord, conn *f
 	if err != nil {
 		return err
 	}
-	out.ID = ids.Derived(conn.ID, rec.ID, federation.EnvCommandResponse)
+	out.ID = ResponseID(rec)
 	out.Outbox = queue.Ack
 	status := federation.MsgCompleted
 	if !resp.Success {

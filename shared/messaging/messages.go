@@ -2,10 +2,14 @@ package messaging
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/ids"
 	"github.com/fedgate/fedgate/shared/store"
 )
 
@@ -42,4 +46,47 @@ func (s *Service) Get(ctx context.Context, ws, msgType, id string, wait time.Dur
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// Attempts returns one page of the delivery attempts of a workspace's
+// message of msgType, oldest first (PROTOCOL.md §9): of an outgoing one its
+// own, of an incoming COMMAND those of its COMMAND_RESPONSE. The cursor is
+// the position in the message's attempt log.
+func (s *Service) Attempts(ctx context.Context, ws, msgType, id string, limit int32, cursor string) (store.Page[federation.Attempt], error) {
+	var page store.Page[federation.Attempt]
+	rec, err := s.Messages.Get(ctx, ws, id)
+	if err == nil && rec.MessageType != msgType {
+		err = store.ErrNotFound
+	}
+	if err == nil && rec.Direction == federation.Inbound && msgType == federation.TypeCommand {
+		if rec, err = s.Messages.Get(ctx, ws, ResponseID(rec)); errors.Is(err, store.ErrNotFound) {
+			return store.Page[federation.Attempt]{Items: []federation.Attempt{}}, nil // not answered yet
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return page, federation.NotFoundf("message not found")
+	}
+	if err != nil {
+		return page, err
+	}
+	from := 0
+	if cursor != "" {
+		raw, derr := base64.RawURLEncoding.DecodeString(cursor)
+		n, aerr := strconv.Atoi(strings.TrimPrefix(string(raw), "attempt:"))
+		if derr != nil || aerr != nil || !strings.HasPrefix(string(raw), "attempt:") || n < 0 || n > len(rec.AttemptLog) {
+			return page, federation.Invalidf("cursor is not valid for this list")
+		}
+		from = n
+	}
+	end := min(from+int(limit), len(rec.AttemptLog))
+	page.Items = append([]federation.Attempt{}, rec.AttemptLog[from:end]...)
+	if end < len(rec.AttemptLog) {
+		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte("attempt:" + strconv.Itoa(end)))
+	}
+	return page, nil
+}
+
+// ResponseID is the id of the COMMAND_RESPONSE an incoming command gets.
+func ResponseID(cmd *store.MessageRecord) string {
+	return ids.Derived(cmd.ConnectionID, cmd.ID, federation.EnvCommandResponse)
 }

@@ -192,11 +192,15 @@ func operation(reg *registry, r routes.Route, op Operation) (Schema, error) {
 		o["security"] = []any{}
 		o["x-fedgate-authentication"] = SchemeSigned
 	case r.NeedsToken():
-		scopes := []string{}
-		if s := r.Scope(); s != "" {
-			scopes = append(scopes, s)
+		// Alternatives: a token with any one of the route's scopes.
+		security := []any{Schema{SchemeJWT: []string{}}}
+		if scopes := r.Scopes(); len(scopes) > 0 {
+			security = nil
+			for _, s := range scopes {
+				security = append(security, Schema{SchemeJWT: []string{s}})
+			}
 		}
-		o["security"] = []any{Schema{SchemeJWT: scopes}}
+		o["security"] = security
 	default:
 		o["security"] = []any{}
 	}

@@ -94,6 +94,12 @@ var messageGet = Operation{
 	Errors:  []federation.Code{federation.CodeNotFound},
 }
 
+var messageAttempts = Operation{
+	Query:   []Param{limitParam, cursorParam},
+	Answers: []Answer{ok[store.Page[federation.Attempt]](http.StatusOK, "one page of delivery attempts, oldest first (PROTOCOL.md §9)")},
+	Errors:  []federation.Code{federation.CodeNotFound},
+}
+
 func with(op Operation, tag, summary string) Operation {
 	op.Tag, op.Summary = tag, summary
 	return op
@@ -183,6 +189,8 @@ var Operations = map[string]Operation{
 		ok[Status](http.StatusOK, "the command's status"), federation.CodeNotFound),
 	"GET /commands":      with(messageList, "commands", "List commands"),
 	"GET /commands/{id}": with(messageGet, "commands", "One command (waitSeconds waits for its response)"),
+	"GET /commands/{id}/attempts": with(messageAttempts, "commands",
+		"The delivery attempts of a command (of an incoming one: of its COMMAND_RESPONSE)"),
 
 	// Agents via federation (PROTOCOL §7)
 	"POST /agents/spawn": {Tag: "agents", Summary: "Spawn an agent on a peer (agent.spawn)",
@@ -216,8 +224,14 @@ var Operations = map[string]Operation{
 	"POST /events/publish": {Tag: "events", Summary: "Publish an event to the subscribed peers",
 		Body: typeOf[events.PublishInput](), Required: []string{"eventType"},
 		Answers: []Answer{ok[events.Published](http.StatusAccepted, "stored and handed to the fan-out")}},
-	"GET /events/messages":      with(messageList, "events", "List event messages (deliveries and received events)"),
-	"GET /events/messages/{id}": with(messageGet, "events", "One event message"),
+	"GET /events/messages":               with(messageList, "events", "List event messages (deliveries and received events)"),
+	"GET /events/messages/{id}":          with(messageGet, "events", "One event message"),
+	"GET /events/messages/{id}/attempts": with(messageAttempts, "events", "The delivery attempts of an outgoing event message"),
+	"GET /events/operations": {Tag: "events", Summary: "Operator events: the workspace's, or the instance's with scope=instance",
+		Query: []Param{{Name: "scope", Description: "instance (fedgate:instance) or workspace (the default)", Schema: enum("workspace", "instance")},
+			limitParam, cursorParam},
+		Answers: []Answer{ok[store.Page[federation.Operation]](http.StatusOK, "one page of operator events, newest first")},
+		Errors:  []federation.Code{federation.CodeForbidden}},
 	"POST /events/messages/{id}/redeliver": {Tag: "events", Summary: "Send one event message again, as a new delivery",
 		Answers: []Answer{ok[Redelivered](http.StatusAccepted, "the new delivery")},
 		Errors:  []federation.Code{federation.CodeNotFound, federation.CodeNotActive}},

@@ -56,6 +56,21 @@ func (s *Service) Suspended(ctx context.Context, conn *federation.Connection, re
 	s.Record(ctx, federation.Operation{Type: federation.OpConnectionSuspended, WorkspaceID: conn.WorkspaceID, ConnectionID: conn.ID, Detail: detail})
 }
 
+// Peer records something about a peer on a connection: it started failing
+// (its circuit opened), recovered, or was resumed.
+func (s *Service) Peer(ctx context.Context, conn *federation.Connection, opType string) {
+	detail, _ := json.Marshal(map[string]any{"remoteInstanceId": conn.RemoteInstanceID, "remoteUrl": conn.RemoteURL,
+		"consecutiveFailures": conn.Health.ConsecutiveFailures})
+	s.Record(ctx, federation.Operation{Type: opType, WorkspaceID: conn.WorkspaceID, ConnectionID: conn.ID, Detail: detail})
+}
+
+// KeyRotated records that this instance's signing key was rotated
+// (an instance-wide event).
+func (s *Service) KeyRotated(ctx context.Context, newKeyID string) {
+	detail, _ := json.Marshal(map[string]string{"keyId": newKeyID})
+	s.Record(ctx, federation.Operation{Type: federation.OpKeyRotated, Detail: detail})
+}
+
 // Exhausted records that a message's job reached a dead-letter queue.
 func (s *Service) Exhausted(ctx context.Context, rec *store.MessageRecord) {
 	detail, _ := json.Marshal(map[string]string{"type": rec.MessageType, "error": rec.Error})

@@ -3,6 +3,8 @@ package peer
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -128,6 +130,16 @@ func (c *Client) NormalizeURL(ctx context.Context, raw string) (string, error) {
 
 // Origin is a URL's scheme and authority, lower-cased and without the
 // scheme's default port: what identifies a peer (PROTOCOL.md §5).
+// OriginOf is Origin of a stored URL ("" when it does not parse): the
+// Peer dimension of metrics, the key of a peer's in-flight slots.
+func OriginOf(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return ""
+	}
+	return Origin(u)
+}
+
 func Origin(u *url.URL) string {
 	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
 	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
@@ -225,7 +237,7 @@ func (c *Client) do(ctx context.Context, method, url string, body []byte, limit 
 		if errors.Is(err, ErrBadURL) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
@@ -247,6 +259,28 @@ func (c *Client) do(ctx context.Context, method, url string, body []byte, limit 
 		}
 	}
 	return r, nil
+}
+
+// ErrorClass names what kind of failure a call's error is, for attempt
+// records (PROTOCOL.md §9): dns, connect, tls or timeout.
+func ErrorClass(err error) string {
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	var unknownAuthority x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalidCert x509.CertificateInvalidError
+	var recordErr tls.RecordHeaderError
+	var alert tls.AlertError
+	switch {
+	case errors.Is(err, ErrTimeout):
+		return federation.ClassTimeout
+	case errors.As(err, &dnsErr):
+		return federation.ClassDNS
+	case errors.As(err, &certErr), errors.As(err, &unknownAuthority), errors.As(err, &hostErr),
+		errors.As(err, &invalidCert), errors.As(err, &recordErr), errors.As(err, &alert):
+		return federation.ClassTLS
+	}
+	return federation.ClassConnect
 }
 
 func isTimeout(err error) bool {

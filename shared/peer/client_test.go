@@ -118,3 +118,47 @@ func TestPostAnswers(t *testing.T) {
 		t.Errorf("FetchInstance of nothing: %v", err)
 	}
 }
+
+// Failed calls are classed for attempt records: a name that does not
+// resolve, a port nobody listens on, a certificate nobody trusts, and no
+// answer within the timeout.
+func TestErrorClass(t *testing.T) {
+	dev := New(true)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL
+	closed.Close()
+	untrusted := httptest.NewTLSServer(http.NotFoundHandler())
+	defer untrusted.Close()
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(time.Second):
+		}
+	}))
+	defer slow.Close()
+	for _, tc := range []struct {
+		name, url, want string
+		timeout         time.Duration
+	}{
+		{"dns", "http://fedgate-peer.invalid", "dns", 0},
+		{"connect", closedURL, "connect", 0},
+		{"tls", untrusted.URL, "tls", 0},
+		{"timeout", slow.URL, "timeout", 200 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			if tc.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.timeout)
+				defer cancel()
+			}
+			_, err := dev.Post(ctx, tc.url, "/incoming/event", []byte(`{}`))
+			if err == nil {
+				t.Fatal("the call succeeded")
+			}
+			if got := ErrorClass(err); got != tc.want {
+				t.Fatalf("class %q for %v, want %q", got, err, tc.want)
+			}
+		})
+	}
+}

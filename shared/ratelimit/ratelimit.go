@@ -23,6 +23,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/fedgate/fedgate/shared/metrics"
 )
 
 // Rule is a rate per second and a burst.
@@ -52,8 +54,17 @@ type Limiter struct {
 	log     *slog.Logger
 	now     func() time.Time
 
+	metrics *metrics.Recorder
+	label   string // the Limit dimension of its refusals: peer or workspace
+
 	mu    sync.Mutex
 	local map[string]*share
+}
+
+// MeasureWith makes the limiter count its refusals (RateLimited) as label.
+func (l *Limiter) MeasureWith(m *metrics.Recorder, label string) *Limiter {
+	l.metrics, l.label = m, label
+	return l
 }
 
 // share is what this container holds of a key's current window.
@@ -93,6 +104,7 @@ func (l *Limiter) Allow(ctx context.Context, key string) (ok bool, wait time.Dur
 		return true, 0
 	case sh.spent:
 		l.mu.Unlock()
+		l.metrics.Limited(l.label)
 		return false, retryAfter(next)
 	}
 	l.mu.Unlock()
@@ -106,6 +118,7 @@ func (l *Limiter) Allow(ctx context.Context, key string) (ok bool, wait time.Dur
 	defer l.mu.Unlock()
 	if n == 0 {
 		sh.spent = true
+		l.metrics.Limited(l.label)
 		return false, retryAfter(next)
 	}
 	sh.left += n - 1

@@ -21,6 +21,9 @@ const (
 	User           Auth = "user"            // a valid JWT with a workspace claim
 	WorkspaceAdmin Auth = "workspace-admin" // a user with scope fedgate:admin (their own workspace)
 	InstanceAdmin  Auth = "instance-admin"  // a user with scope fedgate:instance (the whole instance)
+	// Operator is a user with either scope: an admin sees their workspace's
+	// operations, an instance admin the instance's too.
+	Operator Auth = "operator"
 	Signed         Auth = "signed"          // no token: the signed envelope authenticates (/incoming/*)
 )
 
@@ -145,19 +148,21 @@ func (r Route) RouteKey() string {
 
 // NeedsToken reports whether callers must present a JWT.
 func (r Route) NeedsToken() bool {
-	return r.Auth == User || r.Auth == WorkspaceAdmin || r.Auth == InstanceAdmin
+	return r.Auth == User || r.Auth == WorkspaceAdmin || r.Auth == InstanceAdmin || r.Auth == Operator
 }
 
-// Scope is the OAuth scope a caller's token must carry, "" when none is
-// needed beyond a valid token.
-func (r Route) Scope() string {
+// Scopes are the OAuth scopes of which a caller's token must carry one;
+// none when a valid token is enough.
+func (r Route) Scopes() []string {
 	switch r.Auth {
 	case WorkspaceAdmin:
-		return ScopeAdmin
+		return []string{ScopeAdmin}
 	case InstanceAdmin:
-		return ScopeInstance
+		return []string{ScopeInstance}
+	case Operator:
+		return []string{ScopeAdmin, ScopeInstance}
 	}
-	return ""
+	return nil
 }
 
 // All lists every function. Keep it grouped as PROTOCOL.md is.
@@ -237,6 +242,8 @@ var All = []Route{
 		Access: Access{Read: []string{store.MessagesTable}}},
 	{Name: "commands-get", Method: "GET", Path: "/commands/{id}", Auth: User, Concurrency: 20,
 		Access: Access{Read: []string{store.MessagesTable}}},
+	{Name: "commands-attempts", Method: "GET", Path: "/commands/{id}/attempts", Auth: User,
+		Access: Access{Read: []string{store.MessagesTable}}},
 
 	// Agents via federation (PROTOCOL §7)
 	{Name: "agents-spawn", Method: "POST", Path: "/agents/spawn", Auth: User,
@@ -284,6 +291,12 @@ var All = []Route{
 	{Name: "events-messages-list", Method: "GET", Path: "/events/messages", Auth: User,
 		Access: Access{Read: []string{store.MessagesTable}}},
 	{Name: "events-messages-get", Method: "GET", Path: "/events/messages/{id}", Auth: User,
+		Access: Access{Read: []string{store.MessagesTable}}},
+	{Name: "events-messages-attempts", Method: "GET", Path: "/events/messages/{id}/attempts", Auth: User,
+		Access: Access{Read: []string{store.MessagesTable}}},
+	// Operator events (PROTOCOL.md §8–9): the workspace's, or with
+	// ?scope=instance the whole instance's (fedgate:instance).
+	{Name: "events-operations", Method: "GET", Path: "/events/operations", Auth: Operator,
 		Access: Access{Read: []string{store.MessagesTable}}},
 	{Name: "events-redeliver", Method: "POST", Path: "/events/messages/{id}/redeliver", Auth: User,
 		Access: Access{Read: []string{store.ConnectionsTable}, Write: []string{store.MessagesTable}, Send: []string{queue.Delivery}}},

@@ -60,7 +60,7 @@ func TestRoutesAreWellFormed(t *testing.T) {
 		}
 		keys[r.RouteKey()] = r.Name
 		switch r.Auth {
-		case Public, User, WorkspaceAdmin, InstanceAdmin, Signed:
+		case Public, User, WorkspaceAdmin, InstanceAdmin, Operator, Signed:
 		default:
 			t.Errorf("%s: unknown auth %q", r.Name, r.Auth)
 		}

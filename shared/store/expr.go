@@ -18,6 +18,7 @@ import (
 type update struct {
 	sets    map[string]any
 	firsts  map[string]any // set only when absent (if_not_exists)
+	appends map[string]any // lists whose items are appended (list_append)
 	removes []string
 	conds   []string
 	names   map[string]string
@@ -26,11 +27,15 @@ type update struct {
 }
 
 func newUpdate() *update {
-	return &update{sets: map[string]any{}, firsts: map[string]any{}, names: map[string]string{}, values: map[string]types.AttributeValue{}}
+	return &update{sets: map[string]any{}, firsts: map[string]any{}, appends: map[string]any{}, names: map[string]string{}, values: map[string]types.AttributeValue{}}
 }
 
 func (u *update) set(path string, v any) *update { u.sets[path] = v; return u }
 func (u *update) remove(path string) *update     { u.removes = append(u.removes, path); return u }
+
+// appendTo appends the items of list (a slice) to the list at path,
+// starting it when absent.
+func (u *update) appendTo(path string, list any) *update { u.appends[path] = list; return u }
 
 // setFirst sets path to v only if the item has no value there yet.
 func (u *update) setFirst(path string, v any) *update { u.firsts[path] = v; return u }
@@ -93,7 +98,7 @@ func (u *update) in(path string, values []string) *update {
 // build returns the update expression, the condition (or nil) and the maps.
 func (u *update) build() (expr string, cond *string, names map[string]string, values map[string]types.AttributeValue) {
 	var clauses []string
-	if len(u.sets)+len(u.firsts) > 0 {
+	if len(u.sets)+len(u.firsts)+len(u.appends) > 0 {
 		var parts []string
 		for _, p := range sortedKeys(u.sets) {
 			parts = append(parts, u.name(p)+" = "+u.value(u.sets[p]))
@@ -101,6 +106,10 @@ func (u *update) build() (expr string, cond *string, names map[string]string, va
 		for _, p := range sortedKeys(u.firsts) {
 			n := u.name(p)
 			parts = append(parts, n+" = if_not_exists("+n+", "+u.value(u.firsts[p])+")")
+		}
+		for _, p := range sortedKeys(u.appends) {
+			n := u.name(p)
+			parts = append(parts, n+" = list_append(if_not_exists("+n+", "+u.value([]any{})+"), "+u.value(u.appends[p])+")")
 		}
 		clauses = append(clauses, "SET "+strings.Join(parts, ", "))
 	}

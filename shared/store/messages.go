@@ -57,7 +57,14 @@ type MessageRecord struct {
 	// Held is how long its delivery waited without attempts (an open
 	// circuit, a suspended peer): the retry horizon does not count it.
 	Held time.Duration
+	// AttemptLog is the record of its delivery attempts, oldest first
+	// (PROTOCOL.md §9); at most MaxAttemptLog are kept.
+	AttemptLog []federation.Attempt
 }
+
+// MaxAttemptLog bounds the attempts kept per message (the first ones: the
+// message's item must stay well within DynamoDB's 400 KB).
+const MaxAttemptLog = 50
 
 // Answer is the first response given to an incoming envelope.
 type Answer struct {
@@ -108,7 +115,10 @@ type messageItem struct {
 	AnswerBody     string     `json:"answerBody,omitempty"`
 	DeadLetteredAt *time.Time `json:"deadLetteredAt,omitempty"`
 	HeldMs         int64      `json:"heldMs,omitempty"`
-	ExpiresAt      int64      `json:"expiresAt"`
+	// AttemptLog is appended by the update that records each attempt's
+	// outcome, so recording attempts costs no write of its own.
+	AttemptLog []federation.Attempt `json:"attemptLog,omitempty"`
+	ExpiresAt  int64                `json:"expiresAt"`
 }
 
 var jsonTags = func(o *attributevalue.EncoderOptions) { o.TagKey = "json" }
@@ -129,6 +139,7 @@ func (r *Messages) item(rec *MessageRecord) messageItem {
 	it := messageItem{
 		PK: wsPK(m.WorkspaceID), SK: msgSK(m.ID), Message: m, EnvelopeType: rec.EnvelopeType, Body: rec.Body,
 		DeadLetteredAt: rec.DeadLetteredAt, HeldMs: rec.Held.Milliseconds(), ExpiresAt: m.CreatedAt.Add(r.lifetime(m.Direction)).Unix(),
+		AttemptLog: rec.AttemptLog,
 	}
 	switch m.MessageType {
 	case federation.TypeQuery, federation.TypeCommand, federation.TypeEvent, federation.TypePublished:
@@ -159,7 +170,7 @@ func (r *Messages) lifetime(direction string) time.Duration {
 func (it messageItem) record() *MessageRecord {
 	rec := &MessageRecord{
 		Message: it.Message, EnvelopeType: it.EnvelopeType, Body: it.Body, Outbox: it.OutboxQueue,
-		DeadLetteredAt: it.DeadLetteredAt, Held: time.Duration(it.HeldMs) * time.Millisecond,
+		DeadLetteredAt: it.DeadLetteredAt, Held: time.Duration(it.HeldMs) * time.Millisecond, AttemptLog: it.AttemptLog,
 	}
 	if it.OutboxDue != "" {
 		rec.outboxAt = parseMS(it.OutboxDue)
@@ -263,6 +274,8 @@ type MessageUpdate struct {
 	ClearDelivered bool       // the delivery is to be attempted again
 	Deadline       *time.Time // puts the message on the deadline index
 	Held           *time.Duration
+	// Attempt is appended to the message's attempt log.
+	Attempt *federation.Attempt
 	// Outbox queues a job for the item again (e.g. a response to send).
 	Outbox         string
 	DeadLetteredAt *time.Time
@@ -329,6 +342,9 @@ func (r *Messages) buildUpdate(ws, id string, mu MessageUpdate) *types.Update {
 	}
 	if mu.Held != nil {
 		u.set("heldMs", mu.Held.Milliseconds())
+	}
+	if mu.Attempt != nil {
+		u.appendTo("attemptLog", []federation.Attempt{*mu.Attempt})
 	}
 	u.cond("attribute_exists(pk)")
 	from := mu.From

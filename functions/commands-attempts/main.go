@@ -1,0 +1,13 @@
+// Command commands-attempts is the Lambda function for route "commands-attempts" (see shared/routes).
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/fedgate/fedgate/shared/app"
+	"github.com/fedgate/fedgate/shared/handlers"
+)
+
+func main() {
+	lambda.Start(handlers.CommandsAttempts(app.MustFromEnv()))
+}
