@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/fedgate/fedgate/shared/faults"
-	"github.com/fedgate/fedgate/shared/metrics"
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/incoming"
+	"github.com/fedgate/fedgate/shared/metrics"
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/store"
 )

@@ -24,7 +24,7 @@ const (
 	// Operator is a user with either scope: an admin sees their workspace's
 	// operations, an instance admin the instance's too.
 	Operator Auth = "operator"
-	Signed         Auth = "signed"          // no token: the signed envelope authenticates (/incoming/*)
+	Signed   Auth = "signed" // no token: the signed envelope authenticates (/incoming/*)
 )
 
 // OAuth scopes of the administration routes (PROTOCOL.md §2), matched exactly.
