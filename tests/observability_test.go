@@ -183,7 +183,7 @@ func TestAttemptRecords(t *testing.T) {
 }
 
 // Operator events are listed by GET /events/operations: a workspace admin
-// sees the workspace's (a resumed connection), an instance admin the
+// sees the workspace's (a connection suspended and resumed), an instance admin the
 // instance's too (a key rotation); nobody else sees either.
 func TestOperatorEventsEndpoint(t *testing.T) {
 	c := clusterWith(t, fastRetries, "hub", "spoke")
@@ -213,11 +213,11 @@ func TestOperatorEventsEndpoint(t *testing.T) {
 		return out
 	}
 	admin, instance := token(t, "ws-hub", routes.ScopeAdmin), token(t, "ws-hub", routes.ScopeInstance)
-	if got := types(admin, ""); len(got) != 1 || got[0] != federation.OpConnectionResumed {
-		t.Fatalf("the workspace's operator events %v, want the resumption only", got)
+	if got := types(admin, ""); len(got) != 2 || got[0] != federation.OpConnectionResumed || got[1] != federation.OpConnectionSuspended {
+		t.Fatalf("the workspace's operator events %v, want the resumption, then the suspension (newest first)", got)
 	}
-	if got := types(instance, "?scope=instance"); len(got) != 2 || got[0] != federation.OpKeyRotated || got[1] != federation.OpConnectionResumed {
-		t.Fatalf("the instance's operator events %v, want the rotation, then the resumption (newest first)", got)
+	if got := types(instance, "?scope=instance"); len(got) != 3 || got[0] != federation.OpKeyRotated || got[1] != federation.OpConnectionResumed {
+		t.Fatalf("the instance's operator events %v, want the rotation, the resumption and the suspension", got)
 	}
 	for _, tc := range []struct {
 		tok, query string

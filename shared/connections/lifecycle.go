@@ -91,7 +91,15 @@ func (s *Service) Disconnect(ctx context.Context, ws, id string, in ChangeInput)
 
 // Suspend stops a connection locally: it accepts and sends nothing.
 func (s *Service) Suspend(ctx context.Context, ws, id string, in ChangeInput) (*federation.Connection, error) {
-	return s.change(ctx, ws, id, in, transition{to: federation.StatusSuspended})
+	conn, err := s.change(ctx, ws, id, in, transition{to: federation.StatusSuspended})
+	if err == nil && s.Operators != nil {
+		reason := "suspended by a user"
+		if in.Reason != "" {
+			reason += ": " + in.Reason
+		}
+		s.Operators.Suspended(ctx, conn, reason)
+	}
+	return conn, err
 }
 
 // Resume makes a SUSPENDED connection ACTIVE again with fresh peer health;

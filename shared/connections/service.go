@@ -41,9 +41,10 @@ type Resumptions interface {
 }
 
 // Operators hears what the people running the instance must see
-// (shared/operations): here, a peer resumed.
+// (shared/operations): here, a connection suspended or resumed by a user.
 type Operators interface {
 	Peer(ctx context.Context, conn *federation.Connection, opType string)
+	Suspended(ctx context.Context, conn *federation.Connection, reason string)
 }
 
 // Verifier parses and verifies incoming envelopes.
