@@ -21,6 +21,7 @@ import (
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/routes"
+	"github.com/fedgate/fedgate/shared/store"
 )
 
 // cliRun is one run of the fedgate command.
@@ -264,14 +265,29 @@ func TestCLI(t *testing.T) {
 	})
 
 	t.Run("attempts", func(t *testing.T) {
-		if _, _, ok := routes.Match("GET", routes.BasePath+"/events/messages/x/attempts"); !ok {
-			t.Skip("GET /events/messages/{id}/attempts is not served yet (PROTOCOL.md §9, another issue): the command is implemented per PROTOCOL but not tested")
-		}
 		r := run(hub, hubTok, "messages", "attempts", delivery)
 		wantCode(t, r, cli.ExitOK, "messages attempts")
-		if !strings.Contains(r.out, "delivered") {
+		if !strings.Contains(r.out, "ATTEMPT") || !strings.Contains(r.out, "delivered") {
 			t.Errorf("attempts: %s", r.out)
 		}
+		var page store.Page[federation.Attempt]
+		run(hub, hubTok, "messages", "attempts", delivery, "--json", "--all").decode(t, &page)
+		if len(page.Items) == 0 || page.Items[0].Attempt != 1 || page.Items[0].Outcome != federation.AttemptDelivered {
+			t.Errorf("attempts --json: %+v", page.Items)
+		}
+		wantCode(t, run(hub, teamTok, "messages", "attempts", delivery), cli.ExitNotFound, "another workspace's delivery")
+	})
+
+	t.Run("operations", func(t *testing.T) {
+		// The instance subtest rotated the hub's keys: an instance-wide event.
+		r := run(hub, token(t, "ws-hub", routes.ScopeInstance), "operations", "--instance")
+		wantCode(t, r, cli.ExitOK, "operations --instance")
+		if !strings.Contains(r.out, federation.OpKeyRotated) {
+			t.Errorf("operations --instance: %s", r.out)
+		}
+		wantCode(t, run(hub, token(t, "ws-hub", routes.ScopeAdmin), "operations"), cli.ExitOK, "operations")
+		wantCode(t, run(hub, token(t, "ws-hub", routes.ScopeAdmin), "operations", "--instance"), cli.ExitAuth, "operations --instance without fedgate:instance")
+		wantCode(t, run(hub, hubTok, "operations"), cli.ExitAuth, "operations without fedgate:admin")
 	})
 
 	t.Run("queries and commands", func(t *testing.T) {

@@ -60,7 +60,6 @@ func cluster(t *testing.T, stateDir string, names ...string) *local.Cluster {
 	return c
 }
 
-// token mints a dev JWT for a workspace.
 // token mints a dev JWT for a workspace with OAuth scopes.
 func token(t *testing.T, workspace string, scopes ...string) string {
 	t.Helper()
@@ -188,7 +187,7 @@ func clusterWith(t *testing.T, configure func(string, *config.Config), names ...
 		Endpoint: awstest.Endpoint(t), Instances: specs, Auth: testAuth, Logger: slog.New(slog.NewJSONHandler(w, nil)),
 		// moto walks a whole table for every Query, and the scheduled functions
 		// query: once a second keeps them from crowding out the real work.
-		Visibility: 2 * time.Second, ScheduleEvery: time.Second, Configure: configure,
+		Visibility: 2 * time.Second, ScheduleEvery: time.Second, Configure: configure, Teardown: true,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -134,6 +134,9 @@ func TestAttemptRecords(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 			return http.StatusOK, ev.ack(), nil
 		}, check: func(t *testing.T, got []federation.Attempt) bool {
+			if len(got) == 0 {
+				return false
+			}
 			if len(got) != 1 || got[0].Attempt != 1 || got[0].Outcome != federation.AttemptDelivered || got[0].Status != 200 ||
 				got[0].DurationMs < 50 || got[0].ErrorClass != "" {
 				t.Fatalf("attempts %+v, want one delivered taking at least 50 ms", got)

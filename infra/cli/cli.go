@@ -157,6 +157,7 @@ Errors print the PROTOCOL error code and request id.
 	for _, c := range []*cobra.Command{
 		a.instanceCommand(), a.connectionsCommand(), a.subscriptionsCommand(), a.publishCommand(), a.messagesCommand(),
 		a.replayCommand(), a.redeliverCommand(), a.commandsCommand(), a.queriesCommand(), a.agentsCommand(),
+		a.operationsCommand(),
 	} {
 		c.GroupID = "api"
 		root.AddCommand(c)

@@ -131,38 +131,61 @@ func (a *app) messageCommands(noun, path string, done func(string) bool, longPol
 		}}
 	get.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the "+noun+" to finish (exit 8 if it does not)")
 
+	var af listFlags
 	attempts = &cobra.Command{Use: "attempts ID", Short: "Every delivery attempt of an outgoing " + noun + ", oldest first (PROTOCOL §9)",
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			ans, err := a.call(c, "GET", path+"/"+url.PathEscape(args[0])+"/attempts", nil, nil)
+			page, raw, err := pages[federation.Attempt](a, c, path+"/"+url.PathEscape(args[0])+"/attempts", af.query(), af.all)
 			if err != nil {
 				return err
 			}
-			var page store.Page[Attempt]
-			if err := ans.Decode(&page); err != nil {
-				return err
-			}
-			return a.show(c, ans, func(w io.Writer) error {
+			return a.show(c, Answer{Body: raw}, func(w io.Writer) error {
 				t := newTable(w, "ATTEMPT", "AT", "MS", "OUTCOME", "STATUS", "ERROR CLASS", "ERROR")
 				for _, at := range page.Items {
 					t.row(at.Attempt, at.At, at.DurationMs, at.Outcome, at.Status, at.ErrorClass, clip(at.Error, 60))
 				}
-				return t.flush()
+				if err := t.flush(); err != nil {
+					return err
+				}
+				return nextPage(w, page.NextCursor)
 			})
 		}}
+	af.add(attempts)
 	return list, get, attempts
 }
 
-// Attempt is one delivery attempt (PROTOCOL.md §9).
-type Attempt struct {
-	Attempt         int       `json:"attempt"`
-	At              time.Time `json:"at"`
-	DurationMs      int64     `json:"durationMs"`
-	Outcome         string    `json:"outcome"`
-	Status          int       `json:"status,omitempty"`
-	ErrorClass      string    `json:"errorClass,omitempty"`
-	Error           string    `json:"error,omitempty"`
-	ResponseExcerpt string    `json:"responseExcerpt,omitempty"`
+// operationsCommand lists the operator events (PROTOCOL §9): the
+// workspace's, or with --instance the whole instance's.
+func (a *app) operationsCommand() *cobra.Command {
+	var lf listFlags
+	var instance bool
+	cmd := &cobra.Command{Use: "operations", Aliases: []string{"ops"}, Args: cobra.NoArgs,
+		Short: "Operator events, newest first: suspensions, dead letters, failing peers, key rotations",
+		Long: "Operator events recorded on the instance (never sent to peers). Without --instance: the workspace's " +
+			"(a fedgate:admin token); with --instance: the whole instance's (a fedgate:instance token).",
+		RunE: func(c *cobra.Command, _ []string) error {
+			scope := ""
+			if instance {
+				scope = "instance"
+			}
+			page, raw, err := pages[federation.Operation](a, c, "/events/operations", lf.query("scope", scope), lf.all)
+			if err != nil {
+				return err
+			}
+			return a.show(c, Answer{Body: raw}, func(w io.Writer) error {
+				t := newTable(w, "AT", "TYPE", "WORKSPACE", "CONNECTION", "MESSAGE", "DETAIL")
+				for _, op := range page.Items {
+					t.row(op.At, op.Type, op.WorkspaceID, op.ConnectionID, op.MessageID, clip(string(op.Detail), 80))
+				}
+				if err := t.flush(); err != nil {
+					return err
+				}
+				return nextPage(w, page.NextCursor)
+			})
+		}}
+	lf.add(cmd)
+	cmd.Flags().BoolVar(&instance, "instance", false, "the whole instance's operator events (needs fedgate:instance)")
+	return cmd
 }
 
 // tailCommand prints the newest event messages and, with -f, new ones as

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -60,6 +61,10 @@ type Options struct {
 	// queue requests there for longer than a user call may take. The
 	// mechanism is the same; only the number is smaller.
 	MaxConcurrency int
+	// Teardown deletes every instance's tables and queues on Stop. Tests set
+	// it: moto keeps everything in one Python heap and walks a whole table
+	// for every Query, so what earlier tests left behind slows later ones.
+	Teardown bool
 	// Configure adjusts an instance's configuration before it starts (tests
 	// shrink retry budgets and timeouts with it).
 	Configure func(name string, c *config.Config)
@@ -302,5 +307,21 @@ func (c *Cluster) Stop(ctx context.Context) {
 		if err := saveState(ctx, inst); err != nil {
 			c.opts.Logger.Warn("saving state failed", "instance", inst.Spec.Name, "error", err.Error())
 		}
+		if c.opts.Teardown {
+			c.teardown(ctx, inst)
+		}
+	}
+}
+
+// teardown deletes inst's tables and queues (best effort: moto dies with
+// the test run anyway).
+func (c *Cluster) teardown(ctx context.Context, inst *Instance) {
+	awsCfg := localaws.Config(c.opts.Endpoint)
+	db, sq := dynamodb.NewFromConfig(awsCfg), sqs.NewFromConfig(awsCfg)
+	for _, name := range inst.App.Config.Tables {
+		_, _ = db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+	}
+	for _, url := range inst.App.Config.Queues {
+		_, _ = sq.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(url)})
 	}
 }

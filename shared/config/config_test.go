@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +68,67 @@ func TestFromEnvRejects(t *testing.T) {
 	t.Setenv("FEDGATE_DEV_MODE", "true")
 	if _, err := FromEnv(); err != nil {
 		t.Fatalf("dev mode with http: %v", err)
+	}
+}
+
+// Every tunable setting reaches its field, and an unset one keeps its
+// default (the README's configuration table).
+func TestFromEnvSettings(t *testing.T) {
+	tests := []struct {
+		env   map[string]string
+		check func(c Config) bool
+	}{
+		{map[string]string{}, func(c Config) bool {
+			return c.PeerRate.Rate == 50 && c.PeerRate.Burst == 100 && c.WorkspaceRate.Rate == 50 && c.WorkspaceRate.Burst == 200 &&
+				c.PeerInFlight == 20 && c.MaxWait == 25*time.Second && c.AckDeadline == time.Hour &&
+				len(c.PeerPorts) == 1 && c.PeerPorts[0] == 443 && c.SubscriptionLimit == 100 && c.PendingPerOrigin == 10 &&
+				c.PendingTotal == 1000 && c.Retry.BaseDelay == 5*time.Second && c.Retry.MaxAge == 24*time.Hour
+		}},
+		{map[string]string{"PEER_RATE_LIMIT": "2.5", "PEER_BURST_LIMIT": "7"}, func(c Config) bool {
+			return c.PeerRate.Rate == 2.5 && c.PeerRate.Burst == 7 && c.WorkspaceRate.Rate == 50
+		}},
+		{map[string]string{"WORKSPACE_RATE_LIMIT": "10", "WORKSPACE_BURST_LIMIT": "30"}, func(c Config) bool {
+			return c.WorkspaceRate.Rate == 10 && c.WorkspaceRate.Burst == 30 && c.PeerRate.Rate == 50
+		}},
+		{map[string]string{"PEER_IN_FLIGHT": "3", "MAX_WAIT_SECONDS": "10"}, func(c Config) bool {
+			return c.PeerInFlight == 3 && c.MaxWait == 10*time.Second
+		}},
+		{map[string]string{"RETRY_BASE_SECONDS": "1", "RETRY_MAX_DELAY_SECONDS": "60", "RETRY_MAX_ATTEMPTS": "4", "RETRY_MAX_AGE_SECONDS": "600"}, func(c Config) bool {
+			return c.Retry.BaseDelay == time.Second && c.Retry.MaxDelay == time.Minute && c.Retry.MaxAttempts == 4 && c.Retry.MaxAge == 10*time.Minute
+		}},
+		{map[string]string{"ACK_DEADLINE_SECONDS": "120", "PEER_PORTS": "443,8443", "SUBSCRIPTION_LIMIT": "5"}, func(c Config) bool {
+			return c.AckDeadline == 2*time.Minute && len(c.PeerPorts) == 2 && c.PeerPorts[1] == 8443 && c.SubscriptionLimit == 5
+		}},
+		{map[string]string{"QUERY_BACKEND_URL": "https://platform.internal/q", "COMMAND_BACKEND_URL": "https://platform.internal/c"}, func(c Config) bool {
+			return c.QueryBackendURL == "https://platform.internal/q" && c.CommandBackendURL == "https://platform.internal/c"
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint(tc.env), func(t *testing.T) {
+			setAll(t)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			c, err := FromEnv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(c) {
+				t.Fatalf("config %+v", c)
+			}
+		})
+	}
+	bad := map[string]string{
+		"PEER_RATE_LIMIT": "-1", "WORKSPACE_RATE_LIMIT": "fast", "PEER_BURST_LIMIT": "0", "PEER_IN_FLIGHT": "many",
+		"MAX_WAIT_SECONDS": "26", "RETRY_MAX_ATTEMPTS": "-2", "ACK_DEADLINE_SECONDS": "1.5", "PEER_PORTS": "443,http",
+	}
+	for k, v := range bad {
+		t.Run("refuses "+k+"="+v, func(t *testing.T) {
+			setAll(t)
+			t.Setenv(k, v)
+			if _, err := FromEnv(); err == nil || !strings.Contains(err.Error(), k) {
+				t.Fatalf("%s=%s: %v, want an error naming it", k, v, err)
+			}
+		})
 	}
 }
