@@ -13,7 +13,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -317,10 +316,8 @@ func (c *Cluster) Stop(ctx context.Context) {
 // the test run anyway).
 func (c *Cluster) teardown(ctx context.Context, inst *Instance) {
 	awsCfg := localaws.Config(c.opts.Endpoint)
-	db, sq := dynamodb.NewFromConfig(awsCfg), sqs.NewFromConfig(awsCfg)
-	for _, name := range inst.App.Config.Tables {
-		_, _ = db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)})
-	}
+	_ = store.DeleteTables(ctx, awsCfg, inst.App.Config.Tables)
+	sq := sqs.NewFromConfig(awsCfg)
 	for _, url := range inst.App.Config.Queues {
 		_, _ = sq.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(url)})
 	}

@@ -79,6 +79,20 @@ func CreateTables(ctx context.Context, awsCfg aws.Config, names Names) error {
 	return nil
 }
 
+// DeleteTables deletes the named tables, local development only: test
+// clusters drop what they made, and the first error is returned after
+// trying them all.
+func DeleteTables(ctx context.Context, awsCfg aws.Config, names Names) error {
+	db := dynamodb.NewFromConfig(awsCfg)
+	var first error
+	for _, t := range Tables {
+		if _, err := db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(names[t.Name])}); err != nil && first == nil {
+			first = fmt.Errorf("delete table %s: %w", names[t.Name], err)
+		}
+	}
+	return first
+}
+
 func createTable(ctx context.Context, db *dynamodb.Client, name string, t Table) error {
 	attrs := map[string]bool{}
 	keySchema := func(pk, sk string) []types.KeySchemaElement {
