@@ -254,8 +254,35 @@ func TestFanOutManyEventsNoDuplicates(t *testing.T) {
 		}
 	}
 	t.Logf("published %d events in %s", events, time.Since(start))
+	var last []federation.Message
+	defer func() {
+		if t.Failed() {
+			// Where the deliveries stand, for whoever reads the failure.
+			byStatus := map[string]int{}
+			for _, m := range last {
+				byStatus[m.Status]++
+			}
+			t.Logf("deliveries by status: %v", byStatus)
+			for _, m := range last {
+				if m.Status != federation.MsgDelivered {
+					rec, _ := hub.App.Store.Messages.Get(t.Context(), "ws-hub", m.ID)
+					if rec != nil {
+						t.Logf("undelivered %s: status %s, attempts %d, error %q, log %+v", m.ID, rec.Status, rec.Attempts, rec.Error, rec.AttemptLog)
+					}
+					break
+				}
+			}
+		}
+	}()
 	eventuallyEvery(t, 4*time.Minute, 3*time.Second, "600 deliveries DELIVERED", func() bool {
-		return len(eventMessages(t, hub, hubTok, "direction=OUTBOUND&status=DELIVERED")) == 3*events
+		last = eventMessages(t, hub, hubTok, "direction=OUTBOUND")
+		n := 0
+		for _, m := range last {
+			if m.Status == federation.MsgDelivered {
+				n++
+			}
+		}
+		return n == 3*events
 	})
 	t.Logf("all delivered after %s", time.Since(start))
 	if all := eventMessages(t, hub, hubTok, "direction=OUTBOUND"); len(all) != 3*events {

@@ -27,7 +27,15 @@ type Simulator struct {
 type agent struct {
 	ID, TaskID, AgentType string
 	SpawnedAt             time.Time
+	RunTime               time.Duration // the simulator's RunTime when it was spawned
 	KilledAt              *time.Time
+}
+
+// SetRunTime changes how long agents spawned from now on run.
+func (s *Simulator) SetRunTime(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.RunTime = d
 }
 
 // status derives an agent's status from its timeline.
@@ -38,10 +46,10 @@ func (s *Simulator) status(a *agent, now time.Time) (string, *time.Time) {
 	switch {
 	case now.Before(a.SpawnedAt.Add(s.SpawnDelay)):
 		return "spawning", nil
-	case now.Before(a.SpawnedAt.Add(s.SpawnDelay + s.RunTime)):
+	case now.Before(a.SpawnedAt.Add(s.SpawnDelay + a.RunTime)):
 		return "running", nil
 	}
-	done := a.SpawnedAt.Add(s.SpawnDelay + s.RunTime)
+	done := a.SpawnedAt.Add(s.SpawnDelay + a.RunTime)
 	return "completed", &done
 }
 
@@ -106,7 +114,7 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		b := make([]byte, 6)
 		_, _ = rand.Read(b)
-		a := &agent{ID: "agent-" + hex.EncodeToString(b), TaskID: req.TaskID, AgentType: req.AgentType, SpawnedAt: now}
+		a := &agent{ID: "agent-" + hex.EncodeToString(b), TaskID: req.TaskID, AgentType: req.AgentType, SpawnedAt: now, RunTime: s.RunTime}
 		s.agents[a.ID] = a
 		if req.IdempotencyKey != "" {
 			s.byKey[req.IdempotencyKey] = a.ID
