@@ -54,11 +54,11 @@ type Options struct {
 	// ScheduleEvery is how often scheduled functions run (default 5 s; every
 	// minute in AWS).
 	ScheduleEvery time.Duration
-	// MaxConcurrency caps each queue's concurrent batches (default 8) below
-	// the route table's maximum concurrency: moto serves DynamoDB one
-	// request at a time, and fifty batches per queue and instance would
-	// queue requests there for longer than a user call may take. The
-	// mechanism is the same; only the number is smaller.
+	// MaxConcurrency, when set, caps each queue's concurrent batches below
+	// the route table's maximum concurrency (0: the route table's numbers,
+	// as in AWS). Fairness depends on the ratio: deliver's concurrency must
+	// stay well above a peer's in-flight bound, or one slow peer holds every
+	// batch.
 	MaxConcurrency int
 	// Teardown deletes every instance's tables and queues on Stop. Tests set
 	// it: moto keeps everything in one Python heap and walks a whole table
@@ -100,9 +100,6 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	if opts.Visibility == 0 {
 		opts.Visibility = 10 * time.Second
-	}
-	if opts.MaxConcurrency == 0 {
-		opts.MaxConcurrency = 8
 	}
 	if opts.ScheduleEvery == 0 {
 		opts.ScheduleEvery = 5 * time.Second
@@ -204,7 +201,7 @@ func (c *Cluster) startWorkers(ctx context.Context, inst *Instance, urls queue.U
 				p := &Poller{
 					SQS: inst.App.SQS, QueueURL: urls[q], QueueARN: arns[q], Visibility: c.opts.Visibility,
 					Log: log.With("function", r.Name), Handler: SQSHandler(h),
-					Concurrency: min(max(r.Concurrency, 1), c.opts.MaxConcurrency),
+					Concurrency: c.concurrency(r.Concurrency),
 				}
 				c.wg.Go(func() { p.Run(ctx) })
 			}
@@ -310,6 +307,15 @@ func (c *Cluster) Stop(ctx context.Context) {
 			c.teardown(ctx, inst)
 		}
 	}
+}
+
+// concurrency is a queue consumer's number of batches at once.
+func (c *Cluster) concurrency(route int) int {
+	n := max(route, 1)
+	if c.opts.MaxConcurrency > 0 {
+		n = min(n, c.opts.MaxConcurrency)
+	}
+	return n
 }
 
 // teardown deletes inst's tables and queues (best effort: moto dies with

@@ -474,7 +474,11 @@ func (d *Deliverer) recordHealth(ctx context.Context, conn *federation.Connectio
 	if err := d.Conns.SetHealth(ctx, conn.WorkspaceID, conn.ID, h); err != nil {
 		d.Log.WarnContext(ctx, "peer health not recorded", "connectionId", conn.ID, "error", err.Error())
 	}
-	if h.Circuit != conn.Health.Circuit {
+	was := conn.Health.Circuit
+	if was == "" {
+		was = federation.CircuitClosed // a new connection's circuit is closed, not recovering
+	}
+	if h.Circuit != was {
 		// The peer started failing (its circuit opened) or recovered.
 		d.Metrics.Circuit(peer.OriginOf(conn.RemoteURL), h.Circuit)
 		if d.Operators != nil {

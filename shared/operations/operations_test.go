@@ -155,3 +155,45 @@ func TestDeadLettered(t *testing.T) {
 		t.Errorf("no operator event for the catch-up: %+v", ops.Items)
 	}
 }
+
+// A peer's circuit changes are operator events: opening records
+// federation.peer.failing, closing again federation.peer.recovered. A new
+// connection's first delivery is no recovery (its circuit was never open).
+func TestCircuitChangesAreOperatorEvents(t *testing.T) {
+	ctx := context.Background()
+	past := time.Now().Add(-time.Minute)
+	tests := []struct {
+		name   string
+		status int
+		health federation.Health
+		want   []string
+	}{
+		{"a new connection delivers", http.StatusAccepted, federation.Health{}, nil},
+		{"a closed circuit delivers", http.StatusAccepted, federation.Health{Circuit: federation.CircuitClosed, ConsecutiveFailures: 2}, nil},
+		{"the circuit opens", http.StatusServiceUnavailable,
+			federation.Health{Circuit: federation.CircuitClosed, ConsecutiveFailures: 9}, []string{federation.OpPeerFailing}},
+		{"the half-open probe succeeds", http.StatusAccepted,
+			federation.Health{Circuit: federation.CircuitOpen, ConsecutiveFailures: 10, OpenUntil: &past, OpenFor: 1000}, []string{federation.OpPeerRecovered}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := apptest.New(t)
+			conn := activeConnection(t, a, peerAnswering(t, tt.status), tt.health)
+			rec := eventDelivery(t, a, conn)
+			if err := a.Deliverer.Handle(ctx, queue.Delivery, queue.Job{WorkspaceID: "ws-1", MessageID: rec.ID}); err != nil {
+				t.Fatal(err)
+			}
+			ops, err := a.Operations.List(ctx, "ws-1", 10, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, op := range ops.Items {
+				got = append(got, op.Type)
+			}
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Fatalf("operator events %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
