@@ -54,12 +54,16 @@ type Options struct {
 	// ScheduleEvery is how often scheduled functions run (default 5 s; every
 	// minute in AWS).
 	ScheduleEvery time.Duration
-	// MaxConcurrency, when set, caps each queue's concurrent batches below
-	// the route table's maximum concurrency (0: the route table's numbers,
-	// as in AWS). Fairness depends on the ratio: deliver's concurrency must
-	// stay well above a peer's in-flight bound, or one slow peer holds every
-	// batch.
-	MaxConcurrency int
+	// MaxConcurrency caps each queue's concurrent batches (default 8) below
+	// the route table's maximum concurrency: moto serves DynamoDB one
+	// request at a time, and fifty deliver batches per instance queue
+	// requests there for longer than a user call may wait (publish answers
+	// 500 in the soak). RouteConcurrency lifts the cap. Fairness depends on
+	// deliver's concurrency staying above a peer's in-flight bound (50 > 20
+	// in AWS); under the cap a slow peer can hold all 8 batches, so the
+	// fairness benchmark runs with RouteConcurrency.
+	MaxConcurrency   int
+	RouteConcurrency bool
 	// Teardown deletes every instance's tables and queues on Stop. Tests set
 	// it: moto keeps everything in one Python heap and walks a whole table
 	// for every Query, so what earlier tests left behind slows later ones.
@@ -103,6 +107,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	if opts.ScheduleEvery == 0 {
 		opts.ScheduleEvery = 5 * time.Second
+	}
+	if opts.MaxConcurrency == 0 {
+		opts.MaxConcurrency = 8
 	}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	c := &Cluster{Instances: map[string]*Instance{}, opts: opts, stop: stop}
@@ -312,10 +319,10 @@ func (c *Cluster) Stop(ctx context.Context) {
 // concurrency is a queue consumer's number of batches at once.
 func (c *Cluster) concurrency(route int) int {
 	n := max(route, 1)
-	if c.opts.MaxConcurrency > 0 {
-		n = min(n, c.opts.MaxConcurrency)
+	if c.opts.RouteConcurrency {
+		return n
 	}
-	return n
+	return min(n, c.opts.MaxConcurrency)
 }
 
 // teardown deletes inst's tables and queues (best effort: moto dies with

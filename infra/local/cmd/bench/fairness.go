@@ -37,6 +37,7 @@ func fairness(ctx context.Context, endpoint string) error {
 	c, err := local.Start(ctx, local.Options{
 		Endpoint: endpoint, Instances: specs, Auth: devjwt.New(key), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Visibility: 30 * time.Second, ScheduleEvery: 5 * time.Second,
+		RouteConcurrency: true, // AWS's numbers: deliver's 50 batches against a peer's 20 in flight
 		Configure: func(_ string, cfg *config.Config) {
 			cfg.Retry = federation.RetryPolicy{BaseDelay: 200 * time.Millisecond, MaxDelay: 2 * time.Second, MaxAttempts: 20, MaxAge: time.Hour}
 		},
