@@ -93,9 +93,9 @@ func run(dir string, hubPort, spokePort int) error {
 	}
 	fmt.Fprintf(os.Stderr, `
 moto_server: %s (log: %s/moto.log)   state: %s/state   orchestrator simulator (spoke): http://127.0.0.1:8090
-Try:
-  curl -s localhost:8081/api/v1/federation/instance
-  TOKEN=$(make -s token WORKSPACE=ws-1 ROLES=admin)
+Try (make cli first; more in the README, Running locally):
+  build/fedgate --url http://127.0.0.1:8081 instance show
+  TOKEN=$(build/fedgate dev token --workspace ws-1 --scope fedgate:instance)
   curl -s -X PATCH -H "Authorization: Bearer $TOKEN" -d '{"name":"my hub"}' localhost:8081/api/v1/federation/instance
 Ctrl-C stops everything (state is saved).
 `, moto.URL, dir, dir)
