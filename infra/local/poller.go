@@ -88,7 +88,9 @@ func (p *Poller) dispatch(ctx context.Context, msgs []types.Message) {
 	for i, m := range msgs {
 		ev.Records[i] = toRecord(m, p.QueueARN)
 	}
+	stop := p.keepInvisible(ctx, msgs)
 	resp, err := p.invoke(ctx, ev)
+	stop()
 	if err != nil {
 		p.Log.Warn("batch failed; messages return after the visibility timeout", "queue", p.QueueURL, "error", err.Error())
 		return
@@ -113,6 +115,47 @@ func (p *Poller) dispatch(ctx context.Context, msgs []types.Message) {
 		QueueUrl: aws.String(p.QueueURL), Entries: entries,
 	}); err != nil {
 		p.Log.Warn("delete failed; messages will be redelivered", "queue", p.QueueURL, "error", err.Error())
+	}
+}
+
+// keepInvisible keeps a running batch's messages invisible until stop is
+// called. In AWS a queue's visibility timeout is at least six times its
+// consumer's timeout, so a message never reappears while its invocation
+// runs; the local queues' visibility is short (a failed or crashed batch
+// comes back quickly), so a slow but living invocation extends it instead.
+func (p *Poller) keepInvisible(ctx context.Context, msgs []types.Message) (stop func()) {
+	if p.Visibility <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(p.Visibility / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, len(msgs))
+			for i, m := range msgs {
+				entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
+					Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: int32(p.Visibility.Seconds()),
+				}
+			}
+			if _, err := p.SQS.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{
+				QueueUrl: aws.String(p.QueueURL), Entries: entries,
+			}); err != nil && ctx.Err() == nil {
+				p.Log.Warn("visibility not extended", "queue", p.QueueURL, "error", err.Error())
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
 	}
 }
 

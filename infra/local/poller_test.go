@@ -225,3 +225,43 @@ func TestPollerConcurrency(t *testing.T) {
 		t.Fatalf("%d invocations at once, more than the concurrency of 3", most)
 	}
 }
+
+// A batch that runs longer than the visibility timeout is not handed out
+// again while it runs (in AWS the visibility is six times the function's
+// timeout): a slow delivery is not a failed one.
+func TestPollerKeepsARunningBatchInvisible(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client := sqs.NewFromConfig(awstest.Config(t))
+	queueURL, queueARN := createQueue(t, client, awstest.Prefix(t)+"jobs", nil)
+	if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String("x")}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	calls := 0
+	finished := make(chan struct{})
+	p := &Poller{
+		SQS: client, QueueURL: queueURL, QueueARN: queueARN, Visibility: time.Second, Concurrency: 2,
+		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Handler: func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+			mu.Lock()
+			calls++
+			first := calls == 1
+			mu.Unlock()
+			if first {
+				time.Sleep(4 * time.Second) // four visibility timeouts
+				close(finished)
+			}
+			return events.SQSEventResponse{}, nil
+		},
+	}
+	go p.Run(ctx)
+	<-finished
+	time.Sleep(2 * time.Second) // long enough for a wrongly visible message to come back
+	cancel()
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 1 {
+		t.Fatalf("the message was handled %d times, want once", calls)
+	}
+}

@@ -520,28 +520,42 @@ func (d *Deliverer) DeadLettered(ctx context.Context, job queue.Job) error {
 		}
 		return nil
 	}
-	rec, err := d.Msgs.Get(ctx, job.WorkspaceID, job.MessageID)
-	if errors.Is(err, store.ErrNotFound) {
-		// Expired with the retention before its job gave up: nothing to mark.
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	now := d.Now().UTC()
-	u := store.MessageUpdate{DeadLetteredAt: &now, From: federation.MessageStatuses, ClearDeadline: true}
-	if !federation.IsFinal(rec.Status) {
-		reason := "dead-lettered: the job failed repeatedly"
-		if rec.Error != "" {
-			reason += "; last error: " + rec.Error
+	var updated *store.MessageRecord
+	for range 3 {
+		rec, err := d.Msgs.Get(ctx, job.WorkspaceID, job.MessageID)
+		if errors.Is(err, store.ErrNotFound) {
+			// Expired with the retention before its job gave up: nothing to mark.
+			return nil
 		}
-		u.Status, u.Error = federation.MsgFailed, &reason
+		if err != nil {
+			return err
+		}
+		now := d.Now().UTC()
+		u := store.MessageUpdate{DeadLetteredAt: &now, From: federation.MessageStatuses, ClearDeadline: true}
+		if !done(rec) {
+			// FAILED only from the status just read: a delivery that
+			// finished meanwhile (its job's last receive still running)
+			// keeps its outcome and is only stamped.
+			reason := "dead-lettered: the job failed repeatedly"
+			if rec.Error != "" {
+				reason += "; last error: " + rec.Error
+			}
+			u.Status, u.Error, u.From = federation.MsgFailed, &reason, []string{rec.Status}
+		}
+		updated, err = d.Msgs.Update(ctx, rec.WorkspaceID, rec.ID, u)
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		break
 	}
-	updated, err := d.Msgs.Update(ctx, rec.WorkspaceID, rec.ID, u)
-	if err != nil {
-		return err
+	if updated == nil {
+		return fmt.Errorf("dead-lettered message %s: its status kept changing", job.MessageID)
 	}
-	if d.Operators != nil {
+	if d.Operators != nil && (updated.Status == federation.MsgFailed || !done(updated)) {
+		// A message that reached its peer needs no one's attention.
 		d.Operators.Exhausted(ctx, updated)
 	}
 	return nil

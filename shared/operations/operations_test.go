@@ -197,3 +197,28 @@ func TestCircuitChangesAreOperatorEvents(t *testing.T) {
 		})
 	}
 }
+
+// A job dead-lettered after its message was delivered (its last receive
+// outlived the others) leaves the message DELIVERED, only stamped, and
+// raises no operator event: nothing needs anyone's attention.
+func TestDeadLetteredAfterDelivery(t *testing.T) {
+	ctx := context.Background()
+	a := apptest.New(t)
+	conn := activeConnection(t, a, "https://peer.invalid", federation.Health{Circuit: federation.CircuitClosed})
+	rec := eventDelivery(t, a, conn)
+	if _, err := a.Store.Messages.Update(ctx, "ws-1", rec.ID, store.MessageUpdate{
+		Status: federation.MsgDelivered, From: []string{federation.MsgPending},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Deliverer.DeadLettered(ctx, queue.Job{WorkspaceID: "ws-1", MessageID: rec.ID}); err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := a.Store.Messages.Get(ctx, "ws-1", rec.ID)
+	if msg.Status != federation.MsgDelivered || msg.DeadLetteredAt == nil {
+		t.Fatalf("the delivery is %s (dead-lettered at %v), want DELIVERED and stamped", msg.Status, msg.DeadLetteredAt)
+	}
+	if ops, err := a.Operations.List(ctx, "ws-1", 10, ""); err != nil || len(ops.Items) != 0 {
+		t.Fatalf("operator events %+v %v, want none", ops.Items, err)
+	}
+}
