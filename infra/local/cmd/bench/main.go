@@ -504,11 +504,12 @@ func deliverAll(ctx context.Context, a *app.App, c *counter, ws string, n int) e
 }
 
 // costModel prices one million delivered events from the counted fan-out
-// calls plus the deliver function's own calls per delivery (counted in its
-// code path: get message, get connection, update message; one receive and
-// one delete per batch of 10).
+// calls plus the deliver function's own calls per delivery (counted by the
+// deliver row: get message, get connection; the outcome's update with its
+// attempt record, the in-flight slot taken and freed; one receive and one
+// delete per batch of 10).
 func costModel(fanWrites, fanReads, fanSQS float64) {
-	const deliverReads, deliverWrites = 2.0, 1.0
+	const deliverReads, deliverWrites = 2.0, 3.0
 	const sqsPerDelivery = 0.2 // event source mapping: one receive and one delete per batch of 10
 	// Assumed, not measured here: a deliver batch of 10 runs concurrently for
 	// about one peer round trip (100 ms) at 256 MB.
