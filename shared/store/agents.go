@@ -152,31 +152,12 @@ func (r *Agents) Get(ctx context.Context, ws, connID, agentID string) (*federati
 // connID is set (filtered within the workspace's own index partition, so a
 // page may hold fewer than limit and still go on).
 func (r *Agents) List(ctx context.Context, ws, connID string, limit int32, cursor string) (Page[federation.Agent], error) {
-	start, err := decodeCursor(cursor, "listKey", wsPK(ws))
-	if err != nil {
-		return Page[federation.Agent]{}, err
-	}
-	in := &dynamodb.QueryInput{
-		TableName: &r.table, IndexName: aws.String(IndexAgentsByTime), Limit: aws.Int32(limit),
-		ScanIndexForward: aws.Bool(false), ExclusiveStartKey: start,
-		KeyConditionExpression:    aws.String("listKey = :p"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":p": s(wsPK(ws))},
-	}
-	if connID != "" {
-		in.FilterExpression = aws.String("connectionId = :c")
-		in.ExpressionAttributeValues[":c"] = s(connID)
-	}
-	out, err := r.db.Query(ctx, in)
-	if err != nil {
-		return Page[federation.Agent]{}, fmt.Errorf("list agents: %w", err)
-	}
-	page := Page[federation.Agent]{Items: []federation.Agent{}, NextCursor: encodeCursor(out.LastEvaluatedKey)}
-	for _, item := range out.Items {
-		var a agentItem
-		if err := attributevalue.UnmarshalMap(item, &a); err != nil {
-			return page, fmt.Errorf("decode agent: %w", err)
-		}
-		page.Items = append(page.Items, federation.Agent(a))
-	}
-	return page, nil
+	in := ofConnection(connID)
+	in.TableName, in.IndexName = &r.table, aws.String(IndexAgentsByTime)
+	return newestFirst(ctx, r.db, in, "listKey", wsPK(ws), limit, cursor, "agents",
+		func(raw map[string]types.AttributeValue) (federation.Agent, error) {
+			var a agentItem
+			err := attributevalue.UnmarshalMap(raw, &a)
+			return federation.Agent(a), err
+		})
 }

@@ -1,10 +1,13 @@
 package store
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -49,4 +52,46 @@ func decodeCursor(cursor, partAttr, partValue string) (map[string]types.Attribut
 		out[k] = s(v)
 	}
 	return out, nil
+}
+
+// newestFirst runs one page of a Query over the partition partAttr =
+// partValue (of in's table or index, with in's filter if any), newest first
+// from cursor, and decodes each item. Every workspace list is this.
+func newestFirst[T any](ctx context.Context, db *dynamodb.Client, in *dynamodb.QueryInput, partAttr, partValue string,
+	limit int32, cursor, what string, decode func(map[string]types.AttributeValue) (T, error)) (Page[T], error) {
+	start, err := decodeCursor(cursor, partAttr, partValue)
+	if err != nil {
+		return Page[T]{}, err
+	}
+	in.Limit, in.ScanIndexForward, in.ExclusiveStartKey = aws.Int32(limit), aws.Bool(false), start
+	in.KeyConditionExpression = aws.String(partAttr + " = :p")
+	if in.ExpressionAttributeValues == nil {
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{}
+	}
+	in.ExpressionAttributeValues[":p"] = s(partValue)
+	out, err := db.Query(ctx, in)
+	if err != nil {
+		return Page[T]{}, fmt.Errorf("list %s: %w", what, err)
+	}
+	page := Page[T]{Items: []T{}, NextCursor: encodeCursor(out.LastEvaluatedKey)}
+	for _, raw := range out.Items {
+		item, err := decode(raw)
+		if err != nil {
+			return page, fmt.Errorf("decode %s: %w", what, err)
+		}
+		page.Items = append(page.Items, item)
+	}
+	return page, nil
+}
+
+// ofConnection filters a workspace list to one connection's items, within
+// the workspace's own partition (so a page may hold fewer than its limit and
+// still go on); "" lists them all.
+func ofConnection(connID string) *dynamodb.QueryInput {
+	in := &dynamodb.QueryInput{}
+	if connID != "" {
+		in.FilterExpression = aws.String("connectionId = :c")
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":c": s(connID)}
+	}
+	return in
 }

@@ -24,17 +24,7 @@ type ListFilter struct {
 // direction filter within the workspace's own index partition, so a page may
 // hold fewer than limit items and still have a next cursor.
 func (r *Messages) List(ctx context.Context, ws string, f ListFilter, limit int32, cursor string) (Page[federation.Message], error) {
-	part := typeKey(ws, f.Type)
-	start, err := decodeCursor(cursor, "typeKey", part)
-	if err != nil {
-		return Page[federation.Message]{}, err
-	}
-	in := &dynamodb.QueryInput{
-		TableName: &r.table, IndexName: aws.String(IndexMessagesByType), Limit: aws.Int32(limit),
-		ScanIndexForward: aws.Bool(false), ExclusiveStartKey: start,
-		KeyConditionExpression:    aws.String("typeKey = :p"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":p": s(part)},
-	}
+	in := &dynamodb.QueryInput{TableName: &r.table, IndexName: aws.String(IndexMessagesByType), ExpressionAttributeValues: map[string]types.AttributeValue{}}
 	var filters []string
 	names := map[string]string{}
 	if f.Status != "" {
@@ -48,25 +38,16 @@ func (r *Messages) List(ctx context.Context, ws string, f ListFilter, limit int3
 		in.ExpressionAttributeValues[":dir"] = s(f.Direction)
 	}
 	if len(filters) > 0 {
-		expr := filters[0]
-		for _, x := range filters[1:] {
-			expr += " AND " + x
-		}
-		in.FilterExpression, in.ExpressionAttributeNames = &expr, names
+		in.FilterExpression, in.ExpressionAttributeNames = aws.String(strings.Join(filters, " AND ")), names
 	}
-	out, err := r.db.Query(ctx, in)
-	if err != nil {
-		return Page[federation.Message]{}, fmt.Errorf("list messages: %w", err)
-	}
-	page := Page[federation.Message]{Items: []federation.Message{}, NextCursor: encodeCursor(out.LastEvaluatedKey)}
-	for _, item := range out.Items {
-		rec, err := decodeMessage(item)
-		if err != nil {
-			return page, err
-		}
-		page.Items = append(page.Items, rec.Message)
-	}
-	return page, nil
+	return newestFirst(ctx, r.db, in, "typeKey", typeKey(ws, f.Type), limit, cursor, "messages",
+		func(raw map[string]types.AttributeValue) (federation.Message, error) {
+			rec, err := decodeMessage(raw)
+			if err != nil {
+				return federation.Message{}, err
+			}
+			return rec.Message, nil
+		})
 }
 
 // EventLog returns one page of the events workspace ws published in

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -57,25 +56,10 @@ func (r *Operations) Record(ctx context.Context, op federation.Operation) error 
 // List returns operator events newest first: a workspace's, or the
 // instance's when ws is "".
 func (r *Operations) List(ctx context.Context, ws string, limit int32, cursor string) (Page[federation.Operation], error) {
-	start, err := decodeCursor(cursor, "pk", opsPK(ws))
-	if err != nil {
-		return Page[federation.Operation]{}, err
-	}
-	out, err := r.db.Query(ctx, &dynamodb.QueryInput{
-		TableName: &r.table, Limit: aws.Int32(limit), ScanIndexForward: aws.Bool(false), ExclusiveStartKey: start,
-		KeyConditionExpression:    aws.String("pk = :p"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":p": s(opsPK(ws))},
-	})
-	if err != nil {
-		return Page[federation.Operation]{}, fmt.Errorf("list operations: %w", err)
-	}
-	page := Page[federation.Operation]{Items: []federation.Operation{}, NextCursor: encodeCursor(out.LastEvaluatedKey)}
-	for _, raw := range out.Items {
-		var it operationItem
-		if err := attributevalue.UnmarshalMapWithOptions(raw, &it, jsonTagsDec); err != nil {
-			return page, fmt.Errorf("decode operation: %w", err)
-		}
-		page.Items = append(page.Items, it.Operation)
-	}
-	return page, nil
+	return newestFirst(ctx, r.db, &dynamodb.QueryInput{TableName: &r.table}, "pk", opsPK(ws), limit, cursor, "operations",
+		func(raw map[string]types.AttributeValue) (federation.Operation, error) {
+			var it operationItem
+			err := attributevalue.UnmarshalMapWithOptions(raw, &it, jsonTagsDec)
+			return it.Operation, err
+		})
 }

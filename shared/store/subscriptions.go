@@ -199,33 +199,14 @@ func (r *Subscriptions) List(ctx context.Context, ws, connID string) ([]federati
 // of one connection if connID is set (filtered within the workspace's own
 // index partition, so a page may hold fewer than limit and still go on).
 func (r *Subscriptions) Page(ctx context.Context, ws, connID string, limit int32, cursor string) (Page[federation.Subscription], error) {
-	start, err := decodeCursor(cursor, "listKey", wsPK(ws))
-	if err != nil {
-		return Page[federation.Subscription]{}, err
-	}
-	in := &dynamodb.QueryInput{
-		TableName: &r.table, IndexName: aws.String(IndexSubscriptionsByTime), Limit: aws.Int32(limit),
-		ScanIndexForward: aws.Bool(false), ExclusiveStartKey: start,
-		KeyConditionExpression:    aws.String("listKey = :p"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":p": s(wsPK(ws))},
-	}
-	if connID != "" {
-		in.FilterExpression = aws.String("connectionId = :c")
-		in.ExpressionAttributeValues[":c"] = s(connID)
-	}
-	out, err := r.db.Query(ctx, in)
-	if err != nil {
-		return Page[federation.Subscription]{}, fmt.Errorf("list subscriptions: %w", err)
-	}
-	page := Page[federation.Subscription]{Items: []federation.Subscription{}, NextCursor: encodeCursor(out.LastEvaluatedKey)}
-	for _, raw := range out.Items {
-		var item subscriptionItem
-		if err := attributevalue.UnmarshalMap(raw, &item); err != nil {
-			return page, fmt.Errorf("decode subscription: %w", err)
-		}
-		page.Items = append(page.Items, item.subscription())
-	}
-	return page, nil
+	in := ofConnection(connID)
+	in.TableName, in.IndexName = &r.table, aws.String(IndexSubscriptionsByTime)
+	return newestFirst(ctx, r.db, in, "listKey", wsPK(ws), limit, cursor, "subscriptions",
+		func(raw map[string]types.AttributeValue) (federation.Subscription, error) {
+			var item subscriptionItem
+			err := attributevalue.UnmarshalMap(raw, &item)
+			return item.subscription(), err
+		})
 }
 
 // MarkSynced records that the publisher confirmed the subscription at.
