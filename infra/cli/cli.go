@@ -89,7 +89,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return apiErr.ExitCode()
 	case errors.As(err, &exit):
 		if exit.err.Error() != "" {
-			fmt.Fprintln(env.Stderr, "fedgate:", exit.err)
+			fmt.Fprintln(env.Stderr, "fedgate:", printable(exit.err.Error()))
 		}
 		return exit.code
 	case isUsage(err):
@@ -97,7 +97,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintln(env.Stderr, "Run 'fedgate --help' for usage.")
 		return ExitUsage
 	}
-	fmt.Fprintln(env.Stderr, "fedgate:", err)
+	fmt.Fprintln(env.Stderr, "fedgate:", printable(err.Error()))
 	return ExitError
 }
 

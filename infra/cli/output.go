@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // printAPIError prints a PROTOCOL error: its code and request id first.
@@ -17,7 +19,7 @@ func (a *app) printAPIError(e *APIError) {
 		fmt.Fprintln(a.env.Stderr, string(data))
 		return
 	}
-	fmt.Fprintln(a.env.Stderr, "fedgate: error:", e.Error())
+	fmt.Fprintln(a.env.Stderr, "fedgate: error:", printable(e.Error()))
 }
 
 // printJSON prints raw JSON indented.
@@ -64,8 +66,11 @@ func (t *table) row(cells ...any) {
 
 func (t *table) flush() error { return t.w.Flush() }
 
-// cell renders one value for a table: times to the second, empty as "-".
-func cell(v any) string {
+// cell renders one value for a table: times to the second, empty as "-",
+// and nothing a terminal would act on (printable).
+func cell(v any) string { return printable(cellText(v)) }
+
+func cellText(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return "-"
@@ -76,7 +81,7 @@ func cell(v any) string {
 		if ts, err := time.Parse(time.RFC3339Nano, x); err == nil {
 			return ts.UTC().Format("2006-01-02 15:04:05Z")
 		}
-		return strings.ReplaceAll(x, "\t", " ")
+		return strings.ReplaceAll(x, "\t", " ") // a tab would break the columns
 	case *time.Time:
 		if x == nil {
 			return "-"
@@ -101,11 +106,43 @@ func cell(v any) string {
 	return fmt.Sprint(v)
 }
 
+// clip shortens s to n characters (not bytes: a cut rune would print as
+// garbage).
 func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n-1] + "…"
+	if utf8.RuneCountInString(s) > n {
+		return string([]rune(s)[:n-1]) + "…"
 	}
 	return s
+}
+
+// printable is s with every character a terminal would act on written as an
+// escape: control characters (ESC starts the sequences that move the cursor,
+// clear the screen or set the window title; CR and BS overwrite what was
+// printed), and the bidirectional overrides that display text in another
+// order than it is. Peer-supplied text (an attempt's error, a command's
+// answer) reaches the operator's terminal through the CLI, and a hostile
+// peer must not be able to rewrite what the operator sees.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, acts) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case !acts(r):
+			b.WriteRune(r)
+		case r < 0x100:
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			fmt.Fprintf(&b, "\\u%04x", r)
+		}
+	}
+	return b.String()
+}
+
+// acts reports whether a terminal does something with r besides showing it.
+func acts(r rune) bool {
+	return unicode.IsControl(r) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == 0x200e || r == 0x200f || r == 0x061c
 }
 
 // fields prints one resource as "name: value" lines.

@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fedgate/fedgate/shared/federation"
+)
+
+// A hostile peer writes the text of its error answers, which the CLI shows
+// in attempt tables: nothing in it may reach the terminal as a command.
+func TestTablesShowPeerTextInert(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"plain text stays", "connection refused", "connection refused"},
+		{"non-ASCII stays", "délai dépassé ✓", "délai dépassé ✓"},
+		{"clear screen", "\x1b[2Jall good", `\x1b[2Jall good`},
+		{"window title (OSC)", "\x1b]0;pwned\x07x", `\x1b]0;pwned\x07x`},
+		{"carriage return overwrites", "failed\rdelivered", `failed\x0ddelivered`},
+		{"backspaces", "500\b\b\b200", `500\x08\x08\x08200`},
+		{"newline splits a row", "a\nFAKE ROW", `a\x0aFAKE ROW`},
+		{"C1 CSI", "\u009b2J", `\x9b2J`},
+		{"bidi override", "evil\u202egnp.exe", `evil\u202egnp.exe`},
+		{"bidi isolate", "a\u2066b\u2069", `a\u2066b\u2069`},
+		{"tab becomes a space", "a\tb", "a b"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := cell(tc.in); got != tc.want {
+				t.Errorf("cell(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+			var out bytes.Buffer
+			tb := newTable(&out, "ATTEMPT", "ERROR")
+			tb.row(1, federation.Attempt{Error: tc.in}.Error)
+			if err := tb.flush(); err != nil {
+				t.Fatal(err)
+			}
+			if strings.ContainsFunc(out.String(), func(r rune) bool { return r != '\n' && acts(r) }) {
+				t.Errorf("table printed %q", out.String())
+			}
+			if lines := strings.Count(out.String(), "\n"); lines != 2 {
+				t.Errorf("table printed %d lines, want header and one row: %q", lines, out.String())
+			}
+		})
+	}
+}
+
+func TestClipCountsCharacters(t *testing.T) {
+	tests := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"abcdefghij", 5, "abcd…"},
+		{"ééééééé", 4, "ééé…"}, // bytes would cut an é in half
+	}
+	for _, tc := range tests {
+		if got := clip(tc.in, tc.n); got != tc.want {
+			t.Errorf("clip(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}
+
+func TestFieldsAndErrorsAreInert(t *testing.T) {
+	var out bytes.Buffer
+	if err := fields(&out, "error", "\x1b[31mred", "at", time.Date(2026, 11, 27, 1, 2, 3, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "\x1b") || !strings.Contains(out.String(), `\x1b[31mred`) {
+		t.Errorf("fields printed %q", out.String())
+	}
+	var stderr bytes.Buffer
+	a := &app{env: Env{Stderr: &stderr}}
+	a.printAPIError(&APIError{Status: 502, Code: "peer_error", Message: "peer said \x1b[2J"})
+	if strings.Contains(stderr.String(), "\x1b") {
+		t.Errorf("error printed %q", stderr.String())
+	}
+}
