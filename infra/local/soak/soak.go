@@ -116,7 +116,11 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		Configure: func(_ string, cfg *config.Config) {
 			// A compressed clock: the same retry rules with short waits.
 			cfg.Retry = federation.RetryPolicy{BaseDelay: 200 * time.Millisecond, MaxDelay: 2 * time.Second, MaxAttempts: 500, MaxAge: 2 * time.Hour}
-			cfg.Circuit = federation.Circuit{Threshold: 10, MinOpen: 2 * time.Second, MaxOpen: 10 * time.Second, SuspendAfter: 5 * 24 * time.Hour}
+			// The open circuit compresses least (60 s instead of 1 h): every
+			// delivery held behind it looks again when it half-opens, and
+			// with hundreds held, shorter waits keep moto busy with nothing
+			// but those looks.
+			cfg.Circuit = federation.Circuit{Threshold: 10, MinOpen: 2 * time.Second, MaxOpen: time.Minute, SuspendAfter: 5 * 24 * time.Hour}
 			cfg.OutboxGrace, cfg.KeyRefetchEvery, cfg.AckDeadline = 2*time.Second, 200*time.Millisecond, 30*time.Second
 			cfg.CrashPoints = opts.CrashPoints
 		},
@@ -248,6 +252,7 @@ func (r *run) publish(ctx context.Context) error {
 		at(0.45): {func() error { r.say("spoke1 up"); return r.spokes[0].Up() }},
 		at(0.55): {func() error { r.say("hub resumes spoke2"); return r.connChange(1, "resume") }},
 	}
+	started := time.Now()
 	for i := range n {
 		for _, f := range faults[i] {
 			if err := f(); err != nil {
@@ -267,6 +272,9 @@ func (r *run) publish(ctx context.Context) error {
 			if err := r.duplicateDeliveryJobs(ctx); err != nil {
 				return err
 			}
+		}
+		if i%100 == 99 {
+			r.say("%d events published (%.0f s)", i+1, time.Since(started).Seconds())
 		}
 	}
 	r.say("%d events published", n)
