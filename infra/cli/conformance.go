@@ -26,7 +26,8 @@ or loopback needs --dev.`,
 			}
 			o.HTTP = a.env.HTTP
 			if !a.json {
-				o.OnResult = func(r conformance.Result) { fmt.Fprintln(c.OutOrStdout(), r.Line()) }
+				// A check's detail quotes what the target answered.
+				o.OnResult = func(r conformance.Result) { fmt.Fprintln(c.OutOrStdout(), printable(r.Line())) }
 			}
 			report, err := conformance.Run(c.Context(), o)
 			if err != nil {
@@ -37,7 +38,7 @@ or loopback needs --dev.`,
 					return err
 				}
 			} else {
-				fmt.Fprintln(c.OutOrStdout(), report.Summary())
+				fmt.Fprintln(c.OutOrStdout(), printable(report.Summary()))
 			}
 			if report.Failed > 0 {
 				return exitWith(ExitChecks, "")
