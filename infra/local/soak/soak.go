@@ -277,7 +277,7 @@ func (r *run) publish(ctx context.Context) error {
 			r.say("%d events published (%.0f s)", i+1, time.Since(started).Seconds())
 		}
 	}
-	r.say("%d events published", n)
+	r.say("all %d events published; waiting until every spoke holds them and nothing is pending", n)
 	return nil
 }
 
