@@ -33,6 +33,17 @@ func createQueue(t *testing.T, client *sqs.Client, name string, attrs map[string
 	return aws.ToString(out.QueueUrl), a.Attributes["QueueArn"]
 }
 
+// queueWithOneMessage is a fresh queue holding one message.
+func queueWithOneMessage(t *testing.T) (client *sqs.Client, url, arn string) {
+	t.Helper()
+	client = sqs.NewFromConfig(awstest.Config(t))
+	url, arn = createQueue(t, client, awstest.Prefix(t)+"jobs", nil)
+	if _, err := client.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String("x")}); err != nil {
+		t.Fatal(err)
+	}
+	return client, url, arn
+}
+
 // The poller behaves like an event source mapping with ReportBatchItemFailures:
 // batches of at most 10, successes deleted, reported failures redelivered
 // after the visibility timeout, and moved to the DLQ by the server's redrive
@@ -124,11 +135,7 @@ func TestPollerPartialBatchFailureAndRedrive(t *testing.T) {
 func TestPollerHandlerErrorKeepsBatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	client := sqs.NewFromConfig(awstest.Config(t))
-	queueURL, queueARN := createQueue(t, client, awstest.Prefix(t)+"jobs", nil)
-	if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String("x")}); err != nil {
-		t.Fatal(err)
-	}
+	client, queueURL, queueARN := queueWithOneMessage(t)
 	var mu sync.Mutex
 	calls := 0
 	p := &Poller{
@@ -232,11 +239,7 @@ func TestPollerConcurrency(t *testing.T) {
 func TestPollerKeepsARunningBatchInvisible(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	client := sqs.NewFromConfig(awstest.Config(t))
-	queueURL, queueARN := createQueue(t, client, awstest.Prefix(t)+"jobs", nil)
-	if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String("x")}); err != nil {
-		t.Fatal(err)
-	}
+	client, queueURL, queueARN := queueWithOneMessage(t)
 	var mu sync.Mutex
 	calls := 0
 	finished := make(chan struct{})
