@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fedgate/fedgate/infra/cli"
 	"github.com/fedgate/fedgate/infra/local"
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/routes"
@@ -114,6 +116,7 @@ func TestAttemptRecords(t *testing.T) {
 		answer func(p *hostilePeer, ev eventPosted) (int, []byte, http.Header)
 		closed bool
 		check  func(t *testing.T, got []federation.Attempt) bool
+		inCLI  bool // the CLI's attempts table shows the peer's text escaped
 	}
 	failedWith := func(status int, class, excerpt string) func(t *testing.T, got []federation.Attempt) bool {
 		return func(t *testing.T, got []federation.Attempt) bool {
@@ -146,6 +149,11 @@ func TestAttemptRecords(t *testing.T) {
 		"500": {ws: "ws-500", answer: func(_ *hostilePeer, _ eventPosted) (int, []byte, http.Header) {
 			return http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"the database is on fire","requestId":"r"}}`), nil
 		}, check: failedWith(500, federation.ClassHTTP, "the database is on fire")},
+		// A hostile peer's text reaches the operator's terminal through
+		// `fedgate messages attempts`: it must arrive there inert.
+		"500 with terminal escapes": {ws: "ws-esc", answer: func(_ *hostilePeer, _ eventPosted) (int, []byte, http.Header) {
+			return http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"fire\u001b[2J\u001b]0;pwned\u0007\u202e","requestId":"r"}}`), nil
+		}, check: failedWith(500, federation.ClassHTTP, "fire"), inCLI: true},
 		"closed port": {ws: "ws-gone", closed: true, check: failedWith(0, federation.ClassConnect, "")},
 		"bad ACK": {ws: "ws-forged", answer: func(p *hostilePeer, ev eventPosted) (int, []byte, http.Header) {
 			forged := &peerKey{id: p.keys[0].id, priv: otherKey} // the right key id, another key
@@ -180,6 +188,13 @@ func TestAttemptRecords(t *testing.T) {
 			})
 			if r := call(t, hub, "GET", "/events/messages/"+delivery+"/attempts", token(t, "ws-other"), nil); r.Status != http.StatusNotFound {
 				t.Fatalf("another workspace read the attempts: %d", r.Status)
+			}
+			if pc.inCLI {
+				r := fedgateCLI(t, context.Background(), hub, tok, "messages", "attempts", delivery)
+				wantCode(t, r, cli.ExitOK, "messages attempts")
+				if strings.ContainsAny(r.out, "\x1b\x07\u202e") || !strings.Contains(r.out, `fire\x1b[2J\x1b]0;pwned\x07\u202e`) {
+					t.Fatalf("the attempts table passed the peer's control characters on:\n%q", r.out)
+				}
 			}
 		})
 	}
