@@ -64,6 +64,12 @@ func FindPython() (string, error) {
 //     serializing them restores the atomicity that fedgate's state
 //     transitions rely on. SQS and KMS stay concurrent, so long polls do not
 //     block anything.
+//   - TransactWriteItems honours ClientRequestToken as DynamoDB does: the
+//     SDK fills one in and keeps it across its retries, so a retried
+//     transaction whose first answer was lost (a reset connection) gets the
+//     first answer again instead of being applied twice, which moto would
+//     answer with TransactionCanceled. The same token with other items is
+//     IdempotentParameterMismatchException. Tokens live 10 minutes.
 //   - moto finds the backend of every request by listing its own package
 //     directory and stat-ing each of its ~170 entries, under a global lock;
 //     every stat hands the GIL to another thread, so with a few dozen busy
@@ -82,15 +88,50 @@ func FindPython() (string, error) {
 // published after 13 minutes, with moto's one core saturated; after, the
 // whole run took 13 minutes.
 const launcher = `
-import logging, sys, threading, time
+import io, json, logging, sys, threading, time
 from moto import backends, server
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.sqs import models as sqs
 
 _call, _lock = DomainDispatcherApplication.__call__, threading.Lock()
+_tokens = {}  # ClientRequestToken -> (expires, request body, status, headers, answer)
+def _transact(self, environ, start_response):
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    environ["wsgi.input"] = io.BytesIO(body)
+    try:
+        token = json.loads(body).get("ClientRequestToken")
+    except ValueError:
+        token = None
+    now = time.time()
+    for t in [t for t, v in _tokens.items() if v[0] < now]:
+        del _tokens[t]
+    if token in _tokens:
+        _, first, status, headers, answer = _tokens[token]
+        if first != body:
+            error = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+                                "message": "the request uses the same client token as a previous, but non-identical request"}).encode()
+            start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(error)))])
+            return [error]
+        start_response(status, headers)
+        return [answer]
+    seen = []
+    def capture(status, headers, exc_info=None):
+        seen.append((status, headers))
+        return start_response(status, headers, exc_info)
+    out = _call(self, environ, capture)
+    try:
+        answer = b"".join(out)
+    finally:
+        getattr(out, "close", lambda: None)()
+    if token and seen and seen[0][0].startswith("200"):
+        _tokens[token] = (now + 600, body, seen[0][0], seen[0][1], answer)
+    return [answer]
 def _serialized(self, environ, start_response):
-    if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target.startswith("DynamoDB_"):
         with _lock:
+            if target.endswith(".TransactWriteItems"):
+                return _transact(self, environ, start_response)
             return _call(self, environ, start_response)
     return _call(self, environ, start_response)
 DomainDispatcherApplication.__call__ = _serialized

@@ -2,11 +2,14 @@ package localaws_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -75,5 +78,50 @@ func TestQueueDelaysAndVisibility(t *testing.T) {
 	wantCounts("after the delay and the visibility timeout", 2, 0, 0)
 	if got := receive(30); len(got) != 2 {
 		t.Fatalf("receive after the delay: %v, want both messages", got)
+	}
+}
+
+// The launcher makes TransactWriteItems honour ClientRequestToken as
+// DynamoDB does: the same token and items answer as the first call did
+// without writing again; the same token with other items is refused.
+func TestTransactionTokens(t *testing.T) {
+	ctx := context.Background()
+	db := dynamodb.NewFromConfig(awstest.Config(t))
+	table := awstest.Prefix(t) + "tokens"
+	if _, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName: &table, BillingMode: dbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []dbtypes.AttributeDefinition{{AttributeName: aws.String("pk"), AttributeType: dbtypes.ScalarAttributeTypeS}},
+		KeySchema:            []dbtypes.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: dbtypes.KeyTypeHash}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &table}) })
+	create := func(token, pk string) error {
+		_, err := db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{ClientRequestToken: aws.String(token), TransactItems: []dbtypes.TransactWriteItem{{
+			Put: &dbtypes.Put{TableName: &table, Item: map[string]dbtypes.AttributeValue{"pk": &dbtypes.AttributeValueMemberS{Value: pk}}, ConditionExpression: aws.String("attribute_not_exists(pk)")},
+		}}})
+		return err
+	}
+	var cancelled *dbtypes.TransactionCanceledException
+	var mismatch *dbtypes.IdempotentParameterMismatchException
+	for _, tt := range []struct {
+		name, token, pk string
+		ok              func(error) bool
+	}{
+		{"first call", "t1", "a", func(err error) bool { return err == nil }},
+		{"same token, same items", "t1", "a", func(err error) bool { return err == nil }},
+		{"new token, same items", "t2", "a", func(err error) bool { return errors.As(err, &cancelled) }},
+		{"same token, other items", "t1", "b", func(err error) bool { return errors.As(err, &mismatch) }},
+	} {
+		if err := create(tt.token, tt.pk); !tt.ok(err) {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+	out, err := db.Scan(ctx, &dynamodb.ScanInput{TableName: &table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Count != 1 {
+		t.Fatalf("table holds %d items, want the one written", out.Count)
 	}
 }

@@ -232,13 +232,14 @@ func (r *Messages) CreateWrite(ctx context.Context, rec *MessageRecord) (Write, 
 	return Write{types.TransactWriteItem{Put: p}}, nil
 }
 
-// Create stores a new message; ErrExists if its id is taken in the workspace.
+// Create stores a new message; ErrExists if another message of the workspace
+// has its id. Storing the same record again succeeds (see putNew).
 func (r *Messages) Create(ctx context.Context, rec *MessageRecord) error {
 	p, err := r.put(ctx, rec)
 	if err != nil {
 		return err
 	}
-	_, err = r.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: p.TableName, Item: p.Item, ConditionExpression: p.ConditionExpression})
+	err = putNew(ctx, r.db, &dynamodb.PutItemInput{TableName: p.TableName, Item: p.Item, ConditionExpression: p.ConditionExpression})
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
 		return fmt.Errorf("message %s: %w", rec.ID, ErrExists)

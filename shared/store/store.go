@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -141,4 +142,20 @@ func createTable(ctx context.Context, db *dynamodb.Client, name string, t Table)
 		}
 	}
 	return nil
+}
+
+// putNew writes an item whose condition says it must not exist yet. A failed
+// condition on an item that holds exactly what in writes is this write's own
+// earlier attempt: the SDK retries a PutItem whose answer was lost (a reset
+// connection, a timeout, a 500) though DynamoDB had applied it, and the retry
+// finds the item. That is success, not a collision; anything else returns
+// the *types.ConditionalCheckFailedException for the caller to name.
+func putNew(ctx context.Context, db *dynamodb.Client, in *dynamodb.PutItemInput) error {
+	in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
+	_, err := db.PutItem(ctx, in)
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) && reflect.DeepEqual(failed.Item, in.Item) {
+		return nil
+	}
+	return err
 }
