@@ -45,7 +45,8 @@ func (l *loseAnswers) Do(req *http.Request) (*http.Response, error) {
 // exactly as written, and that is this write; a retried transaction carries
 // the same ClientRequestToken and gets the first answer (moto is made to
 // honour it as DynamoDB does). A different item under the same key is still
-// a collision.
+// a collision, and so is the same item written again by a call of its own
+// (a concurrent writer of an identical item).
 func TestCreateAfterLostAnswer(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -94,6 +95,9 @@ func TestCreateAfterLostAnswer(t *testing.T) {
 		}
 	}
 
+	if err := st.Messages.Create(ctx, msg); !errors.Is(err, store.ErrExists) {
+		t.Errorf("the same message created again: %v, want ErrExists", err)
+	}
 	other := store.NewRecord(newMessage("ws", "c2", federation.TypeEvent, federation.Outbound, now), "", nil, "")
 	other.ID = msg.ID
 	if err := st.Messages.Create(ctx, other); !errors.Is(err, store.ErrExists) {

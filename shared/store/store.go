@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // Store holds one repository per table of an instance.
@@ -144,17 +145,27 @@ func createTable(ctx context.Context, db *dynamodb.Client, name string, t Table)
 	return nil
 }
 
-// putNew writes an item whose condition says it must not exist yet. A failed
-// condition on an item that holds exactly what in writes is this write's own
-// earlier attempt: the SDK retries a PutItem whose answer was lost (a reset
-// connection, a timeout, a 500) though DynamoDB had applied it, and the retry
-// finds the item. That is success, not a collision; anything else returns
-// the *types.ConditionalCheckFailedException for the caller to name.
+// putNew writes an item whose condition says it must not exist yet. When
+// the SDK retried the write (its first answer was lost to a reset
+// connection, a timeout or a 500, though DynamoDB had applied it) and the
+// retry's condition failed on an item holding exactly what in writes, the
+// item is this call's own first attempt: success, not a collision. A
+// concurrent writer of an identical item is still a collision, since only
+// a retried call takes the item as its own. Anything else returns the
+// *types.ConditionalCheckFailedException for the caller to name.
 func putNew(ctx context.Context, db *dynamodb.Client, in *dynamodb.PutItemInput) error {
 	in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
-	_, err := db.PutItem(ctx, in)
+	attempts := 0
+	count := middleware.FinalizeMiddlewareFunc("fedgateCountAttempts", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+		attempts++
+		return next.HandleFinalize(ctx, in)
+	})
+	_, err := db.PutItem(ctx, in, func(o *dynamodb.Options) {
+		// After the retry middleware, so it runs once per attempt.
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error { return st.Finalize.Add(count, middleware.After) })
+	})
 	var failed *types.ConditionalCheckFailedException
-	if errors.As(err, &failed) && reflect.DeepEqual(failed.Item, in.Item) {
+	if attempts > 1 && errors.As(err, &failed) && reflect.DeepEqual(failed.Item, in.Item) {
 		return nil
 	}
 	return err
