@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -66,7 +67,7 @@ func jobs(a *app.App, name string, fn func(ctx context.Context, job queue.Job) e
 			go func() {
 				defer func() { <-sem; wg.Done() }()
 				// Each job continues the trace of the work that queued it.
-				ctx := trace.Continue(ctx, job.TraceParent)
+				ctx := trace.Labeled(trace.Continue(ctx, job.TraceParent), slog.String("function", name))
 				err := runJob(ctx, func(ctx context.Context, job queue.Job) error {
 					err := fn(ctx, job)
 					a.Faults.At(faults.MidBatch)
@@ -111,8 +112,10 @@ func runJob(ctx context.Context, fn func(context.Context, queue.Job) error, job 
 }
 
 // scheduled runs fn on every tick of its schedule, each run a trace of its own.
-func scheduled(fn func(ctx context.Context) error) ScheduledHandler {
-	return func(ctx context.Context, _ events.CloudWatchEvent) error { return fn(trace.With(ctx, trace.New())) }
+func scheduled(name string, fn func(ctx context.Context) error) ScheduledHandler {
+	return func(ctx context.Context, _ events.CloudWatchEvent) error {
+		return fn(trace.Labeled(trace.With(ctx, trace.New()), slog.String("function", name)))
+	}
 }
 
 // Fanout is the fanout-queue consumer: one page of an event's subscribers.
@@ -143,7 +146,7 @@ func DLQRecorder(a *app.App) SQSHandler { return jobs(a, "dlq-recorder", a.Deliv
 // Timeouts marks commands without a response in time as TIMEOUT and expires
 // inbound connections no user accepted in time (every minute).
 func Timeouts(a *app.App) ScheduledHandler {
-	return scheduled(func(ctx context.Context) error {
+	return scheduled("timeouts", func(ctx context.Context) error {
 		if err := a.Messaging.Timeouts(ctx); err != nil {
 			return err
 		}
@@ -154,7 +157,7 @@ func Timeouts(a *app.App) ScheduledHandler {
 // Sweeper sends the jobs a crash or an SQS failure left unsent, and the
 // subscription syncs that are due (every minute).
 func Sweeper(a *app.App) ScheduledHandler {
-	return scheduled(func(ctx context.Context) error {
+	return scheduled("sweeper", func(ctx context.Context) error {
 		if _, err := a.Outbox.Sweep(ctx, a.Now(), a.Config.OutboxGrace); err != nil {
 			return err
 		}
@@ -164,4 +167,4 @@ func Sweeper(a *app.App) ScheduledHandler {
 
 // AgentsWatch tells peers about status changes of the agents run here for
 // them (every minute).
-func AgentsWatch(a *app.App) ScheduledHandler { return scheduled(a.Agents.Watch) }
+func AgentsWatch(a *app.App) ScheduledHandler { return scheduled("agents-watch", a.Agents.Watch) }

@@ -144,7 +144,7 @@ func Handle(route routes.Route, opts Options, fn Func) LambdaHandler {
 		c := &Call{Req: &req, RequestID: requestID, Log: opts.Logger.With("requestId", requestID, "function", route.Name)}
 		// A user call continues its caller's trace or starts one; a peer's
 		// envelope carries its own (read once the body is).
-		ctx = trace.Continue(ctx, req.Headers["traceparent"])
+		ctx = trace.Labeled(trace.Continue(ctx, req.Headers["traceparent"]), slog.String("function", route.Name), slog.String("requestId", requestID))
 		status, body, ferr := func() (status int, body any, err error) {
 			defer func() {
 				if p := recover(); p != nil {

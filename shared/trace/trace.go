@@ -16,6 +16,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 )
@@ -151,25 +152,53 @@ func Continue(ctx context.Context, traceparent string) context.Context {
 	return With(ctx, c)
 }
 
+type labelsKey struct{}
+
+// Labeled returns ctx whose log lines also carry attrs, such as the function
+// and request id, so the services a handler calls name them without loggers
+// of their own (the local runner hosts every function of an instance on one
+// logger).
+func Labeled(ctx context.Context, attrs ...slog.Attr) context.Context {
+	prev, _ := ctx.Value(labelsKey{}).([]slog.Attr)
+	return context.WithValue(ctx, labelsKey{}, append(slices.Clip(prev), attrs...))
+}
+
 // Handler adds traceId to every record logged with a context that carries a
-// trace (InfoContext and the like).
-type Handler struct{ slog.Handler }
+// trace (InfoContext and the like), and the context's labels that the
+// logger does not already carry.
+type Handler struct {
+	slog.Handler
+	keys []string // added with WithAttrs
+}
 
 // NewHandler wraps h.
-func NewHandler(h slog.Handler) Handler { return Handler{h} }
+func NewHandler(h slog.Handler) Handler { return Handler{Handler: h} }
 
-// Handle adds the trace id and passes the record on.
+// Handle adds the trace id and labels and passes the record on.
 func (h Handler) Handle(ctx context.Context, r slog.Record) error {
 	if c := From(ctx); !c.IsZero() {
 		r.AddAttrs(slog.String("traceId", c.ID()))
+	}
+	labels, _ := ctx.Value(labelsKey{}).([]slog.Attr)
+	for _, a := range labels {
+		if !slices.Contains(h.keys, a.Key) {
+			r.AddAttrs(a)
+		}
 	}
 	return h.Handler.Handle(ctx, r)
 }
 
 // WithAttrs keeps the wrapping.
 func (h Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return Handler{h.Handler.WithAttrs(attrs)}
+	keys := slices.Clip(h.keys)
+	for _, a := range attrs {
+		keys = append(keys, a.Key)
+	}
+	return Handler{Handler: h.Handler.WithAttrs(attrs), keys: keys}
 }
 
-// WithGroup keeps the wrapping.
-func (h Handler) WithGroup(name string) slog.Handler { return Handler{h.Handler.WithGroup(name)} }
+// WithGroup keeps the wrapping; attributes after it are in the group, so
+// they never collide with a label.
+func (h Handler) WithGroup(name string) slog.Handler {
+	return Handler{Handler: h.Handler.WithGroup(name), keys: h.keys}
+}

@@ -76,18 +76,32 @@ func TestContinueAndHeader(t *testing.T) {
 	}
 }
 
-// Every line logged with a traced context names the trace.
+// Every line logged with a traced context names the trace, and carries the
+// context's labels unless the logger already has them.
 func TestHandler(t *testing.T) {
-	var buf bytes.Buffer
-	log := slog.New(NewHandler(slog.NewJSONHandler(&buf, nil))).With("function", "x")
-	ctx := Continue(context.Background(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-	log.InfoContext(ctx, "traced")
-	log.Info("untraced")
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	var first, second map[string]any
-	_ = json.Unmarshal([]byte(lines[0]), &first)
-	_ = json.Unmarshal([]byte(lines[1]), &second)
-	if first["traceId"] != "4bf92f3577b34da6a3ce929d0e0e4736" || first["function"] != "x" || second["traceId"] != nil {
-		t.Fatalf("lines %s", buf.String())
+	traced := Continue(context.Background(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	for _, tt := range []struct {
+		name           string
+		ctx            context.Context
+		with           []any
+		traceID, fn    any
+		functionFields int
+	}{
+		{"traced, named by the logger", traced, []any{"function", "x"}, "4bf92f3577b34da6a3ce929d0e0e4736", "x", 1},
+		{"untraced", context.Background(), []any{"function", "x"}, nil, "x", 1},
+		{"named by the context", Labeled(traced, slog.String("function", "deliver")), nil, "4bf92f3577b34da6a3ce929d0e0e4736", "deliver", 1},
+		{"named by both: the logger's", Labeled(context.Background(), slog.String("function", "deliver")), []any{"function", "x"}, nil, "x", 1},
+		{"named by neither", context.Background(), []any{"instance", "hub"}, nil, nil, 0},
+		{"labels added in two steps", Labeled(Labeled(context.Background(), slog.String("function", "ack")), slog.String("messageId", "m1")), nil, nil, "ack", 1},
+	} {
+		var buf bytes.Buffer
+		slog.New(NewHandler(slog.NewJSONHandler(&buf, nil))).With(tt.with...).InfoContext(tt.ctx, "line")
+		var got map[string]any
+		if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got["traceId"] != tt.traceID || got["function"] != tt.fn || strings.Count(buf.String(), `"function"`) != tt.functionFields {
+			t.Errorf("%s: line %s", tt.name, buf.String())
+		}
 	}
 }

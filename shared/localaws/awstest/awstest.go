@@ -58,10 +58,11 @@ func Config(t testing.TB) aws.Config {
 	return cfg
 }
 
-// reportFailures writes every failed or 5xx round trip to moto_server to
-// stderr, which go test prints only for a failing package: the SDK retries
-// such calls silently, and a retried conditional write that had been
-// applied surfaces far away as "already exists" or a conflict.
+// reportFailures writes every failed or 5xx round trip to moto_server (not
+// those its caller cancelled) to stderr, which go test prints only for a
+// failing package: the SDK retries such calls silently, and a retried
+// conditional write that had been applied surfaces far away as "already
+// exists" or a conflict.
 type reportFailures struct{ next aws.HTTPClient }
 
 func (r reportFailures) Do(req *http.Request) (*http.Response, error) {
@@ -71,6 +72,8 @@ func (r reportFailures) Do(req *http.Request) (*http.Response, error) {
 		op = req.Method + " " + req.URL.Path
 	}
 	switch {
+	case err != nil && req.Context().Err() != nil:
+		// the caller gave up (a poller stopping): not a failure of the call
 	case err != nil:
 		fmt.Fprintf(os.Stderr, "awstest: %s %s: %v\n", time.Now().Format(time.StampMicro), op, err)
 	case resp.StatusCode >= 500:
