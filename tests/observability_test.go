@@ -195,6 +195,12 @@ func TestAttemptRecords(t *testing.T) {
 				if strings.ContainsAny(r.out, "\x1b\x07\u202e") || !strings.Contains(r.out, `fire\x1b[2J\x1b]0;pwned\x07\u202e`) {
 					t.Fatalf("the attempts table passed the peer's control characters on:\n%q", r.out)
 				}
+				// --json: the same text, escaped inside JSON strings.
+				r = fedgateCLI(t, context.Background(), hub, tok, "messages", "attempts", delivery, "--json")
+				wantCode(t, r, cli.ExitOK, "messages attempts --json")
+				if strings.ContainsAny(r.out, "\x1b\x07\u202e") || !strings.Contains(r.out, `\u202e`) || !json.Valid([]byte(r.out)) {
+					t.Fatalf("the attempts JSON passed the peer's control characters on:\n%q", r.out)
+				}
 			}
 		})
 	}

@@ -221,7 +221,7 @@ func (a *app) tailCommand() *cobra.Command {
 				for _, m := range fresh {
 					if a.json {
 						data, _ := json.Marshal(m)
-						fmt.Fprintln(c.OutOrStdout(), string(data))
+						fmt.Fprintln(c.OutOrStdout(), string(inertJSON(data)))
 						continue
 					}
 					if t == nil {

@@ -16,22 +16,44 @@ import (
 func (a *app) printAPIError(e *APIError) {
 	if a.json {
 		data, _ := json.Marshal(map[string]any{"error": e, "status": e.Status})
-		fmt.Fprintln(a.env.Stderr, string(data))
+		fmt.Fprintln(a.env.Stderr, string(inertJSON(data)))
 		return
 	}
 	fmt.Fprintln(a.env.Stderr, "fedgate: error:", printable(e.Error()))
 }
 
-// printJSON prints raw JSON indented.
+// printJSON prints raw JSON indented, with nothing in it a terminal would
+// act on (inertJSON); what is not JSON is printed as text (printable).
 func printJSON(w io.Writer, raw []byte) error {
 	var buf bytes.Buffer
 	if err := json.Indent(&buf, raw, "", "  "); err != nil {
-		_, err := w.Write(append(raw, '\n'))
+		_, err := io.WriteString(w, printable(string(raw))+"\n")
 		return err
 	}
-	buf.WriteByte('\n')
-	_, err := w.Write(buf.Bytes())
+	_, err := w.Write(append(inertJSON(buf.Bytes()), '\n'))
 	return err
+}
+
+// inertJSON writes every character of valid JSON that a terminal would act
+// on (acts) as a \u escape, which is the same JSON to any parser. Go's
+// encoder escapes C0 controls but writes C1 controls and bidirectional
+// overrides raw, so a peer's text would reach a terminal reading --json
+// output unchanged. Outside strings valid JSON has only whitespace, so
+// every other acting character is inside a string, where an escape is legal.
+func inertJSON(data []byte) []byte {
+	jsonSpace := func(r rune) bool { return r == ' ' || r == '\n' || r == '\t' || r == '\r' }
+	if !bytes.ContainsFunc(data, func(r rune) bool { return acts(r) && !jsonSpace(r) }) {
+		return data
+	}
+	var b bytes.Buffer
+	for _, r := range string(data) {
+		if acts(r) && !jsonSpace(r) {
+			fmt.Fprintf(&b, "\\u%04x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.Bytes()
 }
 
 // printValue prints v as indented JSON.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -78,5 +79,52 @@ func TestFieldsAndErrorsAreInert(t *testing.T) {
 	a.printAPIError(&APIError{Status: 502, Code: "peer_error", Message: "peer said \x1b[2J"})
 	if strings.Contains(stderr.String(), "\x1b") {
 		t.Errorf("error printed %q", stderr.String())
+	}
+}
+
+// --json output stays the same JSON to a parser, but a terminal showing it
+// gets no character it would act on: Go's encoder leaves C1 controls and
+// bidirectional overrides raw.
+func TestJSONOutputIsInert(t *testing.T) {
+	tests := []struct {
+		name, value string
+	}{
+		{"plain", "connection refused"},
+		{"non-ASCII", "délai dépassé ✓"},
+		{"C1 CSI", "\u009b2J"},
+		{"bidi override", "evil\u202egnp.exe"},
+		{"bidi isolate and marks", "a\u2066b\u2069\u200e\u200f\u061c"},
+		{"C0 escaped by the encoder", "\x1b[2J\r\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := printValue(&out, map[string]any{"error": tc.value, "n": 1}); err != nil {
+				t.Fatal(err)
+			}
+			if strings.ContainsFunc(out.String(), func(r rune) bool { return r != '\n' && acts(r) }) {
+				t.Errorf("printed %q", out.String())
+			}
+			var back struct {
+				Error string `json:"error"`
+				N     int    `json:"n"`
+			}
+			if err := json.Unmarshal(out.Bytes(), &back); err != nil || back.Error != tc.value || back.N != 1 {
+				t.Errorf("printed %q, which parses to %+v (%v)", out.String(), back, err)
+			}
+		})
+	}
+	var out bytes.Buffer
+	if err := printJSON(&out, []byte("not json \x1b[2J\u202e")); err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsFunc(out.String(), func(r rune) bool { return r != '\n' && acts(r) }) {
+		t.Errorf("non-JSON answer printed %q", out.String())
+	}
+	var stderr bytes.Buffer
+	a := &app{env: Env{Stderr: &stderr}, json: true}
+	a.printAPIError(&APIError{Status: 502, Code: "peer_error", Message: "peer said \u009b2J\u202e"})
+	if strings.ContainsFunc(stderr.String(), func(r rune) bool { return r != '\n' && acts(r) }) || !json.Valid(bytes.TrimSpace(stderr.Bytes())) {
+		t.Errorf("--json error printed %q", stderr.String())
 	}
 }
