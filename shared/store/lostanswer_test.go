@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -42,12 +43,13 @@ func (l *loseAnswers) Do(req *http.Request) (*http.Response, error) {
 
 // A new item whose first write was applied but whose answer was lost is
 // created, not "already exists": the SDK's retry of a PutItem finds the item
-// exactly as written, and that is this write; a retried transaction carries
+// exactly as written, and that is this write; a retried conditional update
+// finds the item stamped with its own updatedAt; a retried transaction carries
 // the same ClientRequestToken and gets the first answer (moto is made to
 // honour it as DynamoDB does). A different item under the same key is still
 // a collision, and so is the same item written again by a call of its own
 // (a concurrent writer of an identical item).
-func TestCreateAfterLostAnswer(t *testing.T) {
+func TestWritesAfterLostAnswer(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	net := &loseAnswers{}
@@ -76,6 +78,19 @@ func TestCreateAfterLostAnswer(t *testing.T) {
 			_, err := st.Invites.Workspace(ctx, "tok", now)
 			return err
 		}},
+		{"message update", "UpdateItem", func() error {
+			rec, err := st.Messages.Update(ctx, "ws", msg.ID, store.MessageUpdate{Status: federation.MsgDelivered, From: []string{federation.MsgPending}})
+			if err == nil && rec.Status != federation.MsgDelivered {
+				err = fmt.Errorf("updated record is %s", rec.Status)
+			}
+			return err
+		}, func() error {
+			rec, err := st.Messages.Get(ctx, "ws", msg.ID)
+			if err == nil && rec.Status != federation.MsgDelivered {
+				err = fmt.Errorf("stored record is %s", rec.Status)
+			}
+			return err
+		}},
 		{"connection", "TransactWriteItems", func() error { return st.Connections.Create(ctx, conn) }, func() error {
 			_, err := st.Connections.Get(ctx, "ws", conn.ID)
 			return err
@@ -85,7 +100,7 @@ func TestCreateAfterLostAnswer(t *testing.T) {
 		net.sent.Store(0)
 		net.lose.Store(1)
 		if err := tt.create(); err != nil {
-			t.Errorf("%s: create whose first answer was lost: %v, want success", tt.name, err)
+			t.Errorf("%s: a write whose first answer was lost: %v, want success", tt.name, err)
 		}
 		if n := net.sent.Load(); n != 2 {
 			t.Errorf("%s: %d %s requests, want 2 (the lost one and the SDK's retry)", tt.name, n, tt.op)
@@ -97,6 +112,12 @@ func TestCreateAfterLostAnswer(t *testing.T) {
 
 	if err := st.Messages.Create(ctx, msg); !errors.Is(err, store.ErrExists) {
 		t.Errorf("the same message created again: %v, want ErrExists", err)
+	}
+	if rec, err := st.Messages.Update(ctx, "ws", msg.ID, store.MessageUpdate{Status: federation.MsgDelivered, From: []string{federation.MsgPending}}); !errors.Is(err, store.ErrConflict) || rec == nil || rec.Status != federation.MsgDelivered {
+		t.Errorf("the same update made again: %v (%+v), want ErrConflict with the current record", err, rec)
+	}
+	if _, err := st.Messages.Update(ctx, "ws", "no-such-message", store.MessageUpdate{Status: federation.MsgDelivered}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("update of a missing message: %v, want ErrNotFound", err)
 	}
 	other := store.NewRecord(newMessage("ws", "c2", federation.TypeEvent, federation.Outbound, now), "", nil, "")
 	other.ID = msg.ID

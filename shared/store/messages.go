@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -285,20 +286,34 @@ type MessageUpdate struct {
 // Update applies u if the message's status allows it; ErrConflict otherwise
 // (with the current record), ErrNotFound if it does not exist.
 func (r *Messages) Update(ctx context.Context, ws, id string, mu MessageUpdate) (*MessageRecord, error) {
-	upd := r.buildUpdate(ws, id, mu)
+	now := r.now().UTC()
+	upd := r.buildUpdate(ws, id, mu, now)
 	if n := itemSize(upd.ExpressionAttributeValues); n > maxItemSize/2 {
 		return nil, fmt.Errorf("update of message %s sets %d bytes: %w", id, n, ErrTooLarge)
 	}
+	attempts := 0
 	out, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: upd.TableName, Key: upd.Key, UpdateExpression: upd.UpdateExpression, ConditionExpression: upd.ConditionExpression,
 		ExpressionAttributeNames: upd.ExpressionAttributeNames, ExpressionAttributeValues: upd.ExpressionAttributeValues,
-		ReturnValues: types.ReturnValueAllNew,
-	})
+		ReturnValues: types.ReturnValueAllNew, ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}, countAttempts(&attempts))
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
-		current, gerr := r.Get(ctx, ws, id)
-		if gerr != nil {
+		if len(failed.Item) == 0 {
+			_, gerr := r.Get(ctx, ws, id) // names the missing message as Get does
+			if gerr == nil {
+				gerr = fmt.Errorf("message %s: %w", id, ErrConflict)
+			}
 			return nil, gerr
+		}
+		current, derr := decodeMessage(failed.Item)
+		if derr != nil {
+			return nil, derr
+		}
+		// A retried call whose first attempt was applied (its answer lost)
+		// finds the item stamped with this update's updatedAt: it is done.
+		if stamp, _ := attributevalue.Marshal(now); attempts > 1 && reflect.DeepEqual(failed.Item["updatedAt"], stamp) {
+			return current, nil
 		}
 		return current, fmt.Errorf("message %s is %s: %w", id, current.Status, ErrConflict)
 	}
@@ -308,8 +323,9 @@ func (r *Messages) Update(ctx context.Context, ws, id string, mu MessageUpdate) 
 	return decodeMessage(out.Attributes)
 }
 
-func (r *Messages) buildUpdate(ws, id string, mu MessageUpdate) *types.Update {
-	now := r.now().UTC()
+// buildUpdate stamps the item with updatedAt now (to the nanosecond, which
+// also tells a retried Update that its first attempt was applied).
+func (r *Messages) buildUpdate(ws, id string, mu MessageUpdate, now time.Time) *types.Update {
 	u := newUpdate().set("updatedAt", now)
 	if mu.Status != "" {
 		u.set("status", mu.Status)
@@ -368,7 +384,7 @@ func (r *Messages) buildUpdate(ws, id string, mu MessageUpdate) *types.Update {
 // new state and the messages it causes (a COMMAND_RESPONSE, say) are stored
 // together or not at all. ErrConflict if mu's condition fails or a rec exists.
 func (r *Messages) UpdateWith(ctx context.Context, ws, id string, mu MessageUpdate, recs ...*MessageRecord) error {
-	upd := r.buildUpdate(ws, id, mu)
+	upd := r.buildUpdate(ws, id, mu, r.now().UTC())
 	items := []types.TransactWriteItem{{Update: upd}}
 	for _, rec := range recs {
 		p, err := r.put(ctx, rec)

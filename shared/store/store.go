@@ -156,17 +156,24 @@ func createTable(ctx context.Context, db *dynamodb.Client, name string, t Table)
 func putNew(ctx context.Context, db *dynamodb.Client, in *dynamodb.PutItemInput) error {
 	in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
 	attempts := 0
-	count := middleware.FinalizeMiddlewareFunc("fedgateCountAttempts", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-		attempts++
-		return next.HandleFinalize(ctx, in)
-	})
-	_, err := db.PutItem(ctx, in, func(o *dynamodb.Options) {
-		// After the retry middleware, so it runs once per attempt.
-		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error { return st.Finalize.Add(count, middleware.After) })
-	})
+	_, err := db.PutItem(ctx, in, countAttempts(&attempts))
 	var failed *types.ConditionalCheckFailedException
 	if attempts > 1 && errors.As(err, &failed) && reflect.DeepEqual(failed.Item, in.Item) {
 		return nil
 	}
 	return err
+}
+
+// countAttempts is a per-call option that counts in *n the attempts the SDK
+// makes, its retries included: only a retried call can find its own earlier
+// attempt applied.
+func countAttempts(n *int) func(*dynamodb.Options) {
+	count := middleware.FinalizeMiddlewareFunc("fedgateCountAttempts", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+		*n++
+		return next.HandleFinalize(ctx, in)
+	})
+	return func(o *dynamodb.Options) {
+		// After the retry middleware, so it runs once per attempt.
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error { return st.Finalize.Add(count, middleware.After) })
+	}
 }
