@@ -65,6 +65,7 @@ func TestWritesAfterLostAnswer(t *testing.T) {
 	msg := store.NewRecord(newMessage("ws", "c", federation.TypeEvent, federation.Outbound, now), "", nil, "")
 
 	conn := newConn("ws", "peer", federation.StatusPending)
+	conn.Direction = federation.Outbound // accepting it is one UpdateItem (an inbound one's counters make it a transaction)
 	for _, tt := range []struct {
 		name, op string
 		create   func() error
@@ -93,6 +94,16 @@ func TestWritesAfterLostAnswer(t *testing.T) {
 		}},
 		{"connection", "TransactWriteItems", func() error { return st.Connections.Create(ctx, conn) }, func() error {
 			_, err := st.Connections.Get(ctx, "ws", conn.ID)
+			return err
+		}},
+		{"connection transition", "UpdateItem", func() error {
+			_, err := st.Connections.Transition(ctx, "ws", conn.ID, store.ConnectionChange{To: federation.StatusActive})
+			return err
+		}, func() error {
+			c, err := st.Connections.Get(ctx, "ws", conn.ID)
+			if err == nil && c.Status != federation.StatusActive {
+				err = fmt.Errorf("stored connection is %s", c.Status)
+			}
 			return err
 		}},
 	} {
