@@ -37,21 +37,28 @@ func printJSON(w io.Writer, raw []byte) error {
 // inertJSON writes every character of valid JSON that a terminal would act
 // on (acts) as a \u escape, which is the same JSON to any parser. Go's
 // encoder escapes C0 controls but writes C1 controls and bidirectional
-// overrides raw, so a peer's text would reach a terminal reading --json
-// output unchanged. Outside strings valid JSON has only whitespace, so
-// every other acting character is inside a string, where an escape is legal.
+// overrides raw, and passes the bytes of a json.RawMessage (a peer's
+// payload) on unchecked, so a lone 0x9b (CSI to an 8-bit terminal) can be
+// in an answer: a byte that is not UTF-8 becomes \ufffd, as a parser would
+// read it. Outside strings valid JSON has only whitespace, so every other
+// acting character is inside a string, where an escape is legal.
 func inertJSON(data []byte) []byte {
 	jsonSpace := func(r rune) bool { return r == ' ' || r == '\n' || r == '\t' || r == '\r' }
-	if !bytes.ContainsFunc(data, func(r rune) bool { return acts(r) && !jsonSpace(r) }) {
+	if utf8.Valid(data) && !bytes.ContainsFunc(data, func(r rune) bool { return acts(r) && !jsonSpace(r) }) {
 		return data
 	}
 	var b bytes.Buffer
-	for _, r := range string(data) {
-		if acts(r) && !jsonSpace(r) {
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b.WriteString(`\ufffd`)
+		case acts(r) && !jsonSpace(r):
 			fmt.Fprintf(&b, "\\u%04x", r)
-			continue
+		default:
+			b.Write(data[:size])
 		}
-		b.WriteRune(r)
+		data = data[size:]
 	}
 	return b.Bytes()
 }
@@ -145,19 +152,23 @@ func clip(s string, n int) string {
 // answer) reaches the operator's terminal through the CLI, and a hostile
 // peer must not be able to rewrite what the operator sees.
 func printable(s string) string {
-	if !strings.ContainsFunc(s, acts) {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, acts) {
 		return s
 	}
 	var b strings.Builder
-	for _, r := range s {
+	for len(s) > 0 {
+		r, size := utf8.DecodeRuneInString(s)
 		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, "\\x%02x", s[0]) // not UTF-8: 0x9b is CSI to an 8-bit terminal
 		case !acts(r):
-			b.WriteRune(r)
+			b.WriteString(s[:size])
 		case r < 0x100:
 			fmt.Fprintf(&b, "\\x%02x", r)
 		default:
 			fmt.Fprintf(&b, "\\u%04x", r)
 		}
+		s = s[size:]
 	}
 	return b.String()
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fedgate/fedgate/shared/federation"
 )
@@ -113,6 +114,19 @@ func TestJSONOutputIsInert(t *testing.T) {
 				t.Errorf("printed %q, which parses to %+v (%v)", out.String(), back, err)
 			}
 		})
+	}
+	// A peer's payload is passed on as raw bytes, which need not be UTF-8:
+	// a lone 0x9b is CSI to an 8-bit terminal.
+	var raw bytes.Buffer
+	if err := printJSON(&raw, []byte("{\"payload\":{\"x\":\"a\x9b2J\"}}")); err != nil {
+		t.Fatal(err)
+	}
+	var back struct{ Payload struct{ X string } }
+	if !utf8.Valid(raw.Bytes()) || json.Unmarshal(raw.Bytes(), &back) != nil || back.Payload.X != "a\ufffd2J" {
+		t.Errorf("a payload that is not UTF-8 printed %q", raw.String())
+	}
+	if got := cell("a\x9b2J"); got != `a\x9b2J` {
+		t.Errorf("cell of a byte that is not UTF-8: %q", got)
 	}
 	var out bytes.Buffer
 	if err := printJSON(&out, []byte("not json \x1b[2J\u202e")); err != nil {

@@ -100,7 +100,9 @@ def _transact(self, environ, start_response):
     environ["wsgi.input"] = io.BytesIO(body)
     try:
         token = json.loads(body).get("ClientRequestToken")
-    except ValueError:
+    except (ValueError, AttributeError):
+        token = None  # not a JSON object: moto answers it as it does
+    if not isinstance(token, str):
         token = None
     now = time.time()
     for t in [t for t, v in _tokens.items() if v[0] < now]:
@@ -123,8 +125,8 @@ def _transact(self, environ, start_response):
         answer = b"".join(out)
     finally:
         getattr(out, "close", lambda: None)()
-    if token and seen and seen[0][0].startswith("200"):
-        _tokens[token] = (now + 600, body, seen[0][0], seen[0][1], answer)
+    if token and seen and seen[-1][0].startswith("200"):
+        _tokens[token] = (now + 600, body, seen[-1][0], seen[-1][1], answer)
     return [answer]
 def _serialized(self, environ, start_response):
     target = environ.get("HTTP_X_AMZ_TARGET", "")

@@ -353,12 +353,12 @@ func (r *Connections) Transition(ctx context.Context, ws, id string, ch Connecti
 		}
 	}
 	items = append(items, writesOf(ch.Also)...)
-	attempts := 0
+	var w retries
 	if len(items) == 1 {
 		_, err = r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: upd.TableName, Key: upd.Key, UpdateExpression: upd.UpdateExpression, ConditionExpression: upd.ConditionExpression,
 			ExpressionAttributeNames: upd.ExpressionAttributeNames, ExpressionAttributeValues: upd.ExpressionAttributeValues,
-		}, countAttempts(&attempts))
+		}, w.watch)
 	} else {
 		// A retried transaction is idempotent by its ClientRequestToken.
 		_, err = r.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
@@ -372,7 +372,7 @@ func (r *Connections) Transition(ctx context.Context, ws, id string, ch Connecti
 		}
 		// A retried update whose first attempt was applied (its answer
 		// lost) finds its own updatedAt stamp, to the nanosecond.
-		if attempts > 1 && current.UpdatedAt.Equal(now) && current.Status == ch.To {
+		if w.mayHaveApplied && current.UpdatedAt.Equal(now) && current.Status == ch.To {
 			return current, nil
 		}
 		return current, fmt.Errorf("connection %s is %s %s: %w", id, current.Direction, current.Status, ErrConflict)

@@ -233,8 +233,8 @@ func (r *Messages) CreateWrite(ctx context.Context, rec *MessageRecord) (Write, 
 	return Write{types.TransactWriteItem{Put: p}}, nil
 }
 
-// Create stores a new message; ErrExists if another message of the workspace
-// has its id. Storing the same record again succeeds (see putNew).
+// Create stores a new message; ErrExists if its id is taken in the workspace
+// (but not by this call's own first attempt: see putNew).
 func (r *Messages) Create(ctx context.Context, rec *MessageRecord) error {
 	p, err := r.put(ctx, rec)
 	if err != nil {
@@ -291,20 +291,21 @@ func (r *Messages) Update(ctx context.Context, ws, id string, mu MessageUpdate) 
 	if n := itemSize(upd.ExpressionAttributeValues); n > maxItemSize/2 {
 		return nil, fmt.Errorf("update of message %s sets %d bytes: %w", id, n, ErrTooLarge)
 	}
-	attempts := 0
+	var w retries
 	out, err := r.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: upd.TableName, Key: upd.Key, UpdateExpression: upd.UpdateExpression, ConditionExpression: upd.ConditionExpression,
 		ExpressionAttributeNames: upd.ExpressionAttributeNames, ExpressionAttributeValues: upd.ExpressionAttributeValues,
 		ReturnValues: types.ReturnValueAllNew, ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}, countAttempts(&attempts))
+	}, w.watch)
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
 		if len(failed.Item) == 0 {
-			_, gerr := r.Get(ctx, ws, id) // names the missing message as Get does
-			if gerr == nil {
-				gerr = fmt.Errorf("message %s: %w", id, ErrConflict)
+			// Gone, or (rarely) back between the check and this read.
+			current, gerr := r.Get(ctx, ws, id)
+			if gerr != nil {
+				return nil, gerr
 			}
-			return nil, gerr
+			return current, fmt.Errorf("message %s is %s: %w", id, current.Status, ErrConflict)
 		}
 		current, derr := decodeMessage(failed.Item)
 		if derr != nil {
@@ -312,7 +313,7 @@ func (r *Messages) Update(ctx context.Context, ws, id string, mu MessageUpdate) 
 		}
 		// A retried call whose first attempt was applied (its answer lost)
 		// finds the item stamped with this update's updatedAt: it is done.
-		if stamp, _ := attributevalue.Marshal(now); attempts > 1 && reflect.DeepEqual(failed.Item["updatedAt"], stamp) {
+		if stamp, _ := attributevalue.Marshal(now); w.mayHaveApplied && reflect.DeepEqual(failed.Item["updatedAt"], stamp) {
 			return current, nil
 		}
 		return current, fmt.Errorf("message %s is %s: %w", id, current.Status, ErrConflict)
@@ -363,7 +364,10 @@ func (r *Messages) buildUpdate(ws, id string, mu MessageUpdate, now time.Time) *
 	if mu.Attempt != nil {
 		u.appendTo("attemptLog", []federation.Attempt{*mu.Attempt})
 	}
-	u.cond("attribute_exists(pk)")
+	// Never applied twice: the retry of an applied attempt (whose answer was
+	// lost) fails here even when the status condition still holds, so an
+	// attempt is not logged twice; Update then finds its own stamp.
+	u.cond("attribute_exists(pk)").cond("(attribute_not_exists({updatedAt}) OR {updatedAt} <> ?)", now)
 	from := mu.From
 	if from == nil {
 		for _, st := range federation.MessageStatuses {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"reflect"
 	"time"
 
@@ -145,35 +146,57 @@ func createTable(ctx context.Context, db *dynamodb.Client, name string, t Table)
 	return nil
 }
 
-// putNew writes an item whose condition says it must not exist yet. When
-// the SDK retried the write (its first answer was lost to a reset
-// connection, a timeout or a 500, though DynamoDB had applied it) and the
+// putNew writes an item whose condition says it must not exist yet. When an
+// earlier attempt of this call may have been applied (its answer was lost to
+// a reset connection, a timeout or a 5xx, and the SDK retried) and the
 // retry's condition failed on an item holding exactly what in writes, the
-// item is this call's own first attempt: success, not a collision. A
-// concurrent writer of an identical item is still a collision, since only
-// a retried call takes the item as its own. Anything else returns the
+// item is that attempt's: success, not a collision. A concurrent writer of
+// an identical item is still a collision unless this call's own first
+// attempt may have written it. Anything else returns the
 // *types.ConditionalCheckFailedException for the caller to name.
 func putNew(ctx context.Context, db *dynamodb.Client, in *dynamodb.PutItemInput) error {
 	in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
-	attempts := 0
-	_, err := db.PutItem(ctx, in, countAttempts(&attempts))
+	var w retries
+	_, err := db.PutItem(ctx, in, w.watch)
 	var failed *types.ConditionalCheckFailedException
-	if attempts > 1 && errors.As(err, &failed) && reflect.DeepEqual(failed.Item, in.Item) {
+	if w.mayHaveApplied && errors.As(err, &failed) && reflect.DeepEqual(failed.Item, in.Item) {
 		return nil
 	}
 	return err
 }
 
-// countAttempts is a per-call option that counts in *n the attempts the SDK
-// makes, its retries included: only a retried call can find its own earlier
-// attempt applied.
-func countAttempts(n *int) func(*dynamodb.Options) {
-	count := middleware.FinalizeMiddlewareFunc("fedgateCountAttempts", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-		*n++
-		return next.HandleFinalize(ctx, in)
+// retries watches the attempts the SDK makes for one call (pass its watch
+// method as a per-call option). mayHaveApplied is set when an attempt failed
+// after its request may have reached DynamoDB: an answer lost on the way
+// back or a 5xx. A refused connection, a throttle or any other 4xx were
+// certainly not applied, so after those a retry's failed condition is
+// someone else's write.
+type retries struct {
+	mayHaveApplied bool
+}
+
+func (w *retries) watch(o *dynamodb.Options) {
+	m := middleware.FinalizeMiddlewareFunc("fedgateWatchRetries", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+		out, md, err := next.HandleFinalize(ctx, in)
+		if err != nil && mayHaveApplied(err) {
+			w.mayHaveApplied = true
+		}
+		return out, md, err
 	})
-	return func(o *dynamodb.Options) {
-		// After the retry middleware, so it runs once per attempt.
-		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error { return st.Finalize.Add(count, middleware.After) })
+	// After the retry middleware, so it runs once per attempt.
+	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error { return st.Finalize.Add(m, middleware.After) })
+}
+
+// mayHaveApplied reports whether an attempt that failed with err may still
+// have been applied by DynamoDB.
+func mayHaveApplied(err error) bool {
+	var resp interface{ HTTPStatusCode() int }
+	if errors.As(err, &resp) && resp.HTTPStatusCode() > 0 {
+		return resp.HTTPStatusCode() >= 500
 	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return false // never connected
+	}
+	return !errors.Is(err, context.Canceled)
 }

@@ -157,18 +157,23 @@ type labelsKey struct{}
 // Labeled returns ctx whose log lines also carry attrs, such as the function
 // and request id, so the services a handler calls name them without loggers
 // of their own (the local runner hosts every function of an instance on one
-// logger).
+// logger). A label replaces an earlier one of the same key.
 func Labeled(ctx context.Context, attrs ...slog.Attr) context.Context {
 	prev, _ := ctx.Value(labelsKey{}).([]slog.Attr)
-	return context.WithValue(ctx, labelsKey{}, append(slices.Clip(prev), attrs...))
+	labels := slices.DeleteFunc(slices.Clone(prev), func(p slog.Attr) bool {
+		return slices.ContainsFunc(attrs, func(a slog.Attr) bool { return a.Key == p.Key })
+	})
+	return context.WithValue(ctx, labelsKey{}, append(labels, attrs...))
 }
 
 // Handler adds traceId to every record logged with a context that carries a
-// trace (InfoContext and the like), and the context's labels that the
-// logger does not already carry.
+// trace (InfoContext and the like), and the context's labels that neither
+// the logger nor the record already carries. After WithGroup they land in
+// the group, like every attribute added there.
 type Handler struct {
 	slog.Handler
-	keys []string // added with WithAttrs
+	keys    []string // top-level keys added with WithAttrs
+	grouped bool
 }
 
 // NewHandler wraps h.
@@ -181,24 +186,35 @@ func (h Handler) Handle(ctx context.Context, r slog.Record) error {
 	}
 	labels, _ := ctx.Value(labelsKey{}).([]slog.Attr)
 	for _, a := range labels {
-		if !slices.Contains(h.keys, a.Key) {
-			r.AddAttrs(a)
+		if slices.Contains(h.keys, a.Key) || hasAttr(r, a.Key) {
+			continue
 		}
+		r.AddAttrs(a)
 	}
 	return h.Handler.Handle(ctx, r)
+}
+
+func hasAttr(r slog.Record, key string) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == key
+		return !found
+	})
+	return found
 }
 
 // WithAttrs keeps the wrapping.
 func (h Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	keys := slices.Clip(h.keys)
-	for _, a := range attrs {
-		keys = append(keys, a.Key)
+	if !h.grouped {
+		for _, a := range attrs {
+			keys = append(keys, a.Key)
+		}
 	}
-	return Handler{Handler: h.Handler.WithAttrs(attrs), keys: keys}
+	return Handler{Handler: h.Handler.WithAttrs(attrs), keys: keys, grouped: h.grouped}
 }
 
-// WithGroup keeps the wrapping; attributes after it are in the group, so
-// they never collide with a label.
+// WithGroup keeps the wrapping.
 func (h Handler) WithGroup(name string) slog.Handler {
-	return Handler{Handler: h.Handler.WithGroup(name), keys: h.keys}
+	return Handler{Handler: h.Handler.WithGroup(name), keys: h.keys, grouped: true}
 }

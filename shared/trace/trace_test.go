@@ -93,6 +93,7 @@ func TestHandler(t *testing.T) {
 		{"named by both: the logger's", Labeled(context.Background(), slog.String("function", "deliver")), []any{"function", "x"}, nil, "x", 1},
 		{"named by neither", context.Background(), []any{"instance", "hub"}, nil, nil, 0},
 		{"labels added in two steps", Labeled(Labeled(context.Background(), slog.String("function", "ack")), slog.String("messageId", "m1")), nil, nil, "ack", 1},
+		{"a later label replaces one of its key", Labeled(Labeled(context.Background(), slog.String("function", "ack")), slog.String("function", "deliver")), nil, nil, "deliver", 1},
 	} {
 		var buf bytes.Buffer
 		slog.New(NewHandler(slog.NewJSONHandler(&buf, nil))).With(tt.with...).InfoContext(tt.ctx, "line")
@@ -103,5 +104,11 @@ func TestHandler(t *testing.T) {
 		if got["traceId"] != tt.traceID || got["function"] != tt.fn || strings.Count(buf.String(), `"function"`) != tt.functionFields {
 			t.Errorf("%s: line %s", tt.name, buf.String())
 		}
+	}
+	var buf bytes.Buffer
+	log := slog.New(NewHandler(slog.NewJSONHandler(&buf, nil)))
+	log.InfoContext(Labeled(context.Background(), slog.String("function", "ack")), "line", "function", "own")
+	if !strings.Contains(buf.String(), `"function":"own"`) || strings.Count(buf.String(), `"function"`) != 1 {
+		t.Errorf("the line's own attribute must win: %s", buf.String())
 	}
 }
