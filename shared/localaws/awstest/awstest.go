@@ -4,15 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
-	"net/http"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -53,33 +50,7 @@ func Endpoint(t testing.TB) string {
 // Config returns an SDK configuration for the test's moto_server.
 func Config(t testing.TB) aws.Config {
 	t.Helper()
-	cfg := localaws.Config(Endpoint(t))
-	cfg.HTTPClient = reportFailures{awshttp.NewBuildableClient()}
-	return cfg
-}
-
-// reportFailures writes every failed or 5xx round trip to moto_server (not
-// those its caller cancelled) to stderr, which go test prints only for a
-// failing package: the SDK retries such calls silently, and a retried
-// conditional write that had been applied surfaces far away as "already
-// exists" or a conflict.
-type reportFailures struct{ next aws.HTTPClient }
-
-func (r reportFailures) Do(req *http.Request) (*http.Response, error) {
-	resp, err := r.next.Do(req)
-	op := req.Header.Get("X-Amz-Target")
-	if op == "" {
-		op = req.Method + " " + req.URL.Path
-	}
-	switch {
-	case err != nil && req.Context().Err() != nil:
-		// the caller gave up (a poller stopping): not a failure of the call
-	case err != nil:
-		fmt.Fprintf(os.Stderr, "awstest: %s %s: %v\n", time.Now().Format(time.StampMicro), op, err)
-	case resp.StatusCode >= 500:
-		fmt.Fprintf(os.Stderr, "awstest: %s %s: status %d\n", time.Now().Format(time.StampMicro), op, resp.StatusCode)
-	}
-	return resp, err
+	return localaws.Config(Endpoint(t))
 }
 
 // Prefix returns a fresh resource name prefix such as "t3f9a1c2e-".
