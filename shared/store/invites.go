@@ -27,7 +27,7 @@ func invitePK(token string) string {
 
 // Create stores an invite for workspace ws that expires at expiresAt.
 func (r *Invites) Create(ctx context.Context, token, ws, createdBy string, expiresAt time.Time) error {
-	err := putNew(ctx, r.db, &dynamodb.PutItemInput{
+	err := putOnce(ctx, r.db, &dynamodb.PutItemInput{
 		TableName: &r.table,
 		Item: map[string]types.AttributeValue{
 			"pk": s(invitePK(token)), "workspaceId": s(ws), "createdBy": s(createdBy),

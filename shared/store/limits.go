@@ -108,8 +108,10 @@ func (r *Limits) Acquire(ctx context.Context, peer string, slots int, owner stri
 }
 
 // take writes slot k for owner if it is free or its holder's time is over.
+// A retried take whose first attempt was applied holds the slot (putOnce),
+// rather than leaving it held by nobody until `until`.
 func (r *Limits) take(ctx context.Context, peer string, k int, owner string, now, until time.Time) (bool, error) {
-	_, err := r.db.PutItem(ctx, &dynamodb.PutItemInput{
+	err := putOnce(ctx, r.db, &dynamodb.PutItemInput{
 		TableName: &r.table,
 		Item: map[string]types.AttributeValue{
 			"pk": s(peerPK(peer)), "sk": s(slotSK(k)), "owner": s(owner),

@@ -76,7 +76,8 @@ func flakyStore(t *testing.T, network *flakyNetwork) (flaky, other *store.Store)
 // finds the item exactly as written, a retried conditional update finds the
 // item stamped with its own updatedAt (and is not applied twice), and a
 // retried transaction carries the same ClientRequestToken and gets the first
-// answer (moto is made to honour it as DynamoDB does).
+// answer (moto is made to honour it as DynamoDB does), and a retried take of
+// an in-flight slot holds the slot.
 func TestWritesAfterLostAnswer(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -125,6 +126,17 @@ func TestWritesAfterLostAnswer(t *testing.T) {
 				err = fmt.Errorf("stored record is %s", rec.Status)
 			}
 			return err
+		}},
+		{"in-flight slot", "PutItem", func() error {
+			if _, ok, err := st.Limits.Acquire(ctx, "peer", 1, "delivery-1", now, now.Add(time.Minute)); err != nil || !ok {
+				return fmt.Errorf("acquire: ok %v, %v", ok, err)
+			}
+			return nil
+		}, func() error {
+			if _, ok, err := st.Limits.Acquire(ctx, "peer", 1, "delivery-2", now, now.Add(time.Minute)); err != nil || ok {
+				return fmt.Errorf("the one slot was free for another delivery (ok %v, %v)", ok, err)
+			}
+			return nil
 		}},
 		{"connection", "TransactWriteItems", func() error { return st.Connections.Create(ctx, conn) }, func() error {
 			_, err := st.Connections.Get(ctx, "ws", conn.ID)

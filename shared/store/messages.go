@@ -234,13 +234,13 @@ func (r *Messages) CreateWrite(ctx context.Context, rec *MessageRecord) (Write, 
 }
 
 // Create stores a new message; ErrExists if its id is taken in the workspace
-// (but not by this call's own first attempt: see putNew).
+// (but not by this call's own first attempt: see putOnce).
 func (r *Messages) Create(ctx context.Context, rec *MessageRecord) error {
 	p, err := r.put(ctx, rec)
 	if err != nil {
 		return err
 	}
-	err = putNew(ctx, r.db, &dynamodb.PutItemInput{TableName: p.TableName, Item: p.Item, ConditionExpression: p.ConditionExpression})
+	err = putOnce(ctx, r.db, &dynamodb.PutItemInput{TableName: p.TableName, Item: p.Item, ConditionExpression: p.ConditionExpression})
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
 		return fmt.Errorf("message %s: %w", rec.ID, ErrExists)

@@ -146,15 +146,16 @@ func createTable(ctx context.Context, db *dynamodb.Client, name string, t Table)
 	return nil
 }
 
-// putNew writes an item whose condition says it must not exist yet. When an
-// earlier attempt of this call may have been applied (its answer was lost to
-// a reset connection, a timeout or a 5xx, and the SDK retried) and the
-// retry's condition failed on an item holding exactly what in writes, the
-// item is that attempt's: success, not a collision. A concurrent writer of
-// an identical item is still a collision unless this call's own first
-// attempt may have written it. Anything else returns the
-// *types.ConditionalCheckFailedException for the caller to name.
-func putNew(ctx context.Context, db *dynamodb.Client, in *dynamodb.PutItemInput) error {
+// putOnce makes a conditional PutItem (a new item, a free slot) whose own
+// earlier attempt can fail its retry's condition. When an earlier attempt
+// of this call may have been applied (its answer was lost to a reset
+// connection, a timeout or a 5xx, and the SDK retried) and the retry's
+// condition failed on an item holding exactly what in writes, the item is
+// that attempt's: success, not a collision. Another writer's identical item
+// is still a collision unless this call's own first attempt may have
+// written it. Anything else returns the *types.ConditionalCheckFailedException
+// for the caller to name.
+func putOnce(ctx context.Context, db *dynamodb.Client, in *dynamodb.PutItemInput) error {
 	in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
 	var w retries
 	_, err := db.PutItem(ctx, in, w.watch)
