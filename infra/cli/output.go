@@ -44,23 +44,36 @@ func printJSON(w io.Writer, raw []byte) error {
 // acting character is inside a string, where an escape is legal.
 func inertJSON(data []byte) []byte {
 	jsonSpace := func(r rune) bool { return r == ' ' || r == '\n' || r == '\t' || r == '\r' }
-	if utf8.Valid(data) && !bytes.ContainsFunc(data, func(r rune) bool { return acts(r) && !jsonSpace(r) }) {
-		return data
+	return escapeActing(data, jsonSpace, func(r rune, bad []byte) string {
+		if bad != nil {
+			return `\ufffd`
+		}
+		return fmt.Sprintf("\\u%04x", r)
+	})
+}
+
+// escapeActing returns s with every character that acts (but is not kept)
+// and every byte that is not UTF-8 (bad) replaced by esc's text for it.
+func escapeActing[T string | []byte](s T, keep func(rune) bool, esc func(r rune, bad []byte) string) T {
+	escaped := func(r rune) bool { return acts(r) && !keep(r) }
+	str := string(s)
+	if utf8.ValidString(str) && !strings.ContainsFunc(str, escaped) {
+		return s
 	}
-	var b bytes.Buffer
-	for len(data) > 0 {
-		r, size := utf8.DecodeRune(data)
+	var b strings.Builder
+	for rest := str; rest != ""; {
+		r, size := utf8.DecodeRuneInString(rest)
 		switch {
 		case r == utf8.RuneError && size == 1:
-			b.WriteString(`\ufffd`)
-		case acts(r) && !jsonSpace(r):
-			fmt.Fprintf(&b, "\\u%04x", r)
+			b.WriteString(esc(r, []byte(rest[:1])))
+		case escaped(r):
+			b.WriteString(esc(r, nil))
 		default:
-			b.Write(data[:size])
+			b.WriteString(rest[:size])
 		}
-		data = data[size:]
+		rest = rest[size:]
 	}
-	return b.Bytes()
+	return T(b.String())
 }
 
 // printValue prints v as indented JSON.
@@ -152,25 +165,15 @@ func clip(s string, n int) string {
 // answer) reaches the operator's terminal through the CLI, and a hostile
 // peer must not be able to rewrite what the operator sees.
 func printable(s string) string {
-	if utf8.ValidString(s) && !strings.ContainsFunc(s, acts) {
-		return s
-	}
-	var b strings.Builder
-	for len(s) > 0 {
-		r, size := utf8.DecodeRuneInString(s)
+	return escapeActing(s, func(rune) bool { return false }, func(r rune, bad []byte) string {
 		switch {
-		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, "\\x%02x", s[0]) // not UTF-8: 0x9b is CSI to an 8-bit terminal
-		case !acts(r):
-			b.WriteString(s[:size])
+		case bad != nil:
+			return fmt.Sprintf("\\x%02x", bad[0]) // not UTF-8: 0x9b is CSI to an 8-bit terminal
 		case r < 0x100:
-			fmt.Fprintf(&b, "\\x%02x", r)
-		default:
-			fmt.Fprintf(&b, "\\u%04x", r)
+			return fmt.Sprintf("\\x%02x", r)
 		}
-		s = s[size:]
-	}
-	return b.String()
+		return fmt.Sprintf("\\u%04x", r)
+	})
 }
 
 // acts reports whether a terminal does something with r besides showing it.
