@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/fedgate/fedgate/shared/federation"
@@ -147,8 +148,18 @@ func (s *Service) ReceiveCommandResponse(ctx context.Context, raw []byte) (store
 			}
 			now := s.Now().UTC()
 			errText := msg.Error
+			open := []string{federation.MsgPending, federation.MsgRetrying, federation.MsgDelivered}
+			// The capability records the answer (the agent, the subscription's
+			// syncedAt) before the command shows it: whoever sees the command
+			// finished finds the record, and a crash in between leaves the
+			// command open, so the peer's retried response records it again.
+			if c, ok := s.commands[rec.CommandType]; ok && c.Answered != nil && slices.Contains(open, rec.Status) {
+				answered := *rec
+				answered.Status, answered.Response, answered.Error, answered.CompletedAt = status, msg.Response(), errText, &now
+				c.Answered(ctx, &answered)
+			}
 			updated, err := s.Messages.Update(ctx, conn.WorkspaceID, rec.ID, store.MessageUpdate{
-				Status: status, From: []string{federation.MsgPending, federation.MsgRetrying, federation.MsgDelivered},
+				Status: status, From: open,
 				Response: msg.Response(), Error: &errText, CompletedAt: &now, ClearDeadline: true, ClearNext: true,
 			})
 			switch {
@@ -157,10 +168,6 @@ func (s *Service) ReceiveCommandResponse(ctx context.Context, raw []byte) (store
 				return updated.Status, nil
 			case err != nil:
 				return "", err
-			default:
-				if c, ok := s.commands[updated.CommandType]; ok && c.Answered != nil {
-					c.Answered(ctx, updated)
-				}
 			}
 			return status, nil
 		})
