@@ -135,7 +135,7 @@ func TestAgentSpawnRetriedAtTheLimit(t *testing.T) {
 	}
 	var m federation.Message
 	call(t, hub, "GET", "/commands/"+second.ID, tok, nil).decode(t, &m)
-	if federation.IsFinal(m.Status) {
+	if m.Status.Final() {
 		t.Fatalf("second spawn ended %s while the limit was reached", m.Status)
 	}
 	// Free the slot: the retried spawn succeeds.

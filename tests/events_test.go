@@ -258,7 +258,7 @@ func TestFanOutManyEventsNoDuplicates(t *testing.T) {
 	defer func() {
 		if t.Failed() {
 			// Where the deliveries stand, for whoever reads the failure.
-			byStatus := map[string]int{}
+			byStatus := map[federation.MsgStatus]int{}
 			for _, m := range last {
 				byStatus[m.Status]++
 			}

@@ -30,7 +30,7 @@ func (a *app) agentsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.sentMessage(c, ans, "/commands/", wait, true, finalCommand)
+			return a.sentMessage(c, ans, "/commands/", wait, true)
 		}}
 	f := spawn.Flags()
 	f.StringVar(&task, "task", "", "task id")
@@ -74,7 +74,7 @@ func (a *app) agentsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.sentMessage(c, ans, "/commands/", getWait, true, finalCommand)
+			return a.sentMessage(c, ans, "/commands/", getWait, true)
 		}}
 	get.Flags().StringVar(&getConn, "connection", "", "the connection the agent runs on")
 	get.Flags().DurationVar(&getWait, "wait", 10*time.Second, "wait up to this long for the peer's answer")
@@ -88,7 +88,7 @@ func (a *app) agentsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.sentMessage(c, ans, "/commands/", killWait, true, finalCommand)
+			return a.sentMessage(c, ans, "/commands/", killWait, true)
 		}}
 	kill.Flags().StringVar(&killConn, "connection", "", "the connection the agent runs on")
 	kill.Flags().DurationVar(&killWait, "wait", 0, "wait up to this long for the peer's answer")

@@ -96,13 +96,13 @@ func (a *app) publishCommand() *cobra.Command {
 
 func (a *app) messagesCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "messages", Aliases: []string{"message", "msgs"}, Short: "Event messages: deliveries (OUTBOUND) and received events (INBOUND)"}
-	list, get, attempts := a.messageCommands("event message", "/events/messages", deliveredEvent, false)
+	list, get, attempts := a.messageCommands("event message", "/events/messages", false)
 	cmd.AddCommand(list, get, attempts, a.tailCommand())
 	return cmd
 }
 
 // messageCommands are list, get and attempts of one message type.
-func (a *app) messageCommands(noun, path string, done func(string) bool, longPoll bool) (list, get, attempts *cobra.Command) {
+func (a *app) messageCommands(noun, path string, longPoll bool) (list, get, attempts *cobra.Command) {
 	var lf listFlags
 	var status, direction string
 	list = &cobra.Command{Use: "list", Short: "List " + noun + "s, newest first", Args: cobra.NoArgs,
@@ -120,7 +120,7 @@ func (a *app) messageCommands(noun, path string, done func(string) bool, longPol
 	var wait time.Duration
 	get = &cobra.Command{Use: "get ID", Short: "Show one " + noun, Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			ans, m, err := a.waitMessage(c, path+"/"+url.PathEscape(args[0]), wait, longPoll, done)
+			ans, m, err := a.waitMessage(c, path+"/"+url.PathEscape(args[0]), wait, longPoll)
 			if err != nil && ans.Body == nil {
 				return err
 			}
@@ -266,7 +266,7 @@ func (a *app) redeliverCommand() *cobra.Command {
 					return fields(w, "deliveries", r.Deliveries, "messageIds", fmt.Sprint(r.MessageIDs))
 				})
 			}
-			ans, m, err := a.waitMessage(c, "/events/messages/"+url.PathEscape(r.MessageIDs[0]), wait, false, deliveredEvent)
+			ans, m, err := a.waitMessage(c, "/events/messages/"+url.PathEscape(r.MessageIDs[0]), wait, false)
 			if ans.Body != nil {
 				if perr := a.show(c, ans, func(w io.Writer) error { return messageFields(w, m) }); perr != nil {
 					return perr

@@ -171,7 +171,7 @@ func messageFields(w io.Writer, m federation.Message) error {
 
 // waitMessage polls GET path until done(status) or the wait runs out; with
 // longPoll the instance waits itself (?waitSeconds=, up to 25 s a call).
-func (a *app) waitMessage(cmd *cobra.Command, path string, wait time.Duration, longPoll bool, done func(string) bool) (Answer, federation.Message, error) {
+func (a *app) waitMessage(cmd *cobra.Command, path string, wait time.Duration, longPoll bool) (Answer, federation.Message, error) {
 	deadline := a.env.Now().Add(wait)
 	for {
 		q := url.Values{}
@@ -187,7 +187,7 @@ func (a *app) waitMessage(cmd *cobra.Command, path string, wait time.Duration, l
 		if err := ans.Decode(&m); err != nil {
 			return ans, m, err
 		}
-		if done(m.Status) || wait <= 0 {
+		if m.Settled() || wait <= 0 {
 			return ans, m, nil
 		}
 		if !a.env.Now().Before(deadline) {
@@ -215,10 +215,3 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// finalCommand: a command's response arrived, or it failed or timed out.
-func finalCommand(status string) bool { return federation.IsFinal(status) }
-
-// deliveredEvent: an event delivery is done one way or the other.
-func deliveredEvent(status string) bool {
-	return status == federation.MsgDelivered || federation.IsFinal(status)
-}

@@ -29,10 +29,10 @@ func (a *app) commandsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.sentMessage(c, ans, "/commands/", wait, true, finalCommand)
+			return a.sentMessage(c, ans, "/commands/", wait, true)
 		}}
 	send.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the COMMAND_RESPONSE (exit 8 if none)")
-	list, get, attempts := a.messageCommands("command", "/commands", finalCommand, true)
+	list, get, attempts := a.messageCommands("command", "/commands", true)
 	cmd.AddCommand(send, list, get, attempts)
 	return cmd
 }
@@ -50,24 +50,24 @@ func (a *app) queriesCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.sentMessage(c, ans, "/queries/", 0, false, finalCommand)
+			return a.sentMessage(c, ans, "/queries/", 0, false)
 		}}
 	send.Flags().StringVar(&qctx, "context", "", "context JSON object")
-	list, get, _ := a.messageCommands("query", "/queries", finalCommand, true)
+	list, get, _ := a.messageCommands("query", "/queries", true)
 	cmd.AddCommand(send, list, get)
 	return cmd
 }
 
 // sentMessage prints a message just sent, after waiting for it if asked.
-func (a *app) sentMessage(c *cobra.Command, ans Answer, path string, wait time.Duration, longPoll bool, done func(string) bool) error {
+func (a *app) sentMessage(c *cobra.Command, ans Answer, path string, wait time.Duration, longPoll bool) error {
 	var m federation.Message
 	if err := ans.Decode(&m); err != nil {
 		return err
 	}
 	var werr error
-	if wait > 0 && !done(m.Status) {
+	if wait > 0 && !m.Settled() {
 		var got Answer
-		got, m, werr = a.waitMessage(c, path+m.ID, wait, longPoll, done)
+		got, m, werr = a.waitMessage(c, path+m.ID, wait, longPoll)
 		if got.Body == nil {
 			return werr
 		}
@@ -76,7 +76,7 @@ func (a *app) sentMessage(c *cobra.Command, ans Answer, path string, wait time.D
 	if err := a.show(c, ans, func(w io.Writer) error { return messageFields(w, m) }); err != nil {
 		return err
 	}
-	if werr == nil && m.Response != nil && !m.Response.Success && done(m.Status) {
+	if werr == nil && m.Response != nil && !m.Response.Success && m.Settled() {
 		return exitWith(ExitError, "the peer answered success=false: %s", m.Response.Error)
 	}
 	return werr

@@ -93,11 +93,22 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 	signer := delivery.NewSigner(a.Identity)
 	a.Outbox = delivery.NewOutbox(st.Messages, a.Jobs, log)
 
-	a.Deliverer = &delivery.Deliverer{
-		Msgs: st.Messages, Conns: st.Connections, Signer: signer, Verifier: a.Verifier, Peers: a.Peers, Jobs: a.Jobs,
-		Policy: cfg.Retry, Circuit: cfg.Circuit, AckDeadline: cfg.AckDeadline, Faults: a.Faults, Log: log, Now: time.Now,
-		Slots: st.Limits, InFlight: cfg.PeerInFlight, Metrics: a.Metrics,
-	}
+	a.Deliverer = delivery.New(delivery.Deps{
+		Messages:    st.Messages,
+		Connections: st.Connections,
+		Signer:      signer,
+		Verifier:    a.Verifier,
+		Peers:       a.Peers,
+		Jobs:        a.Jobs,
+		Policy:      cfg.Retry,
+		Circuit:     cfg.Circuit,
+		AckDeadline: cfg.AckDeadline,
+		Slots:       st.Limits,
+		InFlight:    cfg.PeerInFlight,
+		Metrics:     a.Metrics,
+		Faults:      a.Faults,
+		Log:         log,
+	})
 	a.Connections = connections.New(connections.Deps{
 		Connections: st.Connections, Messages: st.Messages, Invites: st.Invites, Identity: a.Identity,
 		Signer: signer, Peers: a.Peers, Outbox: a.Outbox, Verifier: a.Verifier,
@@ -122,7 +133,7 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 	})
 	// Each capability answers its own built-in queries and commands, and
 	// the agents capability keeps its records from answers and events.
-	a.Deliverer.Operators = a.Operations
+	a.Deliverer.ReportTo(a.Operations)
 	a.Connections.Resumptions = a.Events
 	a.Events.Register(a.Messaging)
 	a.Agents.Register(a.Messaging)

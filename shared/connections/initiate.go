@@ -111,7 +111,7 @@ func (s *Service) Initiate(ctx context.Context, ws string, in InitiateInput) (*f
 // REJECTED after a verified CONNECT_RESPONSE. Applying the same answer twice
 // is harmless.
 func (s *Service) applyConnectResponse(ctx context.Context, conn *federation.Connection, resp federation.ConnectResponseBody) (*federation.Connection, error) {
-	reason := truncate(resp.Reason, MaxReasonLen)
+	reason := federation.Truncate(resp.Reason, MaxReasonLen)
 	ch := store.ConnectionChange{To: federation.StatusRejected, Direction: federation.Outbound, Reason: &reason}
 	if resp.Accepted {
 		now := s.Now().UTC()

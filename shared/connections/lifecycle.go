@@ -43,7 +43,7 @@ func (s *Service) Invite(ctx context.Context, ws, sub string, in InviteInput) (*
 
 // List returns a workspace's connections, newest first, optionally only
 // those with status.
-func (s *Service) List(ctx context.Context, ws, status string, limit int32, cursor string) (store.Page[federation.Connection], error) {
+func (s *Service) List(ctx context.Context, ws string, status federation.ConnStatus, limit int32, cursor string) (store.Page[federation.Connection], error) {
 	return s.Connections.List(ctx, ws, status, limit, cursor)
 }
 
@@ -63,16 +63,17 @@ type notice func(in ChangeInput, self identity.Document) (string, any)
 
 // transition describes one user-driven change of a connection.
 type transition struct {
-	to, direction string
-	from          []string
-	needsReason   bool
-	notice        notice
+	to          federation.ConnStatus
+	direction   string
+	from        []federation.ConnStatus
+	needsReason bool
+	notice      notice
 }
 
 // Accept accepts an INBOUND PENDING connection and sends CONNECT_RESPONSE accepted=true.
 func (s *Service) Accept(ctx context.Context, ws, id string, in ChangeInput) (*federation.Connection, error) {
 	return s.change(ctx, ws, id, in, transition{to: federation.StatusActive, direction: federation.Inbound,
-		from: []string{federation.StatusPending}, notice: connectResponse(true)})
+		from: []federation.ConnStatus{federation.StatusPending}, notice: connectResponse(true)})
 }
 
 // Reject rejects an INBOUND connection and sends CONNECT_RESPONSE accepted=false.
@@ -106,7 +107,7 @@ func (s *Service) Suspend(ctx context.Context, ws, id string, in ChangeInput) (*
 // the two sides then converge: subscriptions are synced and the peer gets
 // what it missed since the suspension.
 func (s *Service) Resume(ctx context.Context, ws, id string, in ChangeInput) (*federation.Connection, error) {
-	conn, err := s.change(ctx, ws, id, in, transition{to: federation.StatusActive, from: []string{federation.StatusSuspended}})
+	conn, err := s.change(ctx, ws, id, in, transition{to: federation.StatusActive, from: []federation.ConnStatus{federation.StatusSuspended}})
 	if err != nil {
 		return conn, err
 	}

@@ -77,7 +77,7 @@ func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer,
 	// Without an invite the connection waits for a user and takes one of the
 	// origin's pending slots, so a flood of CONNECTs stores a bounded amount.
 	also := s.Connections.PendingSlot(instanceURL, s.PendingPerOrigin, s.PendingTotal)
-	answer := incoming.AnswerJSON(http.StatusAccepted, map[string]string{"status": federation.StatusPending})
+	answer := incoming.AnswerJSON(http.StatusAccepted, map[string]federation.ConnStatus{"status": federation.StatusPending})
 	if msg.InviteToken != "" {
 		ws, err := s.Invites.Workspace(ctx, msg.InviteToken, now)
 		if err != nil {
@@ -137,7 +137,7 @@ func (s *Service) ReceiveConnectResponse(ctx context.Context, raw []byte) (store
 		if err != nil {
 			return store.Answer{}, err
 		}
-		answer := incoming.AnswerJSON(http.StatusOK, map[string]string{"status": updated.Status})
+		answer := incoming.AnswerJSON(http.StatusOK, map[string]federation.ConnStatus{"status": updated.Status})
 		return answer, s.Messages.CreateIncoming(ctx, in.Conn.WorkspaceID, in.Conn.ID, in.MessageID, nil, answer)
 	})
 }
@@ -152,8 +152,8 @@ func (s *Service) ReceiveDisconnect(ctx context.Context, raw []byte) (store.Answ
 		return store.Answer{}, err
 	}
 	return incoming.Respond(in, func() (store.Answer, error) {
-		if federation.IsLive(in.Conn.Status) {
-			reason := truncate(msg.Reason, MaxReasonLen)
+		if in.Conn.Status.IsLive() {
+			reason := federation.Truncate(msg.Reason, MaxReasonLen)
 			_, err := s.Connections.Transition(ctx, in.Conn.WorkspaceID, in.Conn.ID, store.ConnectionChange{
 				To: federation.StatusDisconnected, Reason: &reason,
 			})
@@ -162,7 +162,7 @@ func (s *Service) ReceiveDisconnect(ctx context.Context, raw []byte) (store.Answ
 			}
 		}
 		s.Log.InfoContext(ctx, "peer disconnected", "connectionId", in.Conn.ID)
-		answer := incoming.AnswerJSON(http.StatusOK, map[string]string{"status": federation.StatusDisconnected})
+		answer := incoming.AnswerJSON(http.StatusOK, map[string]federation.ConnStatus{"status": federation.StatusDisconnected})
 		return answer, s.Messages.CreateIncoming(ctx, in.Conn.WorkspaceID, in.Conn.ID, in.MessageID, nil, answer)
 	})
 }

@@ -50,7 +50,7 @@ type Operators interface {
 // Verifier parses and verifies incoming envelopes.
 type Verifier interface {
 	Parse(ctx context.Context, raw []byte, wantType string) (federation.Envelope, error)
-	Verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...string) (*incoming.Envelope, error)
+	Verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...federation.ConnStatus) (*incoming.Envelope, error)
 	VerifyAnswer(ctx context.Context, conn *federation.Connection, want federation.Answer, raw []byte, members any) error
 }
 
@@ -100,10 +100,3 @@ func New(d Deps) *Service {
 
 // MaxReasonLen bounds a reason given for a change.
 const MaxReasonLen = 500
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}

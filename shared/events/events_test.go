@@ -35,7 +35,7 @@ func TestPublishAndFanout(t *testing.T) {
 		}
 	}
 	subscribed := map[string]bool{}
-	for i, status := range []string{federation.StatusActive, federation.StatusActive, federation.StatusSuspended} {
+	for i, status := range []federation.ConnStatus{federation.StatusActive, federation.StatusActive, federation.StatusSuspended} {
 		c := apptest.Connection(t, a, "ws", status, "")
 		pattern := "task.*"
 		if i == 1 {

@@ -157,7 +157,7 @@ func (s *Service) write(ctx context.Context, ws string, recs []*store.MessageRec
 	var jobs []queue.Job
 	for _, r := range recs {
 		if old, ok := existing[r.ID]; ok {
-			if old.Attempts > 0 || old.DeliveredAt != nil || federation.IsFinal(old.Status) || old.Status == federation.MsgDelivered {
+			if old.Attempts > 0 || old.Sent() {
 				continue
 			}
 		} else {

@@ -65,15 +65,11 @@ func (s *Service) Receive(ctx context.Context, raw []byte) (store.Answer, error)
 func (s *Service) ReceiveAck(ctx context.Context, raw []byte) (store.Answer, error) {
 	var msg federation.EventAckBody
 	return messaging.ReceiveAnswer(ctx, s.Verifier, s.Messages, raw, federation.EnvEventAck, federation.TypeEvent, &msg,
-		func(conn *federation.Connection, rec *store.MessageRecord) (string, error) {
-			resp := &federation.Response{Success: msg.Received}
-			if !msg.Received {
-				resp.Error = "the receiver is not subscribed to " + rec.EventType
-			}
+		func(conn *federation.Connection, rec *store.MessageRecord) (federation.MsgStatus, error) {
 			now := s.Now().UTC()
 			updated, err := s.Messages.Update(ctx, conn.WorkspaceID, rec.ID, store.MessageUpdate{
-				Status: federation.MsgDelivered, From: []string{federation.MsgPending, federation.MsgRetrying},
-				Response: resp, DeliveredAt: &now, ClearNext: true, ClearDeadline: true,
+				Step: federation.StepDeliver, Response: federation.AckResponse(msg.Received, rec.EventType),
+				DeliveredAt: &now, ClearNext: true, ClearDeadline: true,
 			})
 			if errors.Is(err, store.ErrConflict) {
 				return updated.Status, nil

@@ -38,7 +38,7 @@ type Signer interface {
 
 // Verifier verifies incoming envelopes.
 type Verifier interface {
-	Verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...string) (*incoming.Envelope, error)
+	Verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...federation.ConnStatus) (*incoming.Envelope, error)
 }
 
 // Receiver learns of every incoming event this workspace subscribed to (the

@@ -127,7 +127,7 @@ func (s *Service) SyncDue(ctx context.Context) error {
 		case err != nil:
 		case conn.Status == federation.StatusActive:
 			err = s.Sync(ctx, conn)
-		case federation.IsLive(conn.Status):
+		case conn.Status.IsLive():
 			err = s.Subscriptions.ScheduleSync(ctx, d.Workspace, d.ConnectionID, s.Now().Add(time.Hour))
 		default: // the connection ended: never again
 			err = s.Subscriptions.ScheduleSync(ctx, d.Workspace, d.ConnectionID, s.Now().Add(100*365*24*time.Hour))

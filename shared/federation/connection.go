@@ -2,6 +2,7 @@ package federation
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -11,55 +12,54 @@ const (
 	Inbound  = "INBOUND"
 )
 
+// ConnStatus is a connection's status (PROTOCOL.md §5). It is a type of its
+// own so that a message status can never be compared with or stored as one.
+type ConnStatus string
+
 // Connection statuses (PROTOCOL.md §5).
 const (
-	StatusPending      = "PENDING"
-	StatusActive       = "ACTIVE"
-	StatusSuspended    = "SUSPENDED"
-	StatusDisconnected = "DISCONNECTED"
-	StatusRejected     = "REJECTED"
+	StatusPending      ConnStatus = "PENDING"
+	StatusActive       ConnStatus = "ACTIVE"
+	StatusSuspended    ConnStatus = "SUSPENDED"
+	StatusDisconnected ConnStatus = "DISCONNECTED"
+	StatusRejected     ConnStatus = "REJECTED"
 )
 
 // ConnectionStatuses lists every connection status, for validation.
-var ConnectionStatuses = []string{StatusPending, StatusActive, StatusSuspended, StatusDisconnected, StatusRejected}
+var ConnectionStatuses = []ConnStatus{StatusPending, StatusActive, StatusSuspended, StatusDisconnected, StatusRejected}
 
 // transitions lists the legal moves of the connection state machine:
 // PENDING → ACTIVE → (SUSPENDED ↔ ACTIVE) → DISCONNECTED, or PENDING → REJECTED.
 // A pending connection may also be withdrawn (DISCONNECTED).
-var transitions = map[string][]string{
+var transitions = map[ConnStatus][]ConnStatus{
 	StatusPending:   {StatusActive, StatusRejected, StatusDisconnected},
 	StatusActive:    {StatusSuspended, StatusDisconnected},
 	StatusSuspended: {StatusActive, StatusDisconnected},
 }
 
 // CanTransition reports whether a connection may move from one status to another.
-func CanTransition(from, to string) bool {
-	for _, s := range transitions[from] {
-		if s == to {
-			return true
-		}
-	}
-	return false
-}
+func CanTransition(from, to ConnStatus) bool { return slices.Contains(transitions[from], to) }
 
-// SourcesOf returns the statuses from which a connection may move to `to`.
-func SourcesOf(to string) []string {
-	var out []string
-	for from, tos := range transitions {
-		for _, s := range tos {
-			if s == to {
-				out = append(out, from)
-			}
+// SourcesOf returns the statuses from which a connection may move to `to`,
+// in the order of ConnectionStatuses.
+func SourcesOf(to ConnStatus) []ConnStatus {
+	var out []ConnStatus
+	for _, from := range ConnectionStatuses {
+		if CanTransition(from, to) {
+			out = append(out, from)
 		}
 	}
 	return out
 }
 
 // IsLive reports whether a status counts toward "one live connection per
-// workspace and remote instance".
-func IsLive(status string) bool {
-	return status == StatusPending || status == StatusActive || status == StatusSuspended
+// workspace and remote origin".
+func (s ConnStatus) IsLive() bool {
+	return s == StatusPending || s == StatusActive || s == StatusSuspended
 }
+
+// Ended reports whether a connection with this status is over for good.
+func (s ConnStatus) Ended() bool { return s == StatusDisconnected || s == StatusRejected }
 
 // RemoteKey is a peer's published verification key, as fetched from its GET /instance.
 type RemoteKey struct {
@@ -85,7 +85,7 @@ type Connection struct {
 	RemoteURL          string          `json:"remoteUrl"`
 	RemoteName         string          `json:"remoteName"`
 	Direction          string          `json:"direction"`
-	Status             string          `json:"status"`
+	Status             ConnStatus      `json:"status"`
 	RemoteCapabilities json.RawMessage `json:"remoteCapabilities"`
 	Metadata           json.RawMessage `json:"metadata"`
 	RemoteKeys         []RemoteKey     `json:"-"`

@@ -34,7 +34,7 @@ func CheckNumbers(raw []byte) error {
 			continue
 		}
 		if !faithful(string(n)) {
-			return Invalidf("the number %s cannot be represented exactly (integers must be within ±(2^53 − 1), numbers must fit a double)", truncate(string(n), 40))
+			return Invalidf("the number %s cannot be represented exactly (integers must be within ±(2^53 − 1), numbers must fit a double)", Truncate(string(n), 40)+"…")
 		}
 	}
 }
@@ -46,11 +46,4 @@ func faithful(n string) bool {
 	}
 	i, err := strconv.ParseInt(n, 10, 64)
 	return err == nil && i >= -maxSafeInteger && i <= maxSafeInteger
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }

@@ -16,34 +16,20 @@ const (
 // the event log that fan-out, replay and catch-up read (no list shows it).
 const TypePublished = "PUBLISHED"
 
-// Message statuses (PROTOCOL.md §4).
-const (
-	MsgPending   = "PENDING"
-	MsgRetrying  = "RETRYING"
-	MsgDelivered = "DELIVERED"
-	MsgCompleted = "COMPLETED"
-	MsgFailed    = "FAILED"
-	MsgTimeout   = "TIMEOUT"
-	MsgIgnored   = "IGNORED"
-)
-
-// MessageStatuses lists every message status, for validation.
-var MessageStatuses = []string{MsgPending, MsgRetrying, MsgDelivered, MsgCompleted, MsgFailed, MsgTimeout, MsgIgnored}
-
-// IsFinal reports whether a message status never changes again.
-func IsFinal(status string) bool {
-	switch status {
-	case MsgCompleted, MsgFailed, MsgTimeout, MsgIgnored:
-		return true
-	}
-	return false
-}
-
 // Response is the answer to a QUERY or COMMAND.
 type Response struct {
 	Success bool            `json:"success"`
 	Data    json.RawMessage `json:"data,omitempty"`
 	Error   string          `json:"error,omitempty"`
+}
+
+// AckResponse is what an EVENT_ACK's received says, as the delivery shows it.
+func AckResponse(received bool, eventType string) *Response {
+	resp := &Response{Success: received}
+	if !received {
+		resp.Error = "the receiver is not subscribed to " + eventType
+	}
+	return resp
 }
 
 // Message is a QUERY, COMMAND or EVENT in either direction (PROTOCOL.md §4).
@@ -53,7 +39,7 @@ type Message struct {
 	ConnectionID  string          `json:"connectionId"`
 	MessageType   string          `json:"messageType"`
 	Direction     string          `json:"direction"`
-	Status        string          `json:"status"`
+	Status        MsgStatus       `json:"status"`
 	Query         string          `json:"query,omitempty"`
 	Context       json.RawMessage `json:"context,omitempty"`
 	CommandType   string          `json:"commandType,omitempty"`

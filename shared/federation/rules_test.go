@@ -9,7 +9,7 @@ import (
 
 func TestCanTransition(t *testing.T) {
 	tests := []struct {
-		from, to string
+		from, to ConnStatus
 		ok       bool
 	}{
 		{StatusPending, StatusActive, true},

@@ -71,8 +71,8 @@ func listParams(c *httpapi.Call) (int32, string, error) {
 }
 
 // oneOf reads an optional enumerated query parameter.
-func oneOf(c *httpapi.Call, name string, allowed []string) (string, error) {
-	v := c.Query(name)
+func oneOf[T ~string](c *httpapi.Call, name string, allowed []T) (T, error) {
+	v := T(c.Query(name))
 	if v != "" && !slices.Contains(allowed, v) {
 		return "", federation.Invalidf("%s must be one of %v", name, allowed)
 	}

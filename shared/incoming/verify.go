@@ -156,7 +156,7 @@ func (v *Verifier) freshAndForUs(ctx context.Context, env federation.Envelope) e
 // Verify runs every step for an envelope of wantType on a connection whose
 // status is one of statuses (ACTIVE when none are given), and decodes its
 // members into members (when not nil).
-func (v *Verifier) Verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...string) (*Envelope, error) {
+func (v *Verifier) Verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...federation.ConnStatus) (*Envelope, error) {
 	in, err := v.verify(ctx, raw, wantType, members, statuses...)
 	switch e, known := federation.AsError(err); {
 	case err == nil && in.Duplicate != nil:
@@ -171,7 +171,7 @@ func (v *Verifier) Verify(ctx context.Context, raw []byte, wantType string, memb
 	return in, err
 }
 
-func (v *Verifier) verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...string) (*Envelope, error) {
+func (v *Verifier) verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...federation.ConnStatus) (*Envelope, error) {
 	env, err := v.Parse(ctx, raw, wantType)
 	if err != nil {
 		return nil, err
@@ -187,7 +187,7 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, wantType string, memb
 		return nil, federation.Errorf(federation.CodeNotActive, "connection %s does not belong to instance %s", conn.ID, env.InstanceID)
 	}
 	if len(statuses) == 0 {
-		statuses = []string{federation.StatusActive}
+		statuses = []federation.ConnStatus{federation.StatusActive}
 	}
 	if !slices.Contains(statuses, conn.Status) {
 		return nil, federation.Errorf(federation.CodeNotActive, "connection %s is %s", conn.ID, conn.Status)

@@ -141,26 +141,24 @@ func (s *Service) ReceiveCommand(ctx context.Context, raw []byte) (store.Answer,
 func (s *Service) ReceiveCommandResponse(ctx context.Context, raw []byte) (store.Answer, error) {
 	var msg federation.ResponseBody
 	return ReceiveAnswer(ctx, s.Verifier, s.Messages, raw, federation.EnvCommandResponse, federation.TypeCommand, &msg,
-		func(conn *federation.Connection, rec *store.MessageRecord) (string, error) {
-			status := federation.MsgCompleted
+		func(conn *federation.Connection, rec *store.MessageRecord) (federation.MsgStatus, error) {
+			step := federation.StepComplete
 			if !msg.Success {
-				status = federation.MsgFailed
+				step = federation.StepAnswerFailed
 			}
 			now := s.Now().UTC()
 			errText := msg.Error
-			open := []string{federation.MsgPending, federation.MsgRetrying, federation.MsgDelivered}
 			// The capability records the answer (the agent, the subscription's
 			// syncedAt) before the command shows it: whoever sees the command
 			// finished finds the record, and a crash in between leaves the
 			// command open, so the peer's retried response records it again.
-			if c, ok := s.commands[rec.CommandType]; ok && c.Answered != nil && slices.Contains(open, rec.Status) {
+			if c, ok := s.commands[rec.CommandType]; ok && c.Answered != nil && slices.Contains(step.From, rec.Status) {
 				answered := *rec
-				answered.Status, answered.Response, answered.Error, answered.CompletedAt = status, msg.Response(), errText, &now
+				answered.Status, answered.Response, answered.Error, answered.CompletedAt = step.To, msg.Response(), errText, &now
 				c.Answered(ctx, &answered)
 			}
 			updated, err := s.Messages.Update(ctx, conn.WorkspaceID, rec.ID, store.MessageUpdate{
-				Status: status, From: open,
-				Response: msg.Response(), Error: &errText, CompletedAt: &now, ClearDeadline: true, ClearNext: true,
+				Step: step, Response: msg.Response(), Error: &errText, CompletedAt: &now, ClearDeadline: true, ClearNext: true,
 			})
 			switch {
 			case errors.Is(err, store.ErrConflict):
@@ -169,7 +167,7 @@ func (s *Service) ReceiveCommandResponse(ctx context.Context, raw []byte) (store
 			case err != nil:
 				return "", err
 			}
-			return status, nil
+			return step.To, nil
 		})
 }
 
@@ -181,7 +179,7 @@ type Correlated interface{ Correlates() string }
 // message of msgType it answers on its own connection, lets apply record it
 // and report the message's status, and keeps that answer for duplicates.
 func ReceiveAnswer(ctx context.Context, v EnvelopeVerifier, msgs *store.Messages, raw []byte, envType, msgType string, members Correlated,
-	apply func(conn *federation.Connection, rec *store.MessageRecord) (string, error)) (store.Answer, error) {
+	apply func(conn *federation.Connection, rec *store.MessageRecord) (federation.MsgStatus, error)) (store.Answer, error) {
 	in, err := v.Verify(ctx, raw, envType, members)
 	if err != nil {
 		return store.Answer{}, err
@@ -198,7 +196,7 @@ func ReceiveAnswer(ctx context.Context, v EnvelopeVerifier, msgs *store.Messages
 		if err != nil {
 			return store.Answer{}, err
 		}
-		answer := incoming.AnswerJSON(http.StatusOK, map[string]string{"status": status})
+		answer := incoming.AnswerJSON(http.StatusOK, map[string]federation.MsgStatus{"status": status})
 		return answer, msgs.CreateIncoming(ctx, in.Conn.WorkspaceID, in.Conn.ID, in.MessageID, nil, answer)
 	})
 }

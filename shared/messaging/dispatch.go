@@ -26,7 +26,7 @@ func (s *Service) Dispatch(ctx context.Context, job queue.Job) error {
 	if err != nil {
 		return err
 	}
-	if rec.MessageType != federation.TypeCommand || rec.Direction != federation.Inbound || federation.IsFinal(rec.Status) {
+	if rec.MessageType != federation.TypeCommand || rec.Direction != federation.Inbound || rec.Status.Final() {
 		return nil
 	}
 	if tc, ok := trace.FromID(rec.TraceID); ok {
@@ -54,7 +54,7 @@ func (s *Service) Dispatch(ctx context.Context, job queue.Job) error {
 			log.InfoContext(ctx, "command backend busy; retrying", "attempt", attempts, "delayMs", next.Delay.Milliseconds(), "error", err.Error())
 			errText := err.Error()
 			if _, uerr := s.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
-				Status: federation.MsgRetrying, Attempts: &attempts, NextAttemptAt: &next.At, Error: &errText,
+				Step: federation.StepRetry, Attempts: &attempts, NextAttemptAt: &next.At, Error: &errText,
 			}); uerr != nil {
 				return uerr
 			}
@@ -90,14 +90,14 @@ func (s *Service) respond(ctx context.Context, rec *store.MessageRecord, conn *f
 	}
 	out.ID = ResponseID(rec)
 	out.Outbox = queue.Ack
-	status := federation.MsgCompleted
+	step := federation.StepComplete
 	if !resp.Success {
-		status = federation.MsgFailed
+		step = federation.StepAnswerFailed
 	}
 	now := s.Now().UTC()
 	errText := resp.Error
 	err = s.Messages.UpdateWith(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
-		Status: status, Response: &resp, Error: &errText, CompletedAt: &now, ClearNext: true, ClearOutbox: true,
+		Step: step, Response: &resp, Error: &errText, CompletedAt: &now, ClearNext: true, ClearOutbox: true,
 	}, out)
 	if errors.Is(err, store.ErrConflict) {
 		return nil // a redelivered job already answered
@@ -129,12 +129,11 @@ func (s *Service) Timeouts(ctx context.Context) error {
 			reason := fmt.Sprintf("no response within %s", s.CommandTimeout)
 			now := s.Now().UTC()
 			_, err := s.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
-				Status: federation.MsgTimeout, From: []string{federation.MsgPending, federation.MsgRetrying, federation.MsgDelivered},
-				Error: &reason, CompletedAt: &now, ClearDeadline: true, ClearNext: true,
+				Step: federation.StepTimeout, Error: &reason, CompletedAt: &now, ClearDeadline: true, ClearNext: true,
 			})
 			if errors.Is(err, store.ErrConflict) {
 				// Finished meanwhile: only take it off the deadline index.
-				_, err = s.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{From: federation.MessageStatuses, ClearDeadline: true})
+				_, err = s.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{Step: federation.StepStamp, ClearDeadline: true})
 			}
 			if err != nil {
 				return err

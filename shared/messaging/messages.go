@@ -37,7 +37,7 @@ func (s *Service) Get(ctx context.Context, ws, msgType, id string, wait time.Dur
 		if err != nil {
 			return nil, err
 		}
-		if federation.IsFinal(rec.Status) || !time.Now().Before(deadline) {
+		if rec.Status.Final() || !time.Now().Before(deadline) {
 			return &rec.Message, nil
 		}
 		select {

@@ -118,14 +118,14 @@ func TestTimeouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	answered, _ := a.Messaging.SendCommand(ctx, conn, "agent.status", json.RawMessage(`{"agentId":"b"}`))
-	if _, err := a.Store.Messages.Update(ctx, "ws", answered.ID, store.MessageUpdate{Status: federation.MsgCompleted}); err != nil {
+	if _, err := a.Store.Messages.Update(ctx, "ws", answered.ID, store.MessageUpdate{Step: federation.StepComplete}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(5 * time.Millisecond)
 	if err := a.Messaging.Timeouts(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for id, want := range map[string]string{waiting.ID: federation.MsgTimeout, answered.ID: federation.MsgCompleted} {
+	for id, want := range map[string]federation.MsgStatus{waiting.ID: federation.MsgTimeout, answered.ID: federation.MsgCompleted} {
 		got, err := a.Messaging.Get(ctx, "ws", federation.TypeCommand, id, 0)
 		if err != nil || got.Status != want {
 			t.Errorf("%s: %v %v, want %s", id, got.Status, err, want)

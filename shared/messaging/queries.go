@@ -62,7 +62,7 @@ func (s *Service) Query(ctx context.Context, ws string, in QueryInput) (*federat
 		return nil, err
 	}
 	fail := func(reason string, answer error) (*federation.Message, error) {
-		if _, err := s.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{Status: federation.MsgFailed, Error: &reason}); err != nil {
+		if _, err := s.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{Step: federation.StepAnswerFailed, Error: &reason}); err != nil {
 			s.Log.WarnContext(ctx, "could not record the failed query", "messageId", rec.ID, "error", err.Error())
 		}
 		return nil, answer
@@ -85,7 +85,7 @@ func (s *Service) Query(ctx context.Context, ws string, in QueryInput) (*federat
 	}
 	done := s.Now().UTC()
 	updated, err := s.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
-		Status: federation.MsgCompleted, Response: resp.Response(), DeliveredAt: &done, CompletedAt: &done,
+		Step: federation.StepComplete, Response: resp.Response(), DeliveredAt: &done, CompletedAt: &done,
 	})
 	if err != nil {
 		return nil, err

@@ -43,7 +43,7 @@ type Jobs interface {
 
 // EnvelopeVerifier verifies incoming envelopes.
 type EnvelopeVerifier interface {
-	Verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...string) (*incoming.Envelope, error)
+	Verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...federation.ConnStatus) (*incoming.Envelope, error)
 }
 
 // Verifier verifies incoming envelopes and signed answers in response bodies.

@@ -83,8 +83,17 @@ func connectionParam(required bool, description string) Param {
 
 func enum(values ...string) Schema { return Schema{"type": "string", "enum": values} }
 
+// texts turns a list of statuses into their names.
+func texts[T ~string](values []T) []string {
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = string(v)
+	}
+	return out
+}
+
 var messageList = Operation{
-	Query:   []Param{statusParam(federation.MessageStatuses...), directionParam, limitParam, cursorParam},
+	Query:   []Param{statusParam(texts(federation.MessageStatuses)...), directionParam, limitParam, cursorParam},
 	Answers: []Answer{ok[store.Page[federation.Message]](http.StatusOK, "one page of messages, newest first")},
 }
 
@@ -141,7 +150,7 @@ var Operations = map[string]Operation{
 		Body: typeOf[connections.InviteInput](), BodyOptional: true,
 		Answers: []Answer{ok[connections.Invite](http.StatusCreated, "the invite token and when it expires")}},
 	"GET /connections": {Tag: "connections", Summary: "List the workspace's connections",
-		Query:   []Param{statusParam(federation.ConnectionStatuses...), limitParam, cursorParam},
+		Query:   []Param{statusParam(texts(federation.ConnectionStatuses)...), limitParam, cursorParam},
 		Answers: []Answer{ok[store.Page[federation.Connection]](http.StatusOK, "one page of connections")}},
 	"GET /connections/{id}": {Tag: "connections", Summary: "One connection",
 		Answers: []Answer{ok[federation.Connection](http.StatusOK, "the connection")},
@@ -268,12 +277,12 @@ func incoming(envelope, summary string, a Answer, codes ...federation.Code) Oper
 // member, keyed by "GoTypeName.member"; a test checks that each one still
 // names a member.
 var Refinements = map[string]Schema{
-	"Connection.status":            enum(federation.ConnectionStatuses...),
+	"Connection.status":            enum(texts(federation.ConnectionStatuses)...),
 	"Connection.direction":         enum(federation.Outbound, federation.Inbound),
 	"Connection.metadata":          Schema{"type": "object"},
 	"Message.messageType":          enum(federation.TypeQuery, federation.TypeCommand, federation.TypeEvent),
 	"Message.direction":            enum(federation.Outbound, federation.Inbound),
-	"Message.status":               enum(federation.MessageStatuses...),
+	"Message.status":               enum(texts(federation.MessageStatuses)...),
 	"Health.circuit":               enum(federation.CircuitClosed, federation.CircuitOpen, federation.CircuitHalfOpen),
 	"Subscription.direction":       enum(federation.Outbound, federation.Inbound),
 	"Subscription.metadata":        Schema{"type": "object"},

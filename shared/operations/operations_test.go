@@ -66,7 +66,7 @@ func TestDeliverSuspendsUnhealthyPeers(t *testing.T) {
 		name     string
 		status   int
 		health   federation.Health
-		msgFinal string
+		msgFinal federation.MsgStatus
 	}{
 		{"410 Gone", http.StatusGone, federation.Health{Circuit: federation.CircuitClosed}, federation.MsgFailed},
 		{"failing for five days", http.StatusServiceUnavailable,
@@ -207,7 +207,7 @@ func TestDeadLetteredAfterDelivery(t *testing.T) {
 	conn := activeConnection(t, a, "https://peer.invalid", federation.Health{Circuit: federation.CircuitClosed})
 	rec := eventDelivery(t, a, conn)
 	if _, err := a.Store.Messages.Update(ctx, "ws-1", rec.ID, store.MessageUpdate{
-		Status: federation.MsgDelivered, From: []string{federation.MsgPending},
+		Step: federation.StepDeliver.Only(federation.MsgPending),
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -48,21 +48,21 @@ type Connections struct {
 }
 
 type connectionItem struct {
-	PK                 string          `dynamodbav:"pk"`
-	SK                 string          `dynamodbav:"sk"`
-	StatusKey          string          `dynamodbav:"statusKey"` // GSI byStatus: "WS#<ws>#<STATUS>"
-	ID                 string          `dynamodbav:"connectionId"`
-	WorkspaceID        string          `dynamodbav:"workspaceId"`
-	RemoteInstanceID   string          `dynamodbav:"remoteInstanceId"`
-	RemoteURL          string          `dynamodbav:"remoteUrl"`
-	RemoteName         string          `dynamodbav:"remoteName"`
-	Direction          string          `dynamodbav:"direction"`
-	Status             string          `dynamodbav:"status"`
-	RemoteCapabilities []byte          `dynamodbav:"remoteCapabilities"`
-	Metadata           []byte          `dynamodbav:"metadata"`
-	RemoteKeys         []remoteKeyItem `dynamodbav:"remoteKeys"`
-	KeysFetchedAt      time.Time       `dynamodbav:"keysFetchedAt"`
-	Health             healthItem      `dynamodbav:"health"`
+	PK                 string                `dynamodbav:"pk"`
+	SK                 string                `dynamodbav:"sk"`
+	StatusKey          string                `dynamodbav:"statusKey"` // GSI byStatus: "WS#<ws>#<STATUS>"
+	ID                 string                `dynamodbav:"connectionId"`
+	WorkspaceID        string                `dynamodbav:"workspaceId"`
+	RemoteInstanceID   string                `dynamodbav:"remoteInstanceId"`
+	RemoteURL          string                `dynamodbav:"remoteUrl"`
+	RemoteName         string                `dynamodbav:"remoteName"`
+	Direction          string                `dynamodbav:"direction"`
+	Status             federation.ConnStatus `dynamodbav:"status"`
+	RemoteCapabilities []byte                `dynamodbav:"remoteCapabilities"`
+	Metadata           []byte                `dynamodbav:"metadata"`
+	RemoteKeys         []remoteKeyItem       `dynamodbav:"remoteKeys"`
+	KeysFetchedAt      time.Time             `dynamodbav:"keysFetchedAt"`
+	Health             healthItem            `dynamodbav:"health"`
 	// PausedUntilMs is outside health: SetHealth replaces health whole, and
 	// must not undo a concurrent Pause.
 	PausedUntilMs  int64      `dynamodbav:"pausedUntilMs,omitempty"`
@@ -161,7 +161,9 @@ func decodeConnection(raw map[string]types.AttributeValue) (*federation.Connecti
 	return it.connection(), nil
 }
 
-func statusKey(ws, status string) string { return wsPK(ws) + "#" + status }
+func statusKey(ws string, status federation.ConnStatus) string {
+	return wsPK(ws) + "#" + string(status)
+}
 
 // Create stores a new connection with its id pointer and liveness lock,
 // together with also (e.g. consuming an invite, recording the first answer),
@@ -183,7 +185,7 @@ func (r *Connections) Create(ctx context.Context, c *federation.Connection, also
 		}, ConditionExpression: notExists}},
 		{Put: &types.Put{TableName: &r.table, Item: item, ConditionExpression: notExists}},
 	}
-	if federation.IsLive(c.Status) {
+	if c.Status.IsLive() {
 		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &r.table, Item: map[string]types.AttributeValue{
 			"pk": s(wsPK(c.WorkspaceID)), "sk": s(lockSK(c.RemoteURL)), "lockedBy": s(c.ID),
 		}, ConditionExpression: notExists}})
@@ -198,7 +200,7 @@ func (r *Connections) Create(ctx context.Context, c *federation.Connection, also
 		switch {
 		case failed(0) || failed(1):
 			return fmt.Errorf("create connection %s: %w", c.ID, ErrExists)
-		case failed(2) && federation.IsLive(c.Status):
+		case failed(2) && c.Status.IsLive():
 			existing, _ := r.lockHolder(ctx, c.WorkspaceID, c.RemoteURL)
 			return fmt.Errorf("create connection: %w", &ErrLiveConnection{Existing: existing})
 		}
@@ -246,7 +248,7 @@ func (r *Connections) GetByID(ctx context.Context, id string) (*federation.Conne
 
 // List returns a workspace's connections, newest first, optionally only those
 // with status.
-func (r *Connections) List(ctx context.Context, ws, status string, limit int32, cursor string) (Page[federation.Connection], error) {
+func (r *Connections) List(ctx context.Context, ws string, status federation.ConnStatus, limit int32, cursor string) (Page[federation.Connection], error) {
 	in := &dynamodb.QueryInput{TableName: &r.table, Limit: aws.Int32(limit), ScanIndexForward: aws.Bool(false)}
 	var partAttr, partValue string
 	if status == "" {
@@ -281,9 +283,9 @@ func (r *Connections) List(ctx context.Context, ws, status string, limit int32, 
 
 // ConnectionChange moves a connection to another status.
 type ConnectionChange struct {
-	To        string   // new status
-	From      []string // allowed current statuses; nil: every status the state machine allows
-	Direction string   // required direction, "" for either
+	To        federation.ConnStatus   // new status
+	From      []federation.ConnStatus // allowed current statuses; nil: every status the state machine allows
+	Direction string                  // required direction, "" for either
 	// Set alongside the status when not nil/empty.
 	Reason             *string
 	Metadata           []byte
@@ -309,7 +311,7 @@ func (r *Connections) Transition(ctx context.Context, ws, id string, ch Connecti
 	u.setIf(len(ch.RemoteCapabilities) > 0, "remoteCapabilities", ch.RemoteCapabilities)
 	u.setIf(ch.ConnectedAt != nil, "connectedAt", ch.ConnectedAt)
 	u.setIf(ch.ResetHealth, "health", healthItem{Circuit: federation.CircuitClosed})
-	if !federation.IsLive(ch.To) {
+	if !ch.To.IsLive() {
 		u.set("disconnectedAt", now)
 	}
 	if ch.To == federation.StatusSuspended {
@@ -319,7 +321,7 @@ func (r *Connections) Transition(ctx context.Context, ws, id string, ch Connecti
 	if from == nil {
 		from = federation.SourcesOf(ch.To)
 	}
-	u.in("status", from)
+	in(u, "status", from)
 	if ch.Direction != "" {
 		u.cond("{direction} = ?", ch.Direction)
 	}
@@ -337,7 +339,7 @@ func (r *Connections) Transition(ctx context.Context, ws, id string, ch Connecti
 		ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 	}
 	items := []types.TransactWriteItem{{Update: upd}}
-	if !federation.IsLive(ch.To) {
+	if !ch.To.IsLive() {
 		items = append(items, types.TransactWriteItem{Delete: &types.Delete{
 			TableName: &r.table, Key: key(wsPK(ws), lockSK(current.RemoteURL)),
 			ConditionExpression:       aws.String("attribute_not_exists(pk) OR lockedBy = :id"),

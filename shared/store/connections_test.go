@@ -14,7 +14,7 @@ import (
 	"github.com/fedgate/fedgate/shared/store"
 )
 
-func newConn(ws, remote, status string) *federation.Connection {
+func newConn(ws, remote string, status federation.ConnStatus) *federation.Connection {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	return &federation.Connection{
 		ID: ids.New(), WorkspaceID: ws, RemoteInstanceID: remote, RemoteURL: "https://" + remote + ".example.org",
@@ -62,12 +62,12 @@ func TestConnectionsTransitions(t *testing.T) {
 	reason := "because"
 	tests := []struct {
 		name   string
-		from   string
+		from   federation.ConnStatus
 		change store.ConnectionChange
 		want   error
 	}{
 		{"accept pending", federation.StatusPending, store.ConnectionChange{To: federation.StatusActive, Direction: federation.Inbound}, nil},
-		{"accept active", federation.StatusActive, store.ConnectionChange{To: federation.StatusActive, From: []string{federation.StatusPending}}, store.ErrConflict},
+		{"accept active", federation.StatusActive, store.ConnectionChange{To: federation.StatusActive, From: []federation.ConnStatus{federation.StatusPending}}, store.ErrConflict},
 		{"wrong direction", federation.StatusPending, store.ConnectionChange{To: federation.StatusActive, Direction: federation.Outbound}, store.ErrConflict},
 		{"suspend active", federation.StatusActive, store.ConnectionChange{To: federation.StatusSuspended, Reason: &reason}, nil},
 		{"suspend pending", federation.StatusPending, store.ConnectionChange{To: federation.StatusSuspended}, store.ErrConflict},
@@ -124,7 +124,7 @@ func TestConnectionsAcceptRace(t *testing.T) {
 		wg.Go(func() {
 			now := time.Now()
 			_, err := conns.Transition(ctx, "ws", c.ID, store.ConnectionChange{
-				To: federation.StatusActive, From: []string{federation.StatusPending}, ConnectedAt: &now,
+				To: federation.StatusActive, From: []federation.ConnStatus{federation.StatusPending}, ConnectedAt: &now,
 			})
 			switch {
 			case err == nil:

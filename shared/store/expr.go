@@ -85,12 +85,12 @@ func (u *update) cond(expr string, vals ...any) *update {
 	return u
 }
 
-// in renders "{path} IN (?, ?, …)" for values.
-func (u *update) in(path string, values []string) *update {
+// in renders "{path} IN (?, ?, …)" for values (statuses of either kind).
+func in[T ~string](u *update, path string, values []T) *update {
 	ph := make([]string, len(values))
 	args := make([]any, len(values))
 	for i, v := range values {
-		ph[i], args[i] = "?", v
+		ph[i], args[i] = "?", string(v)
 	}
 	return u.cond("{"+path+"} IN ("+strings.Join(ph, ", ")+")", args...)
 }

@@ -16,7 +16,7 @@ import (
 // ListFilter narrows a message list.
 type ListFilter struct {
 	Type      string // QUERY, COMMAND or EVENT (required)
-	Status    string
+	Status    federation.MsgStatus
 	Direction string
 }
 
@@ -30,7 +30,7 @@ func (r *Messages) List(ctx context.Context, ws string, f ListFilter, limit int3
 	if f.Status != "" {
 		filters = append(filters, "#st = :st")
 		names["#st"] = "status"
-		in.ExpressionAttributeValues[":st"] = s(f.Status)
+		in.ExpressionAttributeValues[":st"] = s(string(f.Status))
 	}
 	if f.Direction != "" {
 		filters = append(filters, "#dir = :dir")

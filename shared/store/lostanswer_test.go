@@ -105,7 +105,7 @@ func TestWritesAfterLostAnswer(t *testing.T) {
 		// The status condition still holds after the first attempt: only
 		// the stamp condition keeps the attempt from being logged twice.
 		{"message update that keeps the status", "UpdateItem", func() error {
-			_, err := st.Messages.Update(ctx, "ws", msg.ID, store.MessageUpdate{From: []string{federation.MsgPending, federation.MsgRetrying}, Attempt: &attempt})
+			_, err := st.Messages.Update(ctx, "ws", msg.ID, store.MessageUpdate{Step: federation.StepHold, Attempt: &attempt})
 			return err
 		}, func() error {
 			rec, err := st.Messages.Get(ctx, "ws", msg.ID)
@@ -115,7 +115,7 @@ func TestWritesAfterLostAnswer(t *testing.T) {
 			return err
 		}},
 		{"message update", "UpdateItem", func() error {
-			rec, err := st.Messages.Update(ctx, "ws", msg.ID, store.MessageUpdate{Status: federation.MsgDelivered, From: []string{federation.MsgPending}})
+			rec, err := st.Messages.Update(ctx, "ws", msg.ID, store.MessageUpdate{Step: federation.StepDeliver.Only(federation.MsgPending)})
 			if err == nil && rec.Status != federation.MsgDelivered {
 				err = fmt.Errorf("updated record is %s", rec.Status)
 			}
@@ -192,13 +192,13 @@ func TestCollisionsStayCollisions(t *testing.T) {
 	if err := st.Messages.Create(ctx, twin); !errors.Is(err, store.ErrExists) {
 		t.Errorf("an identical message another writer stored while this call's first attempt was refused: %v, want ErrExists", err)
 	}
-	if rec, err := st.Messages.Update(ctx, "ws", msg.ID, store.MessageUpdate{Status: federation.MsgDelivered, From: []string{federation.MsgPending}}); err != nil || rec.Status != federation.MsgDelivered {
+	if rec, err := st.Messages.Update(ctx, "ws", msg.ID, store.MessageUpdate{Step: federation.StepDeliver.Only(federation.MsgPending)}); err != nil || rec.Status != federation.MsgDelivered {
 		t.Fatalf("update: %v", err)
 	}
-	if rec, err := st.Messages.Update(ctx, "ws", msg.ID, store.MessageUpdate{Status: federation.MsgDelivered, From: []string{federation.MsgPending}}); !errors.Is(err, store.ErrConflict) || rec == nil || rec.Status != federation.MsgDelivered {
+	if rec, err := st.Messages.Update(ctx, "ws", msg.ID, store.MessageUpdate{Step: federation.StepDeliver.Only(federation.MsgPending)}); !errors.Is(err, store.ErrConflict) || rec == nil || rec.Status != federation.MsgDelivered {
 		t.Errorf("the same update made again: %v (%+v), want ErrConflict with the current record", err, rec)
 	}
-	if _, err := st.Messages.Update(ctx, "ws", "no-such-message", store.MessageUpdate{Status: federation.MsgDelivered}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.Messages.Update(ctx, "ws", "no-such-message", store.MessageUpdate{Step: federation.StepDeliver}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("update of a missing message: %v, want ErrNotFound", err)
 	}
 	taken := store.NewRecord(newMessage("ws", "c2", federation.TypeEvent, federation.Outbound, now), "", nil, "")

@@ -262,8 +262,9 @@ func (r *Messages) Get(ctx context.Context, ws, id string) (*MessageRecord, erro
 
 // MessageUpdate changes a message. Nil members are left alone.
 type MessageUpdate struct {
-	Status         string
-	From           []string // allowed current statuses; nil: any not final
+	// Step is the lifecycle step (federation.Step*): which statuses the
+	// message may have, and its status after. The zero Step is StepNote.
+	Step           federation.Step
 	Attempts       *int
 	NextAttemptAt  *time.Time
 	ClearNext      bool
@@ -327,9 +328,13 @@ func (r *Messages) Update(ctx context.Context, ws, id string, mu MessageUpdate) 
 // buildUpdate stamps the item with updatedAt now (to the nanosecond, which
 // also tells a retried Update that its first attempt was applied).
 func (r *Messages) buildUpdate(ws, id string, mu MessageUpdate, now time.Time) *types.Update {
+	step := mu.Step
+	if step.Name == "" {
+		step = federation.StepNote
+	}
 	u := newUpdate().set("updatedAt", now)
-	if mu.Status != "" {
-		u.set("status", mu.Status)
+	if step.To != "" {
+		u.set("status", step.To)
 	}
 	if mu.Attempts != nil {
 		u.set("attempts", *mu.Attempts)
@@ -368,15 +373,12 @@ func (r *Messages) buildUpdate(ws, id string, mu MessageUpdate, now time.Time) *
 	// lost) fails here even when the status condition still holds, so an
 	// attempt is not logged twice; Update then finds its own stamp.
 	u.cond("attribute_exists(pk)").cond("(attribute_not_exists({updatedAt}) OR {updatedAt} <> ?)", now)
-	from := mu.From
-	if from == nil {
-		for _, st := range federation.MessageStatuses {
-			if !federation.IsFinal(st) {
-				from = append(from, st)
-			}
-		}
+	if len(step.From) == 0 {
+		// A step narrowed to nothing (Step.Only) applies to no message.
+		u.cond("attribute_not_exists(pk)")
+	} else {
+		in(u, "status", step.From)
 	}
-	u.in("status", from)
 	expr, cond, names, values := u.build()
 	return &types.Update{
 		TableName: &r.table, Key: key(wsPK(ws), msgSK(id)), UpdateExpression: &expr, ConditionExpression: cond,

@@ -106,7 +106,7 @@ func TestMessagesOutboxAndDeadlines(t *testing.T) {
 	if err != nil || len(late) != 1 || late[0].ID != owed.ID || late[0].Deadline == nil {
 		t.Fatalf("due deadlines %v %v", idsOf(late), err)
 	}
-	if _, err := msgs.Update(ctx, "ws", owed.ID, store.MessageUpdate{ClearDeadline: true, From: federation.MessageStatuses}); err != nil {
+	if _, err := msgs.Update(ctx, "ws", owed.ID, store.MessageUpdate{ClearDeadline: true, Step: federation.StepStamp}); err != nil {
 		t.Fatal(err)
 	}
 	if late, _ := msgs.DueDeadlines(ctx, time.Now(), 10); len(late) != 0 {
@@ -133,21 +133,21 @@ func TestMessagesConditionalUpdates(t *testing.T) {
 		t.Fatal(err)
 	}
 	two := 2
-	got, err := msgs.Update(ctx, "ws", rec.ID, store.MessageUpdate{Status: federation.MsgRetrying, Attempts: &two})
+	got, err := msgs.Update(ctx, "ws", rec.ID, store.MessageUpdate{Step: federation.StepRetry, Attempts: &two})
 	if err != nil || got.Status != federation.MsgRetrying || got.Attempts != 2 {
 		t.Fatalf("update %+v %v", got, err)
 	}
-	if _, err := msgs.Update(ctx, "ws", rec.ID, store.MessageUpdate{Status: federation.MsgFailed, From: []string{federation.MsgPending}}); !errors.Is(err, store.ErrConflict) {
+	if _, err := msgs.Update(ctx, "ws", rec.ID, store.MessageUpdate{Step: federation.StepFail.Only(federation.MsgPending)}); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("update from the wrong status: %v", err)
 	}
-	if _, err := msgs.Update(ctx, "ws", rec.ID, store.MessageUpdate{Status: federation.MsgFailed}); err != nil {
+	if _, err := msgs.Update(ctx, "ws", rec.ID, store.MessageUpdate{Step: federation.StepFail}); err != nil {
 		t.Fatal(err)
 	}
-	cur, err := msgs.Update(ctx, "ws", rec.ID, store.MessageUpdate{Status: federation.MsgDelivered})
+	cur, err := msgs.Update(ctx, "ws", rec.ID, store.MessageUpdate{Step: federation.StepDeliver})
 	if !errors.Is(err, store.ErrConflict) || cur.Status != federation.MsgFailed {
 		t.Fatalf("a final status changed: %v %v", cur, err)
 	}
-	if _, err := msgs.Update(ctx, "other", rec.ID, store.MessageUpdate{Status: federation.MsgFailed}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := msgs.Update(ctx, "other", rec.ID, store.MessageUpdate{Step: federation.StepFail}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("update through another workspace: %v", err)
 	}
 	cmd := store.NewRecord(newMessage("ws", "c", federation.TypeCommand, federation.Inbound, time.Now().UTC()), "", nil, "dispatch")
@@ -155,7 +155,7 @@ func TestMessagesConditionalUpdates(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The response already exists: the command must stay as it was.
-	if err := msgs.UpdateWith(ctx, "ws", cmd.ID, store.MessageUpdate{Status: federation.MsgCompleted, ClearOutbox: true}, rec); !errors.Is(err, store.ErrConflict) {
+	if err := msgs.UpdateWith(ctx, "ws", cmd.ID, store.MessageUpdate{Step: federation.StepComplete, ClearOutbox: true}, rec); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("UpdateWith creating an existing message: %v", err)
 	}
 	if stored, _ := msgs.Get(ctx, "ws", cmd.ID); stored.Status != federation.MsgPending || stored.Outbox != "dispatch" {

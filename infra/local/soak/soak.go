@@ -407,14 +407,14 @@ func (r *run) received(spoke *local.Instance) (map[int]int, error) {
 // pending counts the hub's deliveries still waiting (PENDING or RETRYING).
 func (r *run) pending() (int, error) {
 	n := 0
-	for _, status := range []string{federation.MsgPending, federation.MsgRetrying} {
+	for _, status := range []federation.MsgStatus{federation.MsgPending, federation.MsgRetrying} {
 		cursor := ""
 		for {
 			var page struct {
 				Items      []federation.Message
 				NextCursor string
 			}
-			path := "/events/messages?direction=OUTBOUND&limit=100&status=" + status
+			path := "/events/messages?direction=OUTBOUND&limit=100&status=" + string(status)
 			if cursor != "" {
 				path += "&cursor=" + cursor
 			}

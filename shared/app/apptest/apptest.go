@@ -63,7 +63,7 @@ func New(t testing.TB, opts ...Option) *app.App {
 // Connection stores a connection of workspace ws to a peer at url (that peer
 // need not exist; "" makes up an origin of its own) in the given status, as
 // the handshake would have left it.
-func Connection(t testing.TB, a *app.App, ws, status, url string) *federation.Connection {
+func Connection(t testing.TB, a *app.App, ws string, status federation.ConnStatus, url string) *federation.Connection {
 	t.Helper()
 	if url == "" {
 		url = "https://peer-" + strings.ToLower(ids.Token(6)) + ".invalid"

@@ -1,0 +1,88 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/queue"
+	"github.com/fedgate/fedgate/shared/store"
+)
+
+// DeadLettered records that a message's job reached a dead-letter queue: the
+// message is FAILED (if it was not sent yet) with the time it was
+// dead-lettered, and an operator event is recorded (every dead-lettered job
+// counts in the metric the alarm watches).
+func (dl *Deliverer) DeadLettered(ctx context.Context, job queue.Job) error {
+	if job.Kind != "" {
+		if dl.operators != nil {
+			dl.operators.JobExhausted(ctx, job.WorkspaceID, job.ConnectionID, job.Kind, time.UnixMilli(job.Since), time.UnixMilli(job.Until))
+		}
+		return nil
+	}
+	var updated *store.MessageRecord
+	for range 3 {
+		rec, err := dl.d.Messages.Get(ctx, job.WorkspaceID, job.MessageID)
+		if errors.Is(err, store.ErrNotFound) {
+			// Expired with the retention before its job gave up: nothing to mark.
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		now := dl.d.Now().UTC()
+		u := store.MessageUpdate{Step: federation.StepStamp, DeadLetteredAt: &now, ClearDeadline: true}
+		if !rec.Sent() {
+			// FAILED only from the status just read: a delivery that
+			// finished meanwhile (its job's last receive still running)
+			// keeps its outcome and is only stamped.
+			reason := "dead-lettered: the job failed repeatedly"
+			if rec.Error != "" {
+				reason += "; last error: " + rec.Error
+			}
+			u.Step, u.Error = federation.StepDeadLetter.Only(rec.Status), &reason
+		}
+		updated, err = dl.d.Messages.Update(ctx, rec.WorkspaceID, rec.ID, u)
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		break
+	}
+	if updated == nil {
+		return fmt.Errorf("dead-lettered message %s: its status kept changing", job.MessageID)
+	}
+	if dl.operators != nil && (updated.Status == federation.MsgFailed || !updated.Sent()) {
+		// A message that reached its peer needs no one's attention.
+		dl.operators.Exhausted(ctx, updated)
+	}
+	return nil
+}
+
+// AckOverdue retries a delivery answered 202 whose EVENT_ACK did not arrive
+// by its deadline, like a failed attempt, so nothing stays PENDING for ever.
+func (dl *Deliverer) AckOverdue(ctx context.Context, rec *store.MessageRecord) error {
+	now := dl.d.Now()
+	reason := fmt.Sprintf("no EVENT_ACK within %s of the peer's 202", dl.d.AckDeadline)
+	w := &work{queue: queue.Delivery, job: queue.Job{WorkspaceID: rec.WorkspaceID, MessageID: rec.ID}, rec: rec}
+	if dl.d.Policy.Next(rec.Attempts, rec.CreatedAt, now, 0, dl.d.Random).Exhausted {
+		return dl.exhaust(ctx, w, reason, nil)
+	}
+	_, err := dl.d.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
+		Step: federation.StepAckOverdue, Error: &reason, ClearDelivered: true, ClearDeadline: true, NextAttemptAt: &now,
+	})
+	if errors.Is(err, store.ErrConflict) {
+		// The ACK arrived meanwhile: only take it off the deadline index.
+		_, err = dl.d.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{Step: federation.StepStamp, ClearDeadline: true})
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	dl.d.Log.InfoContext(ctx, "EVENT_ACK overdue; retrying", "messageId", rec.ID, "connectionId", rec.ConnectionID)
+	return dl.d.Jobs.Send(ctx, queue.Delivery, w.job, 0)
+}
