@@ -112,7 +112,7 @@ func ParseFilter(raw json.RawMessage) (*Filter, error) {
 		return nil, err
 	}
 	if cerr != nil {
-		return nil, Invalidf("filter cannot be canonicalized (RFC 8785): %s", truncate(strings.TrimPrefix(cerr.Error(), "canonicalize: "), 80))
+		return nil, Invalidf("filter cannot be canonicalized (RFC 8785): %s", Shorten(strings.TrimPrefix(cerr.Error(), "canonicalize: "), 80))
 	}
 	return &Filter{root: *root, canonical: string(canon)}, nil
 }
@@ -701,7 +701,7 @@ func filterNumber(n json.Number, path string) (float64, error) {
 	// names the path. Every number of a valid filter passes through here; a
 	// number anywhere else is a grammar error already.
 	if err != nil || !faithful(string(n)) {
-		return 0, Invalidf("%s: the number %s cannot be represented exactly (integers must be within ±(2^53 − 1), numbers must fit a double)", path, truncate(string(n), 40))
+		return 0, Invalidf("%s: the number %s cannot be represented exactly (integers must be within ±(2^53 − 1), numbers must fit a double)", path, Shorten(string(n), 40))
 	}
 	return v, nil
 }
@@ -739,7 +739,7 @@ func quoteKey(k string) string {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(truncate(k, 64)) // a string always encodes
+	_ = enc.Encode(Truncate(k, 64)) // a string always encodes
 	return strings.TrimSuffix(b.String(), "\n")
 }
 

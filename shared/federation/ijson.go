@@ -34,7 +34,7 @@ func CheckNumbers(raw []byte) error {
 			continue
 		}
 		if !faithful(string(n)) {
-			return Invalidf("the number %s cannot be represented exactly (integers must be within ±(2^53 − 1), numbers must fit a double)", Truncate(string(n), 40)+"…")
+			return Invalidf("the number %s cannot be represented exactly (integers must be within ±(2^53 − 1), numbers must fit a double)", Shorten(string(n), 40))
 		}
 	}
 }

@@ -21,3 +21,11 @@ func Truncate(s string, n int) string {
 	}
 	return s[:i]
 }
+
+// Shorten is Truncate for text quoted in a message: a cut is marked "…".
+func Shorten(s string, n int) string {
+	if t := Truncate(s, n); len(t) < len(s) {
+		return t + "…"
+	}
+	return s
+}
