@@ -21,7 +21,7 @@ const DefaultPageSize = 500
 // the event id and how many deliveries the fan-out will make (the subscribed
 // ACTIVE connections as of now).
 func (s *Service) publish(ctx context.Context, ws, eventType string, payload json.RawMessage) (string, int, error) {
-	n, err := s.count(ctx, ws, eventType)
+	n, err := s.count(ctx, ws, federation.NewEvent(eventType, payload))
 	if err != nil {
 		return "", 0, err
 	}
@@ -37,14 +37,10 @@ func (s *Service) publish(ctx context.Context, ws, eventType string, payload jso
 	return rec.ID, n, nil
 }
 
-func (s *Service) count(ctx context.Context, ws, eventType string) (int, error) {
+func (s *Service) count(ctx context.Context, ws string, ev *federation.Event) (int, error) {
 	n, cursor := 0, ""
 	for {
-		subs, next, err := s.Subscriptions.Matching(ctx, ws, eventType, s.pageSize(), cursor)
-		if err != nil {
-			return 0, err
-		}
-		conns, err := s.activeConnections(ctx, ws, subs)
+		conns, next, err := s.receivers(ctx, ws, ev, cursor)
 		if err != nil {
 			return 0, err
 		}
@@ -63,12 +59,24 @@ func (s *Service) pageSize() int32 {
 	return DefaultPageSize
 }
 
-// activeConnections returns the distinct ACTIVE connections of subs, in order.
-func (s *Service) activeConnections(ctx context.Context, ws string, subs []federation.Subscription) ([]*federation.Connection, error) {
+// receivers returns one page of the ACTIVE connections with a subscription
+// that receives ev (each once), and the cursor of the next page.
+func (s *Service) receivers(ctx context.Context, ws string, ev *federation.Event, cursor string) ([]*federation.Connection, string, error) {
+	subs, next, err := s.Subscriptions.Candidates(ctx, ws, ev.Type, s.pageSize(), cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	conns, err := s.activeConnections(ctx, ws, subs, ev)
+	return conns, next, err
+}
+
+// activeConnections returns the distinct ACTIVE connections of the subs
+// that receive ev, in order.
+func (s *Service) activeConnections(ctx context.Context, ws string, subs []federation.Subscription, ev *federation.Event) ([]*federation.Connection, error) {
 	var connIDs []string
 	seen := map[string]bool{}
 	for _, sub := range subs {
-		if !seen[sub.ConnectionID] {
+		if !seen[sub.ConnectionID] && sub.Receives(ev) {
 			seen[sub.ConnectionID] = true
 			connIDs = append(connIDs, sub.ConnectionID)
 		}
@@ -104,11 +112,7 @@ func (s *Service) Fanout(ctx context.Context, job queue.Job) error {
 	if err != nil {
 		return fmt.Errorf("fan-out of %s: %w", job.MessageID, err)
 	}
-	subs, next, err := s.Subscriptions.Matching(ctx, event.WorkspaceID, event.EventType, s.pageSize(), job.Cursor)
-	if err != nil {
-		return err
-	}
-	conns, err := s.activeConnections(ctx, event.WorkspaceID, subs)
+	conns, next, err := s.receivers(ctx, event.WorkspaceID, federation.NewEvent(event.EventType, event.Payload), job.Cursor)
 	if err != nil {
 		return err
 	}
@@ -202,17 +206,11 @@ func (s *Service) resend(ctx context.Context, ws string, originals []*store.Mess
 // peer subscribed to its type (used for events about the peer's own agents).
 // It reports whether a delivery was made.
 func (s *Service) SendTo(ctx context.Context, ws, connID, eventType string, payload json.RawMessage) (bool, error) {
-	subs, err := s.Subscriptions.List(ctx, ws, connID)
+	subs, err := s.Subscriptions.Active(ctx, ws, connID, federation.Inbound)
 	if err != nil {
 		return false, err
 	}
-	subscribed := false
-	for _, sub := range subs {
-		if sub.Direction == federation.Inbound && sub.IsActive && federation.MatchEventType(sub.EventType, eventType) {
-			subscribed = true
-		}
-	}
-	if !subscribed {
+	if !federation.AnyReceives(subs, federation.NewEvent(eventType, payload)) {
 		return false, nil
 	}
 	now := s.Now().UTC()

@@ -29,11 +29,11 @@ func (s *Service) Receive(ctx context.Context, raw []byte) (store.Answer, error)
 	}
 	return incoming.Respond(in, func() (store.Answer, error) {
 		conn := in.Conn
-		patterns, err := s.Subscriptions.ActivePatterns(ctx, conn.WorkspaceID, conn.ID)
+		subs, err := s.Subscriptions.Active(ctx, conn.WorkspaceID, conn.ID, federation.Outbound)
 		if err != nil {
 			return store.Answer{}, err
 		}
-		received := federation.MatchesAny(patterns, msg.EventType)
+		received := federation.AnyReceives(subs, federation.NewEvent(msg.EventType, msg.Payload))
 		status := federation.MsgDelivered
 		if !received {
 			status = federation.MsgIgnored

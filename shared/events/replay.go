@@ -110,29 +110,29 @@ func (s *Service) peerPatterns(ctx context.Context, conn *federation.Connection)
 // peerSubscriptions are the active subscriptions the peer on a connection
 // holds here.
 func (s *Service) peerSubscriptions(ctx context.Context, ws, connID string) ([]federation.Subscription, error) {
-	subs, err := s.Subscriptions.List(ctx, ws, connID)
-	if err != nil {
-		return nil, err
-	}
-	out := subs[:0]
-	for _, sub := range subs {
-		if sub.Direction == federation.Inbound && sub.IsActive {
-			out = append(out, sub)
-		}
-	}
-	return out, nil
+	return s.Subscriptions.Active(ctx, ws, connID, federation.Inbound)
 }
 
-// subscribedWhen reports whether ev was published while one of subs that
-// matches it existed: a catch-up sends what the fan-out would have sent,
+// subscribedWhen reports whether one of subs that receives ev existed when
+// ev was published: a catch-up sends what the fan-out would have sent,
 // never events from before the peer subscribed (a replay is for those).
-func subscribedWhen(subs []federation.Subscription, ev *store.MessageRecord) bool {
+func subscribedWhen(subs []federation.Subscription, ev *store.MessageRecord, e *federation.Event) bool {
 	for _, sub := range subs {
-		if federation.MatchEventType(sub.EventType, ev.EventType) && !ev.CreatedAt.Before(sub.CreatedAt) {
+		if sub.Receives(e) && !ev.CreatedAt.Before(sub.CreatedAt) {
 			return true
 		}
 	}
 	return false
+}
+
+// asked turns the patterns a replay job carries into the subscriptions that
+// decide which events it sends.
+func asked(patterns []string) []federation.Subscription {
+	subs := make([]federation.Subscription, len(patterns))
+	for i, p := range patterns {
+		subs[i] = federation.Subscription{EventType: p, IsActive: true}
+	}
+	return subs
 }
 
 // resendLog counts the matching events of the window and queues the job
@@ -169,9 +169,11 @@ func (s *Service) resendPage(ctx context.Context, job queue.Job) error {
 		}
 	}
 	now := s.Now().UTC()
+	patterns := asked(job.Patterns)
 	var recs []*store.MessageRecord
 	for _, ev := range events {
-		if !federation.MatchesAny(job.Patterns, ev.EventType) || (job.Kind == queue.KindCatchUp && !subscribedWhen(subs, ev)) {
+		e := federation.NewEvent(ev.EventType, ev.Payload)
+		if !federation.AnyReceives(patterns, e) || (job.Kind == queue.KindCatchUp && !subscribedWhen(subs, ev, e)) {
 			continue
 		}
 		id, replayOf := DeliveryID(ev.ID, job.ConnectionID), ""

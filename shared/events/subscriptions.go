@@ -96,12 +96,13 @@ func (s *Service) tell(ctx context.Context, conn *federation.Connection, eventTy
 // to it, so the two sides converge whatever was lost in between. It runs when
 // a connection becomes ACTIVE again and at least every SyncEvery.
 func (s *Service) Sync(ctx context.Context, conn *federation.Connection) error {
-	patterns, err := s.Subscriptions.ActivePatterns(ctx, conn.WorkspaceID, conn.ID)
+	subs, err := s.Subscriptions.Active(ctx, conn.WorkspaceID, conn.ID, federation.Outbound)
 	if err != nil {
 		return err
 	}
-	if patterns == nil {
-		patterns = []string{}
+	patterns := make([]string, len(subs))
+	for i, sub := range subs {
+		patterns[i] = sub.EventType
 	}
 	payload, _ := json.Marshal(map[string][]string{"eventTypes": patterns})
 	if _, err := s.Commands.SendUntilAnswered(ctx, conn, "event.sync", payload); err != nil {

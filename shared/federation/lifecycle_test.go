@@ -113,3 +113,31 @@ func TestTruncate(t *testing.T) {
 		}
 	}
 }
+
+// Receives is the one rule for which subscription gets which event.
+func TestSubscriptionReceives(t *testing.T) {
+	filter, err := ParseFilter([]byte(`{"projectId": ["p-1"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1 := NewEvent("task.created", []byte(`{"projectId": "p-1"}`))
+	p2 := NewEvent("task.created", []byte(`{"projectId": "p-2"}`))
+	for _, tt := range []struct {
+		name string
+		sub  Subscription
+		ev   *Event
+		want bool
+	}{
+		{"exact type", Subscription{EventType: "task.created", IsActive: true}, p1, true},
+		{"pattern", Subscription{EventType: "task.*", IsActive: true}, p1, true},
+		{"other type", Subscription{EventType: "project.*", IsActive: true}, p1, false},
+		{"inactive", Subscription{EventType: "task.created"}, p1, false},
+		{"filter selects", Subscription{EventType: "task.*", IsActive: true, Filter: filter}, p1, true},
+		{"filter refuses", Subscription{EventType: "task.*", IsActive: true, Filter: filter}, p2, false},
+		{"filter on an undecodable payload", Subscription{EventType: "task.*", IsActive: true, Filter: filter}, NewEvent("task.created", []byte(`{`)), false},
+	} {
+		if got := tt.sub.Receives(tt.ev); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

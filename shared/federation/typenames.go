@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"encoding/json"
 	"strings"
 	"time"
 )
@@ -49,16 +50,6 @@ func MatchEventType(pattern, eventType string) bool {
 	return pattern == eventType
 }
 
-// MatchesAny reports whether any of patterns matches eventType.
-func MatchesAny(patterns []string, eventType string) bool {
-	for _, p := range patterns {
-		if MatchEventType(p, eventType) {
-			return true
-		}
-	}
-	return false
-}
-
 // EventFamily is the first word of an event type or pattern: every pattern
 // that can match a type shares its family, so the fan-out reads one family.
 func EventFamily(s string) string {
@@ -73,10 +64,62 @@ type Subscription struct {
 	WorkspaceID  string     `json:"workspaceId"`
 	ConnectionID string     `json:"connectionId"`
 	EventType    string     `json:"eventType"`
+	Filter       *Filter    `json:"filter,omitempty"` // selects by payload; nil selects every event of the type
 	Direction    string     `json:"direction"`
 	Metadata     []byte     `json:"-"`
 	IsActive     bool       `json:"isActive"`
 	CreatedAt    time.Time  `json:"createdAt"`
 	UpdatedAt    time.Time  `json:"updatedAt"`
 	SyncedAt     *time.Time `json:"syncedAt,omitempty"` // when the publisher last confirmed it
+}
+
+// Event is what a subscription decides on: an event's type and payload. The
+// payload is decoded once, when the first filter needs it, and shared by
+// every subscription asked.
+type Event struct {
+	Type    string
+	Payload json.RawMessage
+	decoded any
+	done    bool
+	bad     bool
+}
+
+// NewEvent returns the Event of a type and payload.
+func NewEvent(eventType string, payload json.RawMessage) *Event {
+	return &Event{Type: eventType, Payload: payload}
+}
+
+func (e *Event) value() (any, bool) {
+	if !e.done {
+		e.done = true
+		v, err := DecodePayload(e.Payload)
+		e.decoded, e.bad = v, err != nil
+	}
+	return e.decoded, !e.bad
+}
+
+// Receives is the one rule for "does this subscription receive this event",
+// used by fan-out, replay, catch-up, the receiver and the watcher: the
+// subscription is active, its pattern matches the type, and its filter (if
+// any) selects the payload. A payload that cannot be decoded is selected by
+// no filter.
+func (s Subscription) Receives(e *Event) bool {
+	if !s.IsActive || !MatchEventType(s.EventType, e.Type) {
+		return false
+	}
+	if s.Filter == nil {
+		return true
+	}
+	v, ok := e.value()
+	return ok && s.Filter.Matches(v)
+}
+
+// AnyReceives reports whether any of subs receives e.
+func AnyReceives(subs []Subscription, e *Event) bool {
+	for _, s := range subs {
+		if s.Receives(e) {
+			return true
+		}
+	}
+	return false
 }

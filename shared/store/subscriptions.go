@@ -273,30 +273,32 @@ func (r *Subscriptions) DueSyncs(ctx context.Context, before time.Time, limit in
 	return due, nil
 }
 
-// ActivePatterns returns the active OUTBOUND patterns of a connection: what
-// this workspace asked the peer for.
-func (r *Subscriptions) ActivePatterns(ctx context.Context, ws, connID string) ([]string, error) {
+// Active returns a connection's active subscriptions in one direction
+// (OUTBOUND: what this workspace asked the peer for; INBOUND: what the peer
+// asked for here).
+func (r *Subscriptions) Active(ctx context.Context, ws, connID, direction string) ([]federation.Subscription, error) {
 	subs, err := r.query(ctx, &dynamodb.QueryInput{
 		TableName:                 &r.table,
 		KeyConditionExpression:    aws.String("pk = :p AND begins_with(sk, :s)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":p": s(wsPK(ws)), ":s": s("SUB#" + connID + "#" + federation.Outbound + "#")},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": s(wsPK(ws)), ":s": s("SUB#" + connID + "#" + direction + "#")},
 		ConsistentRead:            aws.Bool(true),
 	})
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	out := subs[:0]
 	for _, sub := range subs {
 		if sub.IsActive {
-			out = append(out, sub.EventType)
+			out = append(out, sub)
 		}
 	}
 	return out, nil
 }
 
-// Matching returns one page of the active INBOUND subscriptions of ws whose
-// pattern matches eventType, and the cursor of the next page.
-func (r *Subscriptions) Matching(ctx context.Context, ws, eventType string, limit int32, cursor string) ([]federation.Subscription, string, error) {
+// Candidates returns one page of the active INBOUND subscriptions of ws that
+// may receive an event of eventType (those of its family: the fan-out index
+// partition), and the cursor of the next page; Subscription.Receives decides.
+func (r *Subscriptions) Candidates(ctx context.Context, ws, eventType string, limit int32, cursor string) ([]federation.Subscription, string, error) {
 	part := fanKey(ws, eventType)
 	start, err := decodeCursor(cursor, "fanKey", part)
 	if err != nil {
@@ -317,7 +319,7 @@ func (r *Subscriptions) Matching(ctx context.Context, ws, eventType string, limi
 		if err := attributevalue.UnmarshalMap(raw, &item); err != nil {
 			return nil, "", fmt.Errorf("decode subscription: %w", err)
 		}
-		if item.IsActive && federation.MatchEventType(item.EventType, eventType) {
+		if item.IsActive {
 			subs = append(subs, item.subscription())
 		}
 	}

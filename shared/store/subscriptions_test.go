@@ -31,23 +31,23 @@ func TestSubscriptions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	matching, next, err := subs.Matching(ctx, "ws", "task.created", 10, "")
+	matching, next, err := subs.Candidates(ctx, "ws", "task.created", 10, "")
 	if err != nil || next != "" || len(matching) != 1 || matching[0].ConnectionID != "c2" {
 		t.Fatalf("matching task.created: %+v %q %v", matching, next, err)
 	}
 	if _, err := subs.Set(ctx, store.SubscriptionChange{Workspace: "ws", ConnectionID: "c1", Direction: federation.Inbound, EventType: "task.*", Active: true}); err != nil {
 		t.Fatal(err)
 	}
-	matching, _, _ = subs.Matching(ctx, "ws", "task.created", 1, "")
+	matching, _, _ = subs.Candidates(ctx, "ws", "task.created", 1, "")
 	if len(matching) != 1 {
 		t.Fatalf("one per page: %+v", matching)
 	}
-	if _, _, err := subs.Matching(ctx, "ws", "task.created", 1, "bm90LWEtY3Vyc29y"); !errors.Is(err, store.ErrBadCursor) {
+	if _, _, err := subs.Candidates(ctx, "ws", "task.created", 1, "bm90LWEtY3Vyc29y"); !errors.Is(err, store.ErrBadCursor) {
 		t.Fatalf("foreign cursor: %v", err)
 	}
-	patterns, err := subs.ActivePatterns(ctx, "ws", "c4")
-	if err != nil || len(patterns) != 1 || patterns[0] != "task.created" {
-		t.Fatalf("outbound patterns of c4: %v %v", patterns, err)
+	active, err := subs.Active(ctx, "ws", "c4", federation.Outbound)
+	if err != nil || len(active) != 1 || active[0].EventType != "task.created" {
+		t.Fatalf("outbound subscriptions of c4: %v %v", active, err)
 	}
 	if _, err := subs.Get(ctx, "other", "c1", federation.Inbound, "task.*"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("another workspace reads it: %v", err)
