@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fedgate/fedgate/shared/agents"
 	"github.com/fedgate/fedgate/shared/app/apptest"
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/ids"
@@ -55,20 +54,5 @@ func TestAgentRecords(t *testing.T) {
 	msg, err := a.Agents.Kill(ctx, "ws", conn.ID, "ag-1")
 	if err != nil || msg.CommandType != "agent.kill" || string(msg.Payload) != `{"agentId":"ag-1"}` {
 		t.Fatalf("kill: %+v %v", msg, err)
-	}
-}
-
-// Spawn payloads are checked before anything is sent.
-func TestValidateSpawn(t *testing.T) {
-	for payload, ok := range map[string]bool{
-		`{"taskId":"t","agentType":"worker","context":{"repository":"r","branch":"b","workItems":["w"]}}`:                           true,
-		`{"taskId":"t","agentType":"boss","context":{"repository":"r","branch":"b","workItems":["w"]}}`:                             false,
-		`{"taskId":"","agentType":"worker","context":{"repository":"r","branch":"b","workItems":["w"]}}`:                            false,
-		`{"taskId":"t","agentType":"worker","context":{"repository":"r","branch":"b","workItems":[]}}`:                              false,
-		`{"taskId":"t","agentType":"worker","context":{"repository":"r","branch":"b","workItems":["w"]},"options":{"priority":11}}`: false,
-	} {
-		if _, err := agents.ValidateSpawn(json.RawMessage(payload)); (err == nil) != ok {
-			t.Errorf("%s: %v", payload, err)
-		}
 	}
 }

@@ -28,7 +28,7 @@ func (s *Service) Spawn(ctx context.Context, ws string, in SpawnInput) (*federat
 	if in.ConnectionID == "" {
 		return nil, federation.Invalidf("connectionId is required")
 	}
-	if _, err := ValidateSpawn(payload); err != nil {
+	if _, err := federation.ParseSpawn(payload); err != nil {
 		return nil, err
 	}
 	conn, err := s.Connections.GetActive(ctx, ws, in.ConnectionID)
@@ -38,7 +38,7 @@ func (s *Service) Spawn(ctx context.Context, ws string, in SpawnInput) (*federat
 	if err := s.Events.Follow(ctx, conn, federation.AgentStatusChanged); err != nil {
 		return nil, err
 	}
-	return s.send(ctx, conn, "agent.spawn", payload)
+	return s.send(ctx, conn, federation.CommandAgentSpawn, payload)
 }
 
 func optional(raw json.RawMessage) any {
@@ -66,12 +66,12 @@ func (s *Service) List(ctx context.Context, ws, connID string, limit int32, curs
 // Status sends agent.status about an agent the workspace knows on the
 // connection; its record updates when the peer answers.
 func (s *Service) Status(ctx context.Context, ws, connID, agentID string) (*federation.Message, error) {
-	return s.ask(ctx, ws, connID, agentID, "agent.status")
+	return s.ask(ctx, ws, connID, agentID, federation.CommandAgentStatus)
 }
 
 // Kill sends agent.kill about an agent the workspace knows on the connection.
 func (s *Service) Kill(ctx context.Context, ws, connID, agentID string) (*federation.Message, error) {
-	return s.ask(ctx, ws, connID, agentID, "agent.kill")
+	return s.ask(ctx, ws, connID, agentID, federation.CommandAgentKill)
 }
 
 func (s *Service) ask(ctx context.Context, ws, connID, agentID, commandType string) (*federation.Message, error) {
@@ -89,7 +89,7 @@ func (s *Service) ask(ctx context.Context, ws, connID, agentID, commandType stri
 	if err != nil {
 		return nil, err
 	}
-	payload, _ := json.Marshal(map[string]string{"agentId": agent.AgentID})
+	payload, _ := json.Marshal(federation.AgentPayload{AgentID: agent.AgentID})
 	return s.send(ctx, conn, commandType, payload)
 }
 
@@ -107,25 +107,25 @@ func (s *Service) record(ctx context.Context, rec *store.MessageRecord) error {
 	}
 	var data status
 	_ = json.Unmarshal(rec.Response.Data, &data)
-	var asked struct {
-		AgentID   string `json:"agentId"`
-		TaskID    string `json:"taskId"`
-		AgentType string `json:"agentType"`
-	}
-	_ = json.Unmarshal(rec.Payload, &asked)
 	agent := federation.Agent{
 		AgentID: data.AgentID, ConnectionID: rec.ConnectionID, Status: data.Status, SpawnedAt: data.SpawnedAt,
 		CompletedAt: data.CompletedAt, Error: data.Error, UpdatedAt: s.Now().UTC(),
 	}
-	if rec.CommandType == "agent.spawn" {
-		agent.TaskID, agent.AgentType = asked.TaskID, asked.AgentType
+	// What we asked: our own payload, sent valid.
+	var askedID string
+	if rec.CommandType == federation.CommandAgentSpawn {
+		p, _ := federation.ParseSpawn(rec.Payload)
+		agent.TaskID, agent.AgentType = p.TaskID, p.AgentType
+	} else {
+		p, _ := federation.ParseAgent(rec.Payload)
+		askedID = p.AgentID
 	}
 	if !rec.Response.Success {
-		if asked.AgentID == "" {
+		if askedID == "" {
 			return nil // a failed spawn has no agent
 		}
-		agent.AgentID, agent.Status, agent.Error = asked.AgentID, "", rec.Response.Error
-		if _, err := s.Agents.Get(ctx, rec.WorkspaceID, rec.ConnectionID, asked.AgentID); errors.Is(err, store.ErrNotFound) {
+		agent.AgentID, agent.Status, agent.Error = askedID, "", rec.Response.Error
+		if _, err := s.Agents.Get(ctx, rec.WorkspaceID, rec.ConnectionID, askedID); errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/ids"
@@ -15,92 +14,36 @@ import (
 	"github.com/fedgate/fedgate/shared/store"
 )
 
-// SpawnPayload is agent.spawn's payload.
-type SpawnPayload struct {
-	TaskID    string `json:"taskId"`
-	AgentType string `json:"agentType"`
-	Context   struct {
-		Repository string   `json:"repository"`
-		Branch     string   `json:"branch"`
-		WorkItems  []string `json:"workItems"`
-		Skills     []string `json:"skills,omitempty"`
-	} `json:"context"`
-	Options *struct {
-		Priority *int `json:"priority,omitempty"`
-	} `json:"options,omitempty"`
-}
-
-// AgentPayload is agent.status's and agent.kill's payload.
-type AgentPayload struct {
-	AgentID string `json:"agentId"`
-}
-
-// ValidateSpawn checks an agent.spawn payload, naming the bad field.
-func ValidateSpawn(raw json.RawMessage) (*SpawnPayload, error) {
-	var p SpawnPayload
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return nil, federation.Invalidf("payload: %v", err)
-	}
-	switch {
-	case p.TaskID == "":
-		return nil, federation.Invalidf("taskId is required")
-	case !slices.Contains(federation.AgentTypes, p.AgentType):
-		return nil, federation.Invalidf("agentType must be one of worker, reviewer, tester")
-	case p.Context.Repository == "" || p.Context.Branch == "":
-		return nil, federation.Invalidf("context.repository and context.branch are required")
-	case len(p.Context.WorkItems) == 0:
-		return nil, federation.Invalidf("context.workItems must list at least one item")
-	case p.Options != nil && p.Options.Priority != nil && (*p.Options.Priority < 1 || *p.Options.Priority > 10):
-		return nil, federation.Invalidf("options.priority must be from 1 to 10")
-	}
-	return &p, nil
-}
-
-// ValidateAgent checks an agent.status / agent.kill payload.
-func ValidateAgent(raw json.RawMessage) (*AgentPayload, error) {
-	var p AgentPayload
-	if err := json.Unmarshal(raw, &p); err != nil || p.AgentID == "" || len(p.AgentID) > 200 {
-		return nil, federation.Invalidf("agentId is required")
-	}
-	return &p, nil
-}
-
 // Register adds the agent.* built-in commands to messaging: with an
 // orchestrator they run there (and the agents are remembered for the
 // watcher); without one they answer that this instance runs no agents.
 func (s *Service) Register(m *messaging.Service) {
-	spawnCheck := func(p json.RawMessage) error { _, err := ValidateSpawn(p); return err }
-	agentCheck := func(p json.RawMessage) error { _, err := ValidateAgent(p); return err }
-	run := map[string]func(ctx context.Context, req platform.Request) (orchestrator.Agent, error){
-		"agent.spawn": func(ctx context.Context, req platform.Request) (orchestrator.Agent, error) {
-			p, _ := ValidateSpawn(req.Payload)
+	messaging.RegisterCommand(m, messaging.Builtin[federation.SpawnPayload]{
+		Name: federation.CommandAgentSpawn, Parse: federation.ParseSpawn, Answered: s.CommandAnswered,
+		Run: orchestrated(s, func(ctx context.Context, req platform.Request, p federation.SpawnPayload) (orchestrator.Agent, error) {
 			// The idempotency key is the command's own, on its connection: a
 			// retried spawn is one agent, and no peer can make another
 			// connection's spawn its own by reusing a messageId.
 			return s.Orchestrator.Spawn(ctx, map[string]any{"taskId": p.TaskID, "agentType": p.AgentType, "context": p.Context,
-				"options": p.Options, "idempotencyKey": ids.Derived("agent.spawn", req.ConnectionID, req.MessageID), "requestedBy": req.RemoteInstanceID})
+				"options": p.Options, "idempotencyKey": ids.Derived(federation.CommandAgentSpawn, req.ConnectionID, req.MessageID),
+				"requestedBy": req.RemoteInstanceID})
+		}),
+	})
+	for name, fn := range map[string]func(ctx context.Context, agentID string) (orchestrator.Agent, error){
+		federation.CommandAgentStatus: func(ctx context.Context, id string) (orchestrator.Agent, error) {
+			return s.Orchestrator.Status(ctx, id)
 		},
-		"agent.status": func(ctx context.Context, req platform.Request) (orchestrator.Agent, error) {
-			p, _ := ValidateAgent(req.Payload)
-			if err := s.owned(ctx, req, p.AgentID); err != nil {
-				return orchestrator.Agent{}, err
-			}
-			return s.Orchestrator.Status(ctx, p.AgentID)
-		},
-		"agent.kill": func(ctx context.Context, req platform.Request) (orchestrator.Agent, error) {
-			p, _ := ValidateAgent(req.Payload)
-			if err := s.owned(ctx, req, p.AgentID); err != nil {
-				return orchestrator.Agent{}, err
-			}
-			return s.Orchestrator.Kill(ctx, p.AgentID)
-		},
-	}
-	for name, fn := range run {
-		check := agentCheck
-		if name == "agent.spawn" {
-			check = spawnCheck
-		}
-		m.RegisterCommand(name, messaging.Command{Check: check, Run: s.orchestrated(check, fn), Answered: s.CommandAnswered})
+		federation.CommandAgentKill: func(ctx context.Context, id string) (orchestrator.Agent, error) { return s.Orchestrator.Kill(ctx, id) },
+	} {
+		messaging.RegisterCommand(m, messaging.Builtin[federation.AgentPayload]{
+			Name: name, Parse: federation.ParseAgent, Answered: s.CommandAnswered,
+			Run: orchestrated(s, func(ctx context.Context, req platform.Request, p federation.AgentPayload) (orchestrator.Agent, error) {
+				if err := s.owned(ctx, req, p.AgentID); err != nil {
+					return orchestrator.Agent{}, err
+				}
+				return fn(ctx, p.AgentID)
+			}),
+		})
 	}
 }
 
@@ -122,16 +65,12 @@ func (s *Service) owned(ctx context.Context, req platform.Request, agentID strin
 
 // orchestrated runs an agent command against the orchestrator and remembers
 // the agent it reports, so the watcher can tell the peer about changes.
-func (s *Service) orchestrated(check func(json.RawMessage) error, fn func(context.Context, platform.Request) (orchestrator.Agent, error)) platform.Func {
-	return func(ctx context.Context, req platform.Request) (federation.Response, error) {
+func orchestrated[P any](s *Service, fn func(context.Context, platform.Request, P) (orchestrator.Agent, error)) func(context.Context, platform.Request, P) (federation.Response, error) {
+	return func(ctx context.Context, req platform.Request, p P) (federation.Response, error) {
 		if s.Orchestrator == nil {
 			return platform.Failure("this instance has no orchestrator configured"), nil
 		}
-		if err := check(req.Payload); err != nil {
-			e, _ := federation.AsError(err)
-			return platform.Failure(e.Message), nil
-		}
-		agent, err := fn(ctx, req)
+		agent, err := fn(ctx, req, p)
 		if _, retry := platform.IsRetry(err); retry {
 			return federation.Response{}, err
 		}

@@ -18,7 +18,8 @@ import (
 )
 
 // DefaultCommandTypes is the initial allow-list of incoming command types.
-var DefaultCommandTypes = []string{"event.subscribe", "event.unsubscribe", "event.sync", "agent.spawn", "agent.status", "agent.kill"}
+var DefaultCommandTypes = []string{federation.CommandEventSubscribe, federation.CommandEventUnsubscribe, federation.CommandEventSync,
+	federation.CommandAgentSpawn, federation.CommandAgentStatus, federation.CommandAgentKill}
 
 // Config is everything a function needs to know about its deployment.
 type Config struct {

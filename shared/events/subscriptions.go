@@ -76,11 +76,11 @@ func (s *Service) tell(ctx context.Context, conn *federation.Connection, eventTy
 	if err != nil {
 		return nil, err
 	}
-	commandType := "event.unsubscribe"
+	commandType := federation.CommandEventUnsubscribe
 	if active {
-		commandType = "event.subscribe"
+		commandType = federation.CommandEventSubscribe
 	}
-	payload, _ := json.Marshal(map[string]string{"eventType": eventType})
+	payload, _ := json.Marshal(federation.SubscribePayload{EventType: eventType})
 	if _, err := s.Commands.SendUntilAnswered(ctx, conn, commandType, payload); err != nil {
 		return nil, err
 	}
@@ -104,8 +104,8 @@ func (s *Service) Sync(ctx context.Context, conn *federation.Connection) error {
 	for i, sub := range subs {
 		patterns[i] = sub.EventType
 	}
-	payload, _ := json.Marshal(map[string][]string{"eventTypes": patterns})
-	if _, err := s.Commands.SendUntilAnswered(ctx, conn, "event.sync", payload); err != nil {
+	payload, _ := json.Marshal(federation.SyncPayload{EventTypes: patterns})
+	if _, err := s.Commands.SendUntilAnswered(ctx, conn, federation.CommandEventSync, payload); err != nil {
 		return err
 	}
 	s.Log.InfoContext(ctx, "event.sync", "connectionId", conn.ID, "subscriptions", len(patterns))
@@ -146,13 +146,11 @@ func (s *Service) confirmed(ctx context.Context, rec *store.MessageRecord) {
 	if rec.Response == nil || !rec.Response.Success {
 		return
 	}
-	var p struct {
-		EventType  string   `json:"eventType"`
-		EventTypes []string `json:"eventTypes"`
-	}
-	_ = json.Unmarshal(rec.Payload, &p)
-	types := p.EventTypes
-	if p.EventType != "" {
+	var types []string
+	if rec.CommandType == federation.CommandEventSync {
+		p, _ := federation.ParseSync(rec.Payload) // our own, sent valid
+		types = p.EventTypes
+	} else if p, err := federation.ParseSubscribe(rec.Payload); err == nil {
 		types = []string{p.EventType}
 	}
 	now := s.Now()
@@ -184,90 +182,63 @@ func (s *Service) ListSubscriptions(ctx context.Context, ws, connID string, limi
 	return s.Subscriptions.Page(ctx, ws, connID, limit, cursor)
 }
 
-func checkSubscriptionPayload(payload json.RawMessage) error {
-	var p struct {
-		EventType string `json:"eventType"`
-	}
-	if json.Unmarshal(payload, &p) != nil || !federation.ValidEventPattern(p.EventType) {
-		return federation.Invalidf("payload.eventType must be an event type or a pattern ending in .*")
-	}
-	return nil
-}
-
 // Register adds the events capability's built-ins to messaging: the
 // event.subscribe, event.unsubscribe and event.sync commands (the publisher
 // keeps the list its fan-out reads; the subscriber records the publisher's
 // confirmations) and the events.subscriptions query (a peer checks that its
 // subscriptions arrived).
 func (s *Service) Register(m *messaging.Service) {
-	m.RegisterCommand("event.sync", messaging.Command{Check: s.checkSyncPayload, Run: s.syncRun, Answered: s.confirmed})
-	for commandType, active := range map[string]bool{"event.subscribe": true, "event.unsubscribe": false} {
-		m.RegisterCommand(commandType, messaging.Command{
-			Check:    checkSubscriptionPayload,
-			Answered: s.confirmed,
-			Run: func(ctx context.Context, req platform.Request) (federation.Response, error) {
-				var p struct {
-					EventType string `json:"eventType"`
-				}
-				if err := json.Unmarshal(req.Payload, &p); err != nil || !federation.ValidEventPattern(p.EventType) {
-					return platform.Failure(fmt.Sprintf("%s needs a valid eventType", commandType)), nil
-				}
-				sub, err := s.Subscriptions.Set(ctx, store.SubscriptionChange{
-					Workspace: req.WorkspaceID, ConnectionID: req.ConnectionID, Direction: federation.Inbound, EventType: p.EventType,
-					Active: active, Limit: s.SubscriptionLimit,
-				})
-				if errors.Is(err, store.ErrLimit) {
-					return platform.Failure(fmt.Sprintf("limit_exceeded: at most %d active subscriptions per connection", s.SubscriptionLimit)), nil
-				}
-				if err != nil {
-					return federation.Response{}, &platform.RetryError{Err: err}
-				}
-				return platform.Success(map[string]any{"subscriptionId": sub.ID, "eventType": sub.EventType, "isActive": sub.IsActive})
+	messaging.RegisterCommand(m, messaging.Builtin[federation.SyncPayload]{
+		Name: federation.CommandEventSync, Parse: federation.ParseSync, Run: s.syncRun, Answered: s.confirmed,
+	})
+	for name, active := range map[string]bool{federation.CommandEventSubscribe: true, federation.CommandEventUnsubscribe: false} {
+		messaging.RegisterCommand(m, messaging.Builtin[federation.SubscribePayload]{
+			Name: name, Parse: federation.ParseSubscribe, Answered: s.confirmed,
+			Run: func(ctx context.Context, req platform.Request, p federation.SubscribePayload) (federation.Response, error) {
+				return s.subscribeRun(ctx, req, p, active)
 			},
 		})
 	}
-	m.RegisterQuery("events.subscriptions", func(ctx context.Context, req platform.Request) (federation.Response, error) {
-		subs, err := s.Subscriptions.List(ctx, req.WorkspaceID, req.ConnectionID)
-		if err != nil {
-			return federation.Response{}, err
-		}
-		out := []map[string]any{}
-		for _, sub := range subs {
-			if sub.Direction == federation.Inbound {
-				out = append(out, map[string]any{"eventType": sub.EventType, "isActive": sub.IsActive, "updatedAt": sub.UpdatedAt})
-			}
-		}
-		return platform.Success(map[string]any{"subscriptions": out})
+	m.RegisterQuery(federation.QuerySubscriptions, s.subscriptionsQuery)
+}
+
+// subscribeRun stores a peer's subscription here (event.subscribe) or
+// deactivates it (event.unsubscribe).
+func (s *Service) subscribeRun(ctx context.Context, req platform.Request, p federation.SubscribePayload, active bool) (federation.Response, error) {
+	sub, err := s.Subscriptions.Set(ctx, store.SubscriptionChange{
+		Workspace: req.WorkspaceID, ConnectionID: req.ConnectionID, Direction: federation.Inbound, EventType: p.EventType,
+		Active: active, Limit: s.SubscriptionLimit,
 	})
+	if errors.Is(err, store.ErrLimit) {
+		return platform.Failure(fmt.Sprintf("limit_exceeded: at most %d active subscriptions per connection", s.SubscriptionLimit)), nil
+	}
+	if err != nil {
+		return federation.Response{}, &platform.RetryError{Err: err}
+	}
+	return platform.Success(map[string]any{"subscriptionId": sub.ID, "eventType": sub.EventType, "isActive": sub.IsActive})
 }
 
-type syncPayload struct {
-	EventTypes []string `json:"eventTypes"`
-}
-
-func (s *Service) checkSyncPayload(payload json.RawMessage) error {
-	var p syncPayload
-	if json.Unmarshal(payload, &p) != nil || p.EventTypes == nil {
-		return federation.Invalidf("payload.eventTypes must list the subscriber's event types")
+// subscriptionsQuery answers events.subscriptions: what the asking peer
+// subscribed to here.
+func (s *Service) subscriptionsQuery(ctx context.Context, req platform.Request) (federation.Response, error) {
+	subs, err := s.Subscriptions.List(ctx, req.WorkspaceID, req.ConnectionID)
+	if err != nil {
+		return federation.Response{}, err
 	}
-	if len(p.EventTypes) > s.SubscriptionLimit {
-		return federation.Errorf(federation.CodeLimitExceeded, "at most %d active subscriptions per connection", s.SubscriptionLimit)
-	}
-	for _, t := range p.EventTypes {
-		if !federation.ValidEventPattern(t) {
-			return federation.Invalidf("payload.eventTypes: %q is not an event type or a pattern ending in .*", t)
+	out := []map[string]any{}
+	for _, sub := range subs {
+		if sub.Direction == federation.Inbound {
+			out = append(out, map[string]any{"eventType": sub.EventType, "isActive": sub.IsActive, "updatedAt": sub.UpdatedAt})
 		}
 	}
-	return nil
+	return platform.Success(map[string]any{"subscriptions": out})
 }
 
 // syncRun makes the peer's subscriptions here exactly its list (event.sync).
-func (s *Service) syncRun(ctx context.Context, req platform.Request) (federation.Response, error) {
-	if err := s.checkSyncPayload(req.Payload); err != nil {
-		return platform.Failure(platform.Told(err)), nil
+func (s *Service) syncRun(ctx context.Context, req platform.Request, p federation.SyncPayload) (federation.Response, error) {
+	if len(p.EventTypes) > s.SubscriptionLimit {
+		return platform.Failure(fmt.Sprintf("limit_exceeded: at most %d active subscriptions per connection", s.SubscriptionLimit)), nil
 	}
-	var p syncPayload
-	_ = json.Unmarshal(req.Payload, &p)
 	subs, err := s.Subscriptions.List(ctx, req.WorkspaceID, req.ConnectionID)
 	if err != nil {
 		return federation.Response{}, &platform.RetryError{Err: err}

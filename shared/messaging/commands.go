@@ -114,8 +114,8 @@ func (s *Service) ReceiveCommand(ctx context.Context, raw []byte) (store.Answer,
 		if !federation.CommandAllowed(msg.CommandType, self.Capabilities.CommandTypes) {
 			return store.Answer{}, commandNotAllowed(msg.CommandType)
 		}
-		if c, ok := s.commands[msg.CommandType]; ok && c.Check != nil {
-			if err := c.Check(msg.Payload); err != nil {
+		if c, ok := s.commands[msg.CommandType]; ok {
+			if err := c.check(msg.Payload); err != nil {
 				return store.Answer{}, err
 			}
 		}
@@ -152,10 +152,10 @@ func (s *Service) ReceiveCommandResponse(ctx context.Context, raw []byte) (store
 			// syncedAt) before the command shows it: whoever sees the command
 			// finished finds the record, and a crash in between leaves the
 			// command open, so the peer's retried response records it again.
-			if c, ok := s.commands[rec.CommandType]; ok && c.Answered != nil && slices.Contains(step.From, rec.Status) {
+			if c, ok := s.commands[rec.CommandType]; ok && c.answered != nil && slices.Contains(step.From, rec.Status) {
 				answered := *rec
 				answered.Status, answered.Response, answered.Error, answered.CompletedAt = step.To, msg.Response(), errText, &now
-				c.Answered(ctx, &answered)
+				c.answered(ctx, &answered)
 			}
 			updated, err := s.Messages.Update(ctx, conn.WorkspaceID, rec.ID, store.MessageUpdate{
 				Step: step, Response: msg.Response(), Error: &errText, CompletedAt: &now, ClearDeadline: true, ClearNext: true,

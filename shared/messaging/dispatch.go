@@ -71,7 +71,7 @@ func (s *Service) Dispatch(ctx context.Context, job queue.Job) error {
 
 func (s *Service) runCommand(ctx context.Context, req platform.Request) (federation.Response, error) {
 	if c, ok := s.commands[req.CommandType]; ok {
-		return signable(c.Run(ctx, req))
+		return signable(c.run(ctx, req))
 	}
 	if s.CommandBackend != nil {
 		return signable(s.CommandBackend.Call(ctx, req))

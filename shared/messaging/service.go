@@ -58,14 +58,42 @@ type AckDeadlines interface {
 	AckOverdue(ctx context.Context, rec *store.MessageRecord) error
 }
 
-// Command is a built-in command type: Check validates an incoming payload
-// before the command is accepted (nil: any object), Run executes it in the
-// dispatcher, and Answered (optional) learns of the answer to each command of
-// this type that this instance sent (the capability keeps its records).
-type Command struct {
-	Check    func(payload json.RawMessage) error
-	Run      platform.Func
+// Builtin is a built-in command type whose payload is a P: Parse reads and
+// checks a payload once (its error names the field: the peer is refused
+// before the command is accepted, or answered success false), Run executes
+// the parsed value in the dispatcher, and Answered (optional) learns of the
+// answer to each command of this type that this instance sent (the
+// capability keeps its records).
+type Builtin[P any] struct {
+	Name     string
+	Parse    func(payload json.RawMessage) (P, error)
+	Run      func(ctx context.Context, req platform.Request, p P) (federation.Response, error)
 	Answered func(ctx context.Context, rec *store.MessageRecord)
+}
+
+// command is a registered built-in with its payload type erased.
+type command struct {
+	check    func(payload json.RawMessage) error
+	run      platform.Func
+	answered func(ctx context.Context, rec *store.MessageRecord)
+}
+
+// RegisterCommand adds a built-in command type to m.
+func RegisterCommand[P any](m *Service, b Builtin[P]) {
+	m.commands[b.Name] = command{
+		check: func(payload json.RawMessage) error {
+			_, err := b.Parse(payload)
+			return err
+		},
+		run: func(ctx context.Context, req platform.Request) (federation.Response, error) {
+			p, err := b.Parse(req.Payload)
+			if err != nil {
+				return platform.Failure(err.Error()), nil
+			}
+			return b.Run(ctx, req, p)
+		},
+		answered: b.Answered,
+	}
 }
 
 // Deps is what the service needs.
@@ -91,7 +119,7 @@ type Deps struct {
 type Service struct {
 	Deps
 	queries  map[string]platform.Func
-	commands map[string]Command
+	commands map[string]command
 }
 
 // New returns the service with its own built-in query, federation.instance.
@@ -99,8 +127,8 @@ func New(d Deps) *Service {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	s := &Service{Deps: d, queries: map[string]platform.Func{}, commands: map[string]Command{}}
-	s.RegisterQuery("federation.instance", func(ctx context.Context, _ platform.Request) (federation.Response, error) {
+	s := &Service{Deps: d, queries: map[string]platform.Func{}, commands: map[string]command{}}
+	s.RegisterQuery(federation.QueryInstance, func(ctx context.Context, _ platform.Request) (federation.Response, error) {
 		doc, err := s.Identity.Document(ctx)
 		if err != nil {
 			return federation.Response{}, err
@@ -112,6 +140,3 @@ func New(d Deps) *Service {
 
 // RegisterQuery adds a built-in query answered by fn.
 func (s *Service) RegisterQuery(name string, fn platform.Func) { s.queries[name] = fn }
-
-// RegisterCommand adds a built-in command type.
-func (s *Service) RegisterCommand(commandType string, c Command) { s.commands[commandType] = c }
