@@ -214,4 +214,3 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
-
