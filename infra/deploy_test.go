@@ -1,24 +1,21 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/fedgate/fedgate/shared/config"
-	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/routes"
-	"github.com/fedgate/fedgate/shared/signing"
 	"github.com/fedgate/fedgate/shared/store"
 )
 
@@ -488,10 +485,10 @@ func TestInvalidSettingsFailSynth(t *testing.T) {
 // A valid value of every setting passes, and an empty one means its default.
 func TestSettingExamplesAndDefaults(t *testing.T) {
 	for _, s := range settings {
-		if s.example == "" || !s.form.check(s.example) {
-			t.Errorf("%s: example %q does not pass its own form (%s)", s.key, s.example, s.form.what)
+		if s.example == "" || !s.form.Check(s.example, false) {
+			t.Errorf("%s: example %q does not pass its own form (%s)", s.key, s.example, s.form.What)
 		}
-		if s.def != "" && !s.form.check(s.def) {
+		if s.def != "" && !s.form.Check(s.def, false) {
 			t.Errorf("%s: default %q does not pass its own form", s.key, s.def)
 		}
 		if s.env == "" && s.apply == nil {
@@ -507,37 +504,52 @@ func TestSettingExamplesAndDefaults(t *testing.T) {
 	}
 }
 
-// The README's Deploy section lists every setting with its default.
+var updateReadme = flag.Bool("update-readme", false, "write the settings table into README.md's Deploy section")
+
+// settingsTable is README's Deploy settings table, made from settings.
+func settingsTable() string {
+	var b strings.Builder
+	b.WriteString("| context key | default | example | meaning |\n|---|---|---|---|\n")
+	for _, s := range settings {
+		def := "`" + s.def + "`"
+		switch {
+		case s.required:
+			def = "required"
+		case s.def == "":
+			def = "none"
+		}
+		doc := s.doc
+		if s.env != "" {
+			doc += " (`" + s.env + "`)"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | `%s` | %s |\n", s.key, def, s.example, doc)
+	}
+	return b.String()
+}
+
+// The README's Deploy section lists every setting, written from the table
+// (go test ./infra -run ReadmeListsSettings -update-readme).
 func TestReadmeListsSettings(t *testing.T) {
-	data, err := os.ReadFile("../README.md")
+	const path = "../README.md"
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(data)
-	start := strings.Index(text, "\n## Deploy")
+	head := "| context key | default | example | meaning |\n"
+	start := strings.Index(text, head)
 	if start < 0 {
-		t.Fatal("README has no Deploy section")
+		t.Fatal("README has no settings table")
 	}
-	deploy := text[start:]
-	if end := strings.Index(deploy[1:], "\n## "); end >= 0 {
-		deploy = deploy[:end+1]
-	}
-	for _, s := range settings {
-		row := regexp.MustCompile("(?m)^\\| `" + regexp.QuoteMeta(s.key) + "` \\|.*$").FindString(deploy)
-		if row == "" {
-			t.Errorf("README, Deploy: no row for %s", s.key)
-			continue
-		}
-		def := "`" + s.def + "`"
-		if s.def == "" {
-			def = "none"
-			if s.required {
-				def = "required"
+	end := start + strings.Index(text[start:], "\n\n") + 1
+	if got, want := text[start:end], settingsTable(); got != want {
+		if *updateReadme {
+			if err := os.WriteFile(path, []byte(text[:start]+want+text[end:]), 0o644); err != nil {
+				t.Fatal(err)
 			}
+			return
 		}
-		if !strings.Contains(row, "| "+def+" |") {
-			t.Errorf("README, Deploy: %s's row does not give its default %s: %s", s.key, def, row)
-		}
+		t.Errorf("README's settings table is not the settings; run go test ./infra -run ReadmeListsSettings -update-readme\nwant:\n%s", want)
 	}
 }
 
@@ -557,19 +569,9 @@ func TestNamesFitLongestInstanceName(t *testing.T) {
 }
 
 // Every setting that becomes a function's environment variable is read by
-// the functions under that name: the examples, set together, load into the
-// configuration the functions run with.
+// the functions under that name: each example, set through the stack's
+// settings, is what the functions' configuration holds.
 func TestSettingsReachTheFunctions(t *testing.T) {
-	ctx := validSettings()
-	for _, s := range settings {
-		if s.env != "" {
-			ctx[s.key] = s.example
-		}
-	}
-	p, err := loadSettings(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tb := range store.Tables {
 		t.Setenv(store.EnvVar(tb.Name), "t-"+tb.Name)
 	}
@@ -579,18 +581,25 @@ func TestSettingsReachTheFunctions(t *testing.T) {
 	}
 	t.Setenv("KMS_KEY_ID", "arn:aws:kms:eu-west-1:1:key/x")
 	t.Setenv("INSTANCE_URL", "https://fed.example.org")
-	for k, v := range p.FunctionEnv {
-		t.Setenv(k, v)
-	}
-	c, err := config.FromEnv()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := federation.RetryPolicy{BaseDelay: 10 * time.Second, MaxDelay: 30 * time.Minute, MaxAttempts: 30, MaxAge: 48 * time.Hour}
-	if c.Retry != want || c.AckDeadline != 10*time.Minute || c.CommandTimeout != 10*time.Minute ||
-		c.QueryBackendURL != "https://workspace.example.org/federation/query" || c.CommandBackendURL != "https://workspace.example.org/federation/command" ||
-		fmt.Sprint(c.PeerPorts) != "[443 8443]" || c.SubscriptionLimit != 500 || c.PendingPerOrigin != 20 || c.PendingTotal != 5000 ||
-		c.PendingExpiry != 14*24*time.Hour || c.Identity.Alg != signing.EdDSA || c.Identity.Name != "hub" {
-		t.Fatalf("the functions read %+v", c)
+	for _, st := range config.Settings {
+		if st.Context == "" {
+			continue
+		}
+		t.Run(st.Context, func(t *testing.T) {
+			p, err := loadSettings(merged(validSettings(), map[string]any{st.Context: st.Example}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range p.FunctionEnv {
+				t.Setenv(k, v)
+			}
+			c, err := config.FromEnv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := st.Text(&c); got != st.Example {
+				t.Errorf("%s=%s reaches the functions as %s = %q", st.Context, st.Example, st.Field, got)
+			}
+		})
 	}
 }

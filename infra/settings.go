@@ -5,16 +5,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/fedgate/fedgate/shared/config"
-	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/routes"
-	"github.com/fedgate/fedgate/shared/signing"
 )
 
 // settingPrefix starts every key of ours in cdk.json's "context"; a key with
@@ -41,18 +37,13 @@ type setting struct {
 }
 
 // form is the shape a value must have, described in words for the message
-// that refuses it.
-type form struct {
-	what  string
-	check func(v string) bool
-}
+// that refuses it: the functions' own (shared/config), checked as a deployed
+// stack is (never in development mode).
+type form = config.Form
 
-// settings is every key the stack reads, in the README's order.
-var settings = []setting{
-	{key: "fedgate:instanceName", def: "fedgate", example: "hub", form: instanceName,
-		doc:   "names the stack (`FedgateStack`, or `FedgateStack-<name>`) and every function, log group and alarm, so instances share an account",
-		env:   "INSTANCE_NAME",
-		apply: func(p *Props, v string) { p.InstanceName = v }},
+// stackSettings are the keys the stack itself uses; the keys that become the
+// functions' environment come from shared/config's table (functionSettings).
+var stackSettings = []setting{
 	{key: "fedgate:domainName", example: "fed.example.org", form: dnsName,
 		doc:   "the custom domain: `INSTANCE_URL` becomes `https://<domainName>` and the `execute-api` address is switched off; needs `certificateArn` or `hostedZoneId`",
 		apply: func(p *Props, v string) { p.DomainName = v }},
@@ -74,15 +65,6 @@ var settings = []setting{
 	{key: "fedgate:jwtAudience", def: "fedgate", example: "fedgate,fedgate-cli", form: audiences,
 		doc:   "accepted audiences (`aud`), comma-separated",
 		apply: func(p *Props, v string) { p.JWTAudience = strings.Split(v, ",") }},
-	{key: "fedgate:workspaceClaim", def: "workspace_id", example: "https://example.org/workspace", form: claimName,
-		doc: "the token claim holding the caller's workspace id",
-		env: "WORKSPACE_CLAIM"},
-	{key: "fedgate:signingAlg", def: "RS256", example: "EdDSA", form: signingAlg,
-		doc: "algorithm of new signing keys (every instance verifies both)",
-		env: "SIGNING_ALG"},
-	{key: "fedgate:retentionDays", def: "30", example: "90", form: wholeNumber(1, 3650),
-		doc: "days messages are kept (DynamoDB TTL)",
-		env: "MESSAGE_RETENTION_DAYS"},
 	{key: "fedgate:logRetentionDays", def: "30", example: "90", form: logRetention,
 		doc:   "days the functions' and the API's logs are kept",
 		apply: func(p *Props, v string) { p.LogRetentionDays, _ = strconv.Atoi(v) }},
@@ -92,72 +74,6 @@ var settings = []setting{
 	{key: "fedgate:deletionProtection", def: "true", example: "false", form: boolean,
 		doc:   "`true` keeps the tables and the key that seals the signing keys when the stack is deleted (`make destroy`); everything else goes either way",
 		apply: func(p *Props, v string) { p.DeletionProtection = v == "true" }},
-	{key: "fedgate:orchestratorUrl", example: "https://orchestrator.example.org/api", form: httpsURL,
-		doc: "the spoke's orchestrator for `agent.*` commands (its API key: the `OrchestratorSecretArn` output)",
-		env: "ORCHESTRATOR_URL"},
-	{key: "fedgate:commandTypes", example: "agent.spawn,agent.status,agent.kill", form: typeList,
-		doc: "allow-list of incoming command types (empty: the built-in default, see Configuration)",
-		env: "COMMAND_TYPES"},
-	{key: "fedgate:eventTypes", example: "task.created,task.updated", form: typeList,
-		doc: "event types this instance publishes",
-		env: "EVENT_TYPES"},
-	{key: "fedgate:queryBackendUrl", example: "https://workspace.example.org/federation/query", form: httpsURL,
-		doc: "the local platform's API that answers verified incoming QUERY messages fedgate has no built-in for",
-		env: "QUERY_BACKEND_URL"},
-	{key: "fedgate:commandBackendUrl", example: "https://workspace.example.org/federation/command", form: httpsURL,
-		doc: "the local platform's API that executes verified incoming COMMAND messages fedgate has no built-in for",
-		env: "COMMAND_BACKEND_URL"},
-	{key: "fedgate:retryBaseSeconds", def: secondsText(functionDefaults.Retry.BaseDelay), example: "10", form: wholeNumber(1, 3600),
-		doc: "first retry wait of a failed delivery; each later wait is at most double, with full jitter",
-		env: "RETRY_BASE_SECONDS"},
-	{key: "fedgate:retryMaxDelaySeconds", def: secondsText(functionDefaults.Retry.MaxDelay), example: "1800", form: wholeNumber(1, 86400),
-		doc: "longest wait between two tries",
-		env: "RETRY_MAX_DELAY_SECONDS"},
-	{key: "fedgate:retryMaxAttempts", def: strconv.Itoa(functionDefaults.Retry.MaxAttempts), example: "30", form: wholeNumber(1, 1000),
-		doc: "tries before a delivery is FAILED and dead-lettered",
-		env: "RETRY_MAX_ATTEMPTS"},
-	{key: "fedgate:retryMaxAgeSeconds", def: secondsText(functionDefaults.Retry.MaxAge), example: "172800", form: wholeNumber(60, 14*86400),
-		doc: "how long after it was created a delivery is still tried (time a peer's circuit holds it does not count); receivers keep duplicates this long plus a day",
-		env: "RETRY_MAX_AGE_SECONDS"},
-	{key: "fedgate:ackDeadlineSeconds", def: secondsText(functionDefaults.AckDeadline), example: "600", form: wholeNumber(10, 7*86400),
-		doc: "how long a delivery answered 202 waits for its EVENT_ACK before it is retried",
-		env: "ACK_DEADLINE_SECONDS"},
-	{key: "fedgate:commandTimeoutSeconds", def: secondsText(functionDefaults.CommandTimeout), example: "600", form: wholeNumber(1, 86400),
-		doc: "how long a sent QUERY or COMMAND waits for its answer before it is TIMEOUT",
-		env: "COMMAND_TIMEOUT_SECONDS"},
-	{key: "fedgate:peerPorts", def: portsText(functionDefaults.PeerPorts), example: "443,8443", form: portList,
-		doc: "ports a peer's URL may name (the SSRF guard refuses others)",
-		env: "PEER_PORTS"},
-	{key: "fedgate:subscriptionLimit", def: strconv.Itoa(functionDefaults.SubscriptionLimit), example: "500", form: wholeNumber(1, 100_000),
-		doc: "active subscriptions a peer may hold on one connection",
-		env: "SUBSCRIPTION_LIMIT"},
-	{key: "fedgate:pendingPerOrigin", def: strconv.Itoa(functionDefaults.PendingPerOrigin), example: "20", form: wholeNumber(1, 10_000),
-		doc: "unanswered incoming connection requests kept from one origin",
-		env: "PENDING_PER_ORIGIN"},
-	{key: "fedgate:pendingTotal", def: strconv.Itoa(functionDefaults.PendingTotal), example: "5000", form: wholeNumber(1, 1_000_000),
-		doc: "unanswered incoming connection requests kept in all",
-		env: "PENDING_TOTAL"},
-	{key: "fedgate:pendingExpiryDays", def: strconv.Itoa(int(functionDefaults.PendingExpiry / (24 * time.Hour))), example: "14", form: wholeNumber(1, 365),
-		doc: "days an unanswered connection request is kept",
-		env: "PENDING_EXPIRY_DAYS"},
-	{key: "fedgate:peerRateLimit", def: ratText(functionDefaults.PeerRate.Rate), example: "100", form: positiveNumber,
-		doc: "signed envelopes per second one connection may send (in every container together); beyond it 429 `rate_limited` with `Retry-After`",
-		env: "PEER_RATE_LIMIT"},
-	{key: "fedgate:peerBurstLimit", def: strconv.Itoa(functionDefaults.PeerRate.Burst), example: "200", form: wholeNumber(1, 1_000_000),
-		doc: "how many of them may arrive at once",
-		env: "PEER_BURST_LIMIT"},
-	{key: "fedgate:workspaceRateLimit", def: ratText(functionDefaults.WorkspaceRate.Rate), example: "100", form: positiveNumber,
-		doc: "user calls per second of one workspace; beyond it 429 `rate_limited` with `Retry-After`",
-		env: "WORKSPACE_RATE_LIMIT"},
-	{key: "fedgate:workspaceBurstLimit", def: strconv.Itoa(functionDefaults.WorkspaceRate.Burst), example: "400", form: wholeNumber(1, 1_000_000),
-		doc: "how many of them may arrive at once",
-		env: "WORKSPACE_BURST_LIMIT"},
-	{key: "fedgate:peerInFlight", def: strconv.Itoa(functionDefaults.PeerInFlight), example: "40", form: wholeNumber(1, 1000),
-		doc: "deliveries in flight to one peer at once; more wait without spending attempts",
-		env: "PEER_IN_FLIGHT"},
-	{key: "fedgate:maxWaitSeconds", def: secondsText(functionDefaults.MaxWait), example: "10", form: wholeNumber(1, 25),
-		doc: "longest `?waitSeconds=` honoured (a call asking more gets the state after this long)",
-		env: "MAX_WAIT_SECONDS"},
 	{key: "fedgate:rateLimit", def: "200", example: "500", form: positiveNumber,
 		doc:   "the API's steady requests per second",
 		apply: func(p *Props, v string) { p.RateLimit, _ = strconv.ParseFloat(v, 64) }},
@@ -178,24 +94,29 @@ var settings = []setting{
 		apply: func(p *Props, v string) { p.CodeDir = v }},
 }
 
-// functionDefaults are the functions' own defaults (shared/config), shown
-// as the settings' defaults so the two never disagree.
-var functionDefaults = func() config.Config {
-	var c config.Config
-	c.Defaults()
-	return c
-}()
+// settings is every key the stack reads: its own, then the functions'.
+var settings = append(stackSettings, functionSettings()...)
 
-func secondsText(d time.Duration) string { return strconv.Itoa(int(d / time.Second)) }
+// alsoApply are the functions' settings the stack uses itself too.
+var alsoApply = map[string]func(p *Props, v string){
+	"fedgate:instanceName": func(p *Props, v string) { p.InstanceName = v },
+}
 
-func ratText(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
-
-func portsText(ports []int) string {
-	out := make([]string, len(ports))
-	for i, p := range ports {
-		out[i] = strconv.Itoa(p)
+// functionSettings turns each setting of the functions' table that a
+// context key sets into a row: the same default, form, example and
+// documentation, so the stack and the functions never disagree.
+func functionSettings() []setting {
+	var out []setting
+	for _, st := range config.Settings {
+		if st.Context == "" {
+			continue
+		}
+		out = append(out, setting{
+			key: st.Context, def: st.Default, example: st.Example, doc: st.Doc, env: st.Env,
+			form: st.Form, apply: alsoApply[st.Context],
+		})
 	}
-	return strings.Join(out, ",")
+	return out
 }
 
 // rules check what one value alone cannot: the custom domain's options, and
@@ -267,12 +188,12 @@ func loadSettings(context map[string]any) (Props, error) {
 		}
 		if v == "" {
 			if s.required {
-				problems = append(problems, fmt.Sprintf("%s is required: %s, like %s", s.key, s.form.what, s.example))
+				problems = append(problems, fmt.Sprintf("%s is required: %s, like %s", s.key, s.form.What, s.example))
 			}
 			continue
 		}
-		if !s.form.check(v) {
-			problems = append(problems, fmt.Sprintf("%s %q: expected %s, like %s", s.key, v, s.form.what, s.example))
+		if !s.form.Check(v, false) {
+			problems = append(problems, fmt.Sprintf("%s %q: expected %s, like %s", s.key, v, s.form.What, s.example))
 			continue
 		}
 		if s.env != "" {
@@ -320,29 +241,26 @@ func sortedKeys(m map[string]any) []string {
 	return keys
 }
 
-// The forms values take.
+// The forms only the stack's own settings take (the functions' are in
+// shared/config).
 var (
-	text = form{"a non-empty text", func(string) bool { return true }}
-
-	// Function names are fedgate-<instance>-<function> (at most 64
-	// characters) and the stack name carries it too.
-	instanceName = matching(`^[a-z][a-z0-9-]{0,18}[a-z0-9]$|^[a-z]$`,
-		"1 to 20 lower-case letters, digits and hyphens, starting with a letter and not ending with a hyphen")
-	dnsName = matching(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`,
+	text           = config.Text
+	boolean        = config.Boolean
+	positiveNumber = config.PositiveNumber
+	httpsURL       = config.HTTPSURL
+	wholeNumber    = config.WholeNumber
+	dnsName        = config.Matching(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`,
 		"a lower-case DNS name of two or more labels, without scheme, port or trailing dot")
-	certificateARN = matching(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$`,
+	certificateARN = config.Matching(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$`,
 		"an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)")
-	hostedZoneID = matching(`^Z[A-Z0-9]{1,31}$`, "a Route 53 hosted zone id (Z followed by upper-case letters and digits)")
-	httpsOrigin  = form{"an https URL with nothing after the host (no path, query or fragment)", func(v string) bool {
+	hostedZoneID = config.Matching(`^Z[A-Z0-9]{1,31}$`, "a Route 53 hosted zone id (Z followed by upper-case letters and digits)")
+	email        = config.Matching(`^[^@\s,]+@[^@\s,]+\.[^@\s,]+$`, "one e-mail address")
+	httpsOrigin  = form{What: "an https URL with nothing after the host (no path, query or fragment)", Check: func(v string, _ bool) bool {
 		u, err := url.Parse(v)
 		return err == nil && u.Scheme == "https" && u.Host != "" && u.User == nil && u.Path == "" && u.RawQuery == "" &&
 			u.Fragment == "" && !strings.HasSuffix(v, "?") && !strings.HasSuffix(v, "#")
 	}}
-	httpsURL = form{"an https URL", func(v string) bool {
-		u, err := url.Parse(v)
-		return err == nil && u.Scheme == "https" && u.Host != "" && u.User == nil && u.Fragment == ""
-	}}
-	audiences = form{"comma-separated audiences without spaces or empty entries", func(v string) bool {
+	audiences = form{What: "comma-separated audiences without spaces or empty entries", Check: func(v string, _ bool) bool {
 		for _, a := range strings.Split(v, ",") {
 			if a == "" || strings.ContainsAny(a, " \t") {
 				return false
@@ -350,46 +268,10 @@ var (
 		}
 		return true
 	}}
-	claimName  = matching(`^[!-+\--~]{1,256}$`, "a claim name of visible ASCII characters without spaces or commas")
-	signingAlg = form{"RS256 or EdDSA", func(v string) bool { _, err := signing.ParseAlg(v); return err == nil }}
 	// CloudWatch Logs accepts only these retention periods.
-	logRetention = form{"a number of days CloudWatch Logs offers: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653",
-		func(v string) bool {
+	logRetention = form{What: "a number of days CloudWatch Logs offers: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653",
+		Check: func(v string, _ bool) bool {
 			return slices.Contains([]string{"1", "3", "5", "7", "14", "30", "60", "90", "120", "150", "180", "365", "400", "545",
 				"731", "1096", "1827", "2192", "2557", "2922", "3288", "3653"}, v)
 		}}
-	email          = matching(`^[^@\s,]+@[^@\s,]+\.[^@\s,]+$`, "one e-mail address")
-	boolean        = form{"true or false", func(v string) bool { return v == "true" || v == "false" }}
-	positiveNumber = form{"a number greater than 0", func(v string) bool {
-		f, err := strconv.ParseFloat(v, 64)
-		return err == nil && f > 0 && f < 1e9
-	}}
-	portList = form{"comma-separated port numbers from 1 to 65535", func(v string) bool {
-		for _, p := range strings.Split(v, ",") {
-			if n, err := strconv.Atoi(strings.TrimSpace(p)); err != nil || n < 1 || n > 65535 {
-				return false
-			}
-		}
-		return true
-	}}
-	typeList = form{"comma-separated type names: dot-separated lower-case words such as task.created", func(v string) bool {
-		for _, t := range strings.Split(v, ",") {
-			if !federation.ValidTypeName(strings.TrimSpace(t)) {
-				return false
-			}
-		}
-		return true
-	}}
 )
-
-func matching(pattern, what string) form {
-	re := regexp.MustCompile(pattern)
-	return form{what, re.MatchString}
-}
-
-func wholeNumber(min, max int) form {
-	return form{fmt.Sprintf("a whole number from %d to %d", min, max), func(v string) bool {
-		n, err := strconv.Atoi(v)
-		return err == nil && n >= min && n <= max
-	}}
-}

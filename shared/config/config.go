@@ -2,9 +2,7 @@ package config
 
 import (
 	"fmt"
-	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -13,7 +11,6 @@ import (
 	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/ratelimit"
-	"github.com/fedgate/fedgate/shared/signing"
 	"github.com/fedgate/fedgate/shared/store"
 )
 
@@ -75,78 +72,52 @@ type Config struct {
 	KeyRefetchEvery time.Duration
 }
 
-// Defaults fills unset durations and policies with the documented defaults.
+// Defaults fills every unset setting with its default (Settings), and the
+// policies that are not settings with PROTOCOL.md's values.
 func (c *Config) Defaults() {
-	if c.DefaultInboundWorkspace == "" {
-		c.DefaultInboundWorkspace = "default"
+	for _, st := range Settings {
+		if st.Default != "" && st.isZero(c) {
+			_ = st.Apply(c, st.Default) // defaults pass their own form (TestSettingsTable)
+		}
 	}
-	if c.Retention == 0 {
-		c.Retention = 30 * 24 * time.Hour
+	if c.Identity.EventTypes == nil {
+		c.Identity.EventTypes = []string{}
 	}
-	if c.Retry == (federation.RetryPolicy{}) {
-		c.Retry = federation.DefaultRetryPolicy
+	if c.MetricsInstance == "" {
+		c.MetricsInstance = c.Identity.Name
 	}
 	if c.Circuit == (federation.Circuit{}) {
 		c.Circuit = federation.DefaultCircuit
 	}
-	if c.CommandTimeout == 0 {
-		c.CommandTimeout = 5 * time.Minute
-	}
-	if c.AckDeadline == 0 {
-		c.AckDeadline = time.Hour
-	}
-	if c.WorkspaceClaim == "" {
-		c.WorkspaceClaim = "workspace_id"
-	}
 	if c.OutboxGrace == 0 {
 		c.OutboxGrace = time.Minute
 	}
-	if c.PendingPerOrigin == 0 {
-		c.PendingPerOrigin = 10
-	}
-	if c.PendingTotal == 0 {
-		c.PendingTotal = 1000
-	}
-	if c.PendingExpiry == 0 {
-		c.PendingExpiry = 7 * 24 * time.Hour
-	}
-	if c.SubscriptionLimit == 0 {
-		c.SubscriptionLimit = 100
-	}
-	if len(c.PeerPorts) == 0 {
-		c.PeerPorts = []int{443}
-	}
-	c.PeerRate = ruleOr(c.PeerRate, ratelimit.Rule{Rate: 50, Burst: 100})
-	c.WorkspaceRate = ruleOr(c.WorkspaceRate, ratelimit.Rule{Rate: 50, Burst: 200})
-	if c.PeerInFlight == 0 {
-		c.PeerInFlight = 20
-	}
-	if c.MaxWait == 0 {
-		c.MaxWait = 25 * time.Second
-	}
 }
 
-// FromEnv reads the configuration from the environment.
+// FromEnv reads the configuration from the environment: every setting of
+// the table, each checked against its form, and the tables' and queues'
+// names the stack gives.
 func FromEnv() (Config, error) {
-	alg, err := signing.ParseAlg(envOr("SIGNING_ALG", string(signing.RS256)))
-	if err != nil {
-		return Config{}, fmt.Errorf("SIGNING_ALG: %w", err)
+	var c Config
+	dev := os.Getenv("FEDGATE_DEV_MODE") == "true"
+	var problems []string
+	for _, st := range Settings {
+		v := strings.TrimSpace(os.Getenv(st.Env))
+		if v == "" {
+			continue
+		}
+		if !st.Form.Check(v, dev) {
+			problems = append(problems, fmt.Sprintf("%s %q: expected %s", st.Env, v, st.Form.What))
+			continue
+		}
+		if err := st.Apply(&c, v); err != nil {
+			return c, err
+		}
 	}
-	c := Config{
-		Identity: identity.Settings{
-			Name:         envOr("INSTANCE_NAME", "fedgate"),
-			URL:          os.Getenv("INSTANCE_URL"),
-			Alg:          alg,
-			CommandTypes: listOr(os.Getenv("COMMAND_TYPES"), DefaultCommandTypes),
-			EventTypes:   listOr(os.Getenv("EVENT_TYPES"), []string{}),
-		},
-		Tables:          store.Names{},
-		KMSKeyID:        os.Getenv("KMS_KEY_ID"),
-		WorkspaceClaim:  envOr("WORKSPACE_CLAIM", "workspace_id"),
-		DevMode:         os.Getenv("FEDGATE_DEV_MODE") == "true",
-		MetricsInstance: envOr("METRICS_INSTANCE", envOr("INSTANCE_NAME", "fedgate")),
-		CrashPoints:     os.Getenv("FEDGATE_CRASH_POINTS"),
+	if len(problems) > 0 {
+		return c, fmt.Errorf("config: %s", strings.Join(problems, "; "))
 	}
+	c.Tables = store.Names{}
 	for _, t := range store.Tables {
 		c.Tables[t.Name] = os.Getenv(store.EnvVar(t.Name))
 	}
@@ -155,54 +126,6 @@ func FromEnv() (Config, error) {
 		for _, name := range []string{q.Name, q.DLQName()} {
 			c.Queues[name] = os.Getenv(queue.URLEnvVar(name))
 		}
-	}
-	c.DefaultInboundWorkspace = os.Getenv("DEFAULT_INBOUND_WORKSPACE")
-	c.QueryBackendURL = os.Getenv("QUERY_BACKEND_URL")
-	c.CommandBackendURL = os.Getenv("COMMAND_BACKEND_URL")
-	c.OrchestratorURL = os.Getenv("ORCHESTRATOR_URL")
-	c.OrchestratorSecretARN = os.Getenv("ORCHESTRATOR_SECRET_ARN")
-	if c.Retention, err = seconds("MESSAGE_RETENTION_DAYS", 24*time.Hour); err != nil {
-		return c, err
-	}
-	if c.CommandTimeout, err = seconds("COMMAND_TIMEOUT_SECONDS", time.Second); err != nil {
-		return c, err
-	}
-	if c.PendingExpiry, err = seconds("PENDING_EXPIRY_DAYS", 24*time.Hour); err != nil {
-		return c, err
-	}
-	if c.AckDeadline, err = seconds("ACK_DEADLINE_SECONDS", time.Second); err != nil {
-		return c, err
-	}
-	if c.Retry, err = retryFromEnv(); err != nil {
-		return c, err
-	}
-	if c.MaxWait, err = seconds("MAX_WAIT_SECONDS", time.Second); err != nil {
-		return c, err
-	}
-	if c.MaxWait > 25*time.Second {
-		return c, fmt.Errorf("config: MAX_WAIT_SECONDS must not be more than 25 (PROTOCOL.md's longest wait)")
-	}
-	for name, dst := range map[string]*float64{
-		"PEER_RATE_LIMIT": &c.PeerRate.Rate, "WORKSPACE_RATE_LIMIT": &c.WorkspaceRate.Rate,
-	} {
-		if *dst, err = rate(name); err != nil {
-			return c, err
-		}
-	}
-	for name, dst := range map[string]*int{
-		"PENDING_PER_ORIGIN": &c.PendingPerOrigin, "PENDING_TOTAL": &c.PendingTotal, "SUBSCRIPTION_LIMIT": &c.SubscriptionLimit,
-		"PEER_BURST_LIMIT": &c.PeerRate.Burst, "WORKSPACE_BURST_LIMIT": &c.WorkspaceRate.Burst, "PEER_IN_FLIGHT": &c.PeerInFlight,
-	} {
-		if *dst, err = count(name); err != nil {
-			return c, err
-		}
-	}
-	for _, p := range listOr(os.Getenv("PEER_PORTS"), nil) {
-		port, err := strconv.Atoi(p)
-		if err != nil || port < 1 || port > 65535 {
-			return c, fmt.Errorf("config: PEER_PORTS must list port numbers, not %q", p)
-		}
-		c.PeerPorts = append(c.PeerPorts, port)
 	}
 	c.Defaults()
 	return c, c.Validate()
@@ -216,11 +139,10 @@ func (c Config) Validate() error {
 			missing = append(missing, store.EnvVar(t.Name))
 		}
 	}
-	if c.KMSKeyID == "" {
-		missing = append(missing, "KMS_KEY_ID")
-	}
-	if c.Identity.URL == "" {
-		missing = append(missing, "INSTANCE_URL")
+	for _, st := range Settings {
+		if st.Required && st.isZero(&c) {
+			missing = append(missing, st.Env)
+		}
 	}
 	for _, q := range queue.Queues {
 		for _, name := range []string{q.Name, q.DLQName()} {
@@ -232,12 +154,14 @@ func (c Config) Validate() error {
 	if len(missing) > 0 {
 		return fmt.Errorf("config: missing %s", strings.Join(missing, ", "))
 	}
-	u, err := url.Parse(c.Identity.URL)
-	if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-		return fmt.Errorf("config: INSTANCE_URL %q must be a scheme and authority only, like https://fed.example.org", c.Identity.URL)
+	if !Origin.Check(c.Identity.URL, c.DevMode) {
+		return fmt.Errorf("config: INSTANCE_URL %q: expected %s, like https://fed.example.org", c.Identity.URL, Origin.What)
 	}
-	if u.Scheme != "https" && !(c.DevMode && u.Scheme == "http") {
-		return fmt.Errorf("config: INSTANCE_URL %q must use https", c.Identity.URL)
+	if c.Retry.BaseDelay > c.Retry.MaxDelay {
+		return fmt.Errorf("config: RETRY_BASE_SECONDS must not be more than RETRY_MAX_DELAY_SECONDS")
+	}
+	if c.MaxWait > 25*time.Second {
+		return fmt.Errorf("config: MAX_WAIT_SECONDS must not be more than 25 (PROTOCOL.md's longest wait)")
 	}
 	if _, err := faults.Parse(c.CrashPoints); err != nil {
 		return fmt.Errorf("config: FEDGATE_CRASH_POINTS: %w", err)
@@ -252,93 +176,3 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// retryFromEnv reads the retry policy (PROTOCOL.md §8); unset parts keep
-// their defaults.
-func retryFromEnv() (federation.RetryPolicy, error) {
-	p := federation.DefaultRetryPolicy
-	for name, dst := range map[string]*time.Duration{
-		"RETRY_BASE_SECONDS": &p.BaseDelay, "RETRY_MAX_DELAY_SECONDS": &p.MaxDelay, "RETRY_MAX_AGE_SECONDS": &p.MaxAge,
-	} {
-		d, err := seconds(name, time.Second)
-		if err != nil {
-			return p, err
-		}
-		if d > 0 {
-			*dst = d
-		}
-	}
-	n, err := count("RETRY_MAX_ATTEMPTS")
-	if err != nil {
-		return p, err
-	}
-	if n > 0 {
-		p.MaxAttempts = n
-	}
-	if p.BaseDelay > p.MaxDelay {
-		return p, fmt.Errorf("config: RETRY_BASE_SECONDS must not be more than RETRY_MAX_DELAY_SECONDS")
-	}
-	return p, nil
-}
-
-// count reads a positive whole number (0 if unset).
-func count(name string) (int, error) {
-	d, err := seconds(name, 1)
-	return int(d), err
-}
-
-// seconds reads a whole number of units from the environment (0 if unset).
-func seconds(name string, unit time.Duration) (time.Duration, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("config: %s must be a positive whole number, not %q", name, v)
-	}
-	return time.Duration(n) * unit, nil
-}
-
-// ruleOr fills the unset parts of r from def.
-func ruleOr(r, def ratelimit.Rule) ratelimit.Rule {
-	if r.Rate == 0 {
-		r.Rate = def.Rate
-	}
-	if r.Burst == 0 {
-		r.Burst = def.Burst
-	}
-	return r
-}
-
-// rate reads a positive number of requests per second (0 if unset).
-func rate(name string) (float64, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return 0, nil
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f <= 0 || f > 1e6 {
-		return 0, fmt.Errorf("config: %s must be a positive number of requests per second, not %q", name, v)
-	}
-	return f, nil
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-func listOr(s string, def []string) []string {
-	if strings.TrimSpace(s) == "" {
-		return def
-	}
-	var out []string
-	for _, part := range strings.Split(s, ",") {
-		if p := strings.TrimSpace(part); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -71,64 +73,129 @@ func TestFromEnvRejects(t *testing.T) {
 	}
 }
 
-// Every tunable setting reaches its field, and an unset one keeps its
-// default (the README's configuration table).
-func TestFromEnvSettings(t *testing.T) {
-	tests := []struct {
-		env   map[string]string
-		check func(c Config) bool
-	}{
-		{map[string]string{}, func(c Config) bool {
-			return c.PeerRate.Rate == 50 && c.PeerRate.Burst == 100 && c.WorkspaceRate.Rate == 50 && c.WorkspaceRate.Burst == 200 &&
-				c.PeerInFlight == 20 && c.MaxWait == 25*time.Second && c.AckDeadline == time.Hour &&
-				len(c.PeerPorts) == 1 && c.PeerPorts[0] == 443 && c.SubscriptionLimit == 100 && c.PendingPerOrigin == 10 &&
-				c.PendingTotal == 1000 && c.Retry.BaseDelay == 5*time.Second && c.Retry.MaxAge == 24*time.Hour
-		}},
-		{map[string]string{"PEER_RATE_LIMIT": "2.5", "PEER_BURST_LIMIT": "7"}, func(c Config) bool {
-			return c.PeerRate.Rate == 2.5 && c.PeerRate.Burst == 7 && c.WorkspaceRate.Rate == 50
-		}},
-		{map[string]string{"WORKSPACE_RATE_LIMIT": "10", "WORKSPACE_BURST_LIMIT": "30"}, func(c Config) bool {
-			return c.WorkspaceRate.Rate == 10 && c.WorkspaceRate.Burst == 30 && c.PeerRate.Rate == 50
-		}},
-		{map[string]string{"PEER_IN_FLIGHT": "3", "MAX_WAIT_SECONDS": "10"}, func(c Config) bool {
-			return c.PeerInFlight == 3 && c.MaxWait == 10*time.Second
-		}},
-		{map[string]string{"RETRY_BASE_SECONDS": "1", "RETRY_MAX_DELAY_SECONDS": "60", "RETRY_MAX_ATTEMPTS": "4", "RETRY_MAX_AGE_SECONDS": "600"}, func(c Config) bool {
-			return c.Retry.BaseDelay == time.Second && c.Retry.MaxDelay == time.Minute && c.Retry.MaxAttempts == 4 && c.Retry.MaxAge == 10*time.Minute
-		}},
-		{map[string]string{"ACK_DEADLINE_SECONDS": "120", "PEER_PORTS": "443,8443", "SUBSCRIPTION_LIMIT": "5"}, func(c Config) bool {
-			return c.AckDeadline == 2*time.Minute && len(c.PeerPorts) == 2 && c.PeerPorts[1] == 8443 && c.SubscriptionLimit == 5
-		}},
-		{map[string]string{"QUERY_BACKEND_URL": "https://platform.internal/q", "COMMAND_BACKEND_URL": "https://platform.internal/c"}, func(c Config) bool {
-			return c.QueryBackendURL == "https://platform.internal/q" && c.CommandBackendURL == "https://platform.internal/c"
-		}},
-	}
-	for _, tc := range tests {
-		t.Run(fmt.Sprint(tc.env), func(t *testing.T) {
+// Every setting of the table reaches its field: its example, set in the
+// environment, is what the configuration holds; unset, its default is.
+func TestEverySettingReachesItsField(t *testing.T) {
+	for _, st := range Settings {
+		t.Run(st.Env, func(t *testing.T) {
 			setAll(t)
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
 			c, err := FromEnv()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !tc.check(c) {
-				t.Fatalf("config %+v", c)
+			if got := st.Text(&c); st.Default != "" && got != st.Default {
+				t.Errorf("unset: %s = %q, want the default %q", st.Field, got, st.Default)
+			}
+			t.Setenv(st.Env, st.Example)
+			if st.Env == "FEDGATE_CRASH_POINTS" {
+				t.Setenv("FEDGATE_DEV_MODE", "true")
+			}
+			if c, err = FromEnv(); err != nil {
+				t.Fatal(err)
+			}
+			if got := st.Text(&c); got != st.Example {
+				t.Errorf("%s=%s: %s = %q", st.Env, st.Example, st.Field, got)
 			}
 		})
 	}
+}
+
+// Every example and default passes its own form, and every setting has a
+// field the table can fill.
+func TestSettingsTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, st := range Settings {
+		if seen[st.Env] {
+			t.Errorf("%s is in the table twice", st.Env)
+		}
+		seen[st.Env] = true
+		if st.Example == "" || !st.Form.Check(st.Example, false) {
+			t.Errorf("%s: example %q does not pass its form (%s)", st.Env, st.Example, st.Form.What)
+		}
+		if st.Default != "" && !st.Form.Check(st.Default, false) {
+			t.Errorf("%s: default %q does not pass its form", st.Env, st.Default)
+		}
+		if st.Required && st.Default != "" {
+			t.Errorf("%s is required and has a default", st.Env)
+		}
+		var c Config
+		if err := st.Apply(&c, st.Example); err != nil {
+			t.Errorf("%s: %v", st.Env, err)
+		}
+		if st.Doc == "" {
+			t.Errorf("%s has no documentation line", st.Env)
+		}
+	}
+}
+
+// A value that does not have its setting's form is refused, naming it.
+func TestFromEnvRefusesBadValues(t *testing.T) {
 	bad := map[string]string{
 		"PEER_RATE_LIMIT": "-1", "WORKSPACE_RATE_LIMIT": "fast", "PEER_BURST_LIMIT": "0", "PEER_IN_FLIGHT": "many",
 		"MAX_WAIT_SECONDS": "26", "RETRY_MAX_ATTEMPTS": "-2", "ACK_DEADLINE_SECONDS": "1.5", "PEER_PORTS": "443,http",
+		"QUERY_BACKEND_URL": "http://platform.internal/q", "COMMAND_TYPES": "Agent.Spawn", "FEDGATE_DEV_MODE": "yes",
 	}
 	for k, v := range bad {
-		t.Run("refuses "+k+"="+v, func(t *testing.T) {
+		t.Run(k+"="+v, func(t *testing.T) {
 			setAll(t)
 			t.Setenv(k, v)
 			if _, err := FromEnv(); err == nil || !strings.Contains(err.Error(), k) {
 				t.Fatalf("%s=%s: %v, want an error naming it", k, v, err)
 			}
 		})
+	}
+	setAll(t)
+	t.Setenv("RETRY_BASE_SECONDS", "60")
+	t.Setenv("RETRY_MAX_DELAY_SECONDS", "30")
+	if _, err := FromEnv(); err == nil {
+		t.Fatal("a first wait longer than the longest accepted")
+	}
+}
+
+var updateReadme = flag.Bool("update-readme", false, "write the settings table into README.md's Configuration section")
+
+// configurationTable is README's Configuration table, made from Settings.
+func configurationTable() string {
+	var b strings.Builder
+	b.WriteString("| variable | meaning | default |\n|---|---|---|\n")
+	for _, st := range Settings {
+		def := "`" + st.Default + "`"
+		switch {
+		case st.Required:
+			def = "required"
+		case st.Default == "":
+			def = "none"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", st.Env, st.Doc, def)
+	}
+	b.WriteString("| `TABLE_<NAME>` | physical name of each table (instance, connections, messages, subscriptions, agents, invites, limits) | required |\n")
+	b.WriteString("| `QUEUE_URL_<NAME>` | URL of each queue and DLQ (delivery, ack, dispatch, fanout, and `_DLQ`) | required |\n")
+	return b.String()
+}
+
+// The README's configuration table is the settings table, written from it
+// (go test ./shared/config -run ReadmeConfiguration -update-readme).
+func TestReadmeConfigurationTable(t *testing.T) {
+	const path = "../../README.md"
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	head := "\n## Configuration (Lambda environment)\n\n"
+	start := strings.Index(text, head)
+	if start < 0 {
+		t.Fatal("README has no Configuration section")
+	}
+	start += len(head)
+	end := start + strings.Index(text[start:], "\n\n") + 1
+	if got, want := text[start:end], configurationTable(); got != want {
+		if *updateReadme {
+			if err := os.WriteFile(path, []byte(text[:start]+want+text[end:]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		t.Errorf("README's Configuration table is not the settings table; run go test ./shared/config -run ReadmeConfiguration -update-readme\nwant:\n%s", want)
 	}
 }
