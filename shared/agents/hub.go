@@ -31,11 +31,11 @@ func (s *Service) Spawn(ctx context.Context, ws string, in SpawnInput) (*federat
 	if _, err := federation.ParseSpawn(payload); err != nil {
 		return nil, err
 	}
-	conn, err := s.Connections.GetActive(ctx, ws, in.ConnectionID)
+	conn, err := s.connections.GetActive(ctx, ws, in.ConnectionID)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Events.Follow(ctx, conn, federation.AgentStatusChanged); err != nil {
+	if err := s.events.Follow(ctx, conn, federation.AgentStatusChanged); err != nil {
 		return nil, err
 	}
 	return s.send(ctx, conn, federation.CommandAgentSpawn, payload)
@@ -49,18 +49,18 @@ func optional(raw json.RawMessage) any {
 }
 
 func (s *Service) send(ctx context.Context, conn *federation.Connection, commandType string, payload json.RawMessage) (*federation.Message, error) {
-	rec, err := s.Commands.SendCommand(ctx, conn, commandType, payload)
+	rec, err := s.commands.SendCommand(ctx, conn, commandType, payload)
 	if err != nil {
 		return nil, err
 	}
-	s.Log.InfoContext(ctx, commandType+" sent", "messageId", rec.ID, "connectionId", conn.ID)
+	s.log.InfoContext(ctx, commandType+" sent", "messageId", rec.ID, "connectionId", conn.ID)
 	return &rec.Message, nil
 }
 
 // List returns the agents this workspace knows from responses, without
 // asking the peers; of one connection if connID is set.
 func (s *Service) List(ctx context.Context, ws, connID string, limit int32, cursor string) (store.Page[federation.Agent], error) {
-	return s.Agents.List(ctx, ws, connID, limit, cursor)
+	return s.agents.List(ctx, ws, connID, limit, cursor)
 }
 
 // Status sends agent.status about an agent the workspace knows on the
@@ -78,14 +78,14 @@ func (s *Service) ask(ctx context.Context, ws, connID, agentID, commandType stri
 	if connID == "" {
 		return nil, federation.Invalidf("connectionId is required")
 	}
-	agent, err := s.Agents.Get(ctx, ws, connID, agentID)
+	agent, err := s.agents.Get(ctx, ws, connID, agentID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, federation.NotFoundf("agent not found")
 	}
 	if err != nil {
 		return nil, err
 	}
-	conn, err := s.Connections.GetActive(ctx, ws, agent.ConnectionID)
+	conn, err := s.connections.GetActive(ctx, ws, agent.ConnectionID)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func (s *Service) ask(ctx context.Context, ws, connID, agentID, commandType stri
 // of ours (messaging tells it of every answered command).
 func (s *Service) CommandAnswered(ctx context.Context, rec *store.MessageRecord) {
 	if err := s.record(ctx, rec); err != nil {
-		s.Log.WarnContext(ctx, "agent record not updated", "messageId", rec.ID, "error", err.Error())
+		s.log.WarnContext(ctx, "agent record not updated", "messageId", rec.ID, "error", err.Error())
 	}
 }
 
@@ -109,7 +109,7 @@ func (s *Service) record(ctx context.Context, rec *store.MessageRecord) error {
 	_ = json.Unmarshal(rec.Response.Data, &data)
 	agent := federation.Agent{
 		AgentID: data.AgentID, ConnectionID: rec.ConnectionID, Status: data.Status, SpawnedAt: data.SpawnedAt,
-		CompletedAt: data.CompletedAt, Error: data.Error, UpdatedAt: s.Now().UTC(),
+		CompletedAt: data.CompletedAt, Error: data.Error, UpdatedAt: s.now().UTC(),
 	}
 	// What we asked: our own payload, sent valid.
 	var askedID string
@@ -125,14 +125,14 @@ func (s *Service) record(ctx context.Context, rec *store.MessageRecord) error {
 			return nil // a failed spawn has no agent
 		}
 		agent.AgentID, agent.Status, agent.Error = askedID, "", rec.Response.Error
-		if _, err := s.Agents.Get(ctx, rec.WorkspaceID, rec.ConnectionID, askedID); errors.Is(err, store.ErrNotFound) {
+		if _, err := s.agents.Get(ctx, rec.WorkspaceID, rec.ConnectionID, askedID); errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
 	}
 	if agent.AgentID == "" {
 		return errors.New("agent response without agentId")
 	}
-	return s.Agents.Save(ctx, rec.WorkspaceID, agent)
+	return s.agents.Save(ctx, rec.WorkspaceID, agent)
 }
 
 // EventReceived updates the record of an agent this workspace spawned on
@@ -142,7 +142,7 @@ func (s *Service) EventReceived(ctx context.Context, rec *store.MessageRecord) {
 		return
 	}
 	if err := s.statusChanged(ctx, rec); err != nil {
-		s.Log.WarnContext(ctx, "agent record not updated from event", "messageId", rec.ID, "error", err.Error())
+		s.log.WarnContext(ctx, "agent record not updated from event", "messageId", rec.ID, "error", err.Error())
 	}
 }
 
@@ -151,11 +151,11 @@ func (s *Service) statusChanged(ctx context.Context, rec *store.MessageRecord) e
 	if err := json.Unmarshal(rec.Payload, &st); err != nil || st.AgentID == "" {
 		return errors.New("agent.status.changed without agentId")
 	}
-	if _, err := s.Agents.Get(ctx, rec.WorkspaceID, rec.ConnectionID, st.AgentID); err != nil {
+	if _, err := s.agents.Get(ctx, rec.WorkspaceID, rec.ConnectionID, st.AgentID); err != nil {
 		return nil // not an agent this workspace spawned on that connection
 	}
-	return s.Agents.Save(ctx, rec.WorkspaceID, federation.Agent{
+	return s.agents.Save(ctx, rec.WorkspaceID, federation.Agent{
 		AgentID: st.AgentID, ConnectionID: rec.ConnectionID, Status: st.Status, SpawnedAt: st.SpawnedAt,
-		CompletedAt: st.CompletedAt, Error: st.Error, UpdatedAt: s.Now().UTC(),
+		CompletedAt: st.CompletedAt, Error: st.Error, UpdatedAt: s.now().UTC(),
 	})
 }

@@ -1,33 +1,21 @@
 package agents
 
 import (
-	"context"
-	"encoding/json"
 	"log/slog"
 	"time"
 
-	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/events"
+	"github.com/fedgate/fedgate/shared/messaging"
 	"github.com/fedgate/fedgate/shared/orchestrator"
 	"github.com/fedgate/fedgate/shared/store"
 )
-
-// Commands sends COMMANDs to peers.
-type Commands interface {
-	SendCommand(ctx context.Context, conn *federation.Connection, commandType string, payload json.RawMessage) (*store.MessageRecord, error)
-}
-
-// Events subscribes to a peer's events and sends events to one peer.
-type Events interface {
-	Follow(ctx context.Context, conn *federation.Connection, eventType string) error
-	SendTo(ctx context.Context, ws, connID, eventType string, payload json.RawMessage) (bool, error)
-}
 
 // Deps is what the service needs.
 type Deps struct {
 	Agents      *store.Agents
 	Connections *store.Connections
-	Commands    Commands
-	Events      Events
+	Commands    *messaging.Service
+	Events      *events.Service
 	// Orchestrator runs agents on this instance (a spoke); nil on a hub.
 	Orchestrator *orchestrator.Client
 	Log          *slog.Logger
@@ -35,14 +23,30 @@ type Deps struct {
 }
 
 // Service runs the agent use cases.
-type Service struct{ Deps }
+type Service struct {
+	agents       *store.Agents
+	connections  *store.Connections
+	commands     *messaging.Service
+	events       *events.Service
+	orchestrator *orchestrator.Client
+	log          *slog.Logger
+	now          func() time.Time
+}
 
 // New returns the service.
 func New(d Deps) *Service {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Service{Deps: d}
+	return &Service{
+		agents:       d.Agents,
+		connections:  d.Connections,
+		commands:     d.Commands,
+		events:       d.Events,
+		orchestrator: d.Orchestrator,
+		log:          d.Log,
+		now:          d.Now,
+	}
 }
 
 // status is the data of agent responses and of agent.status.changed events.

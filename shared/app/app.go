@@ -86,9 +86,15 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 		a.Faults, _ = faults.Parse(cfg.CrashPoints) // validated with the configuration
 	}
 	a.Operations = operations.New(st.Operations, a.Metrics, log)
-	a.Verifier = incoming.New(st.Connections, st.Messages, a.Peers, a.Identity, cfg.KeyRefetchEvery).
-		LimitBy(ratelimit.New("conn", cfg.PeerRate, st.Limits, log).MeasureWith(a.Metrics, "peer")).
-		MeasureWith(a.Metrics)
+	a.Verifier = incoming.New(incoming.Deps{
+		Connections:  st.Connections,
+		Messages:     st.Messages,
+		Peers:        a.Peers,
+		Self:         a.Identity,
+		RefetchEvery: cfg.KeyRefetchEvery,
+		Limiter:      ratelimit.New("conn", cfg.PeerRate, st.Limits, log).MeasureWith(a.Metrics, "peer"),
+		Metrics:      a.Metrics,
+	})
 	a.UserLimiter = ratelimit.New("ws", cfg.WorkspaceRate, st.Limits, log).MeasureWith(a.Metrics, "workspace")
 	signer := delivery.NewSigner(a.Identity)
 	a.Outbox = delivery.NewOutbox(st.Messages, a.Jobs, log)
@@ -106,6 +112,7 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 		Slots:       st.Limits,
 		InFlight:    cfg.PeerInFlight,
 		Metrics:     a.Metrics,
+		Operators:   a.Operations,
 		Faults:      a.Faults,
 		Log:         log,
 	})
@@ -133,8 +140,7 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 	})
 	// Each capability answers its own built-in queries and commands, and
 	// the agents capability keeps its records from answers and events.
-	a.Deliverer.ReportTo(a.Operations)
-	a.Connections.Resumptions = a.Events
+	a.Connections.ResumeWith(a.Events)
 	a.Events.Register(a.Messaging)
 	a.Agents.Register(a.Messaging)
 	a.Events.DeliverReceivedTo(a.Agents)

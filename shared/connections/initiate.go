@@ -30,15 +30,15 @@ func (s *Service) Initiate(ctx context.Context, ws string, in InitiateInput) (*f
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	remote, err := s.Peers.NormalizeURL(ctx, in.RemoteURL)
+	remote, err := s.peers.NormalizeURL(ctx, in.RemoteURL)
 	if err != nil {
 		return nil, federation.Invalidf("remoteUrl: %v", err)
 	}
-	doc, err := s.Peers.FetchInstance(ctx, remote)
+	doc, err := s.peers.FetchInstance(ctx, remote)
 	if err != nil {
 		return nil, peer.Failure(err)
 	}
-	self, err := s.Identity.Document(ctx)
+	self, err := s.identity.Document(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -46,14 +46,14 @@ func (s *Service) Initiate(ctx context.Context, ws string, in InitiateInput) (*f
 		return nil, federation.Invalidf("remoteUrl is this instance")
 	}
 	caps, _ := json.Marshal(doc.Capabilities)
-	now := s.Now().UTC()
+	now := s.now().UTC()
 	conn := &federation.Connection{
 		ID: ids.New(), WorkspaceID: ws, RemoteInstanceID: doc.InstanceID, RemoteURL: remote,
 		RemoteName: doc.Name, Direction: federation.Outbound, Status: federation.StatusPending,
 		RemoteCapabilities: caps, Metadata: in.Metadata, RemoteKeys: doc.RemoteKeys(), KeysFetchedAt: now,
 		CreatedAt: now, UpdatedAt: now,
 	}
-	if err := s.Connections.Create(ctx, conn); err != nil {
+	if err := s.connections.Create(ctx, conn); err != nil {
 		return nil, err
 	}
 	selfCaps, _ := json.Marshal(self.Capabilities)
@@ -61,20 +61,20 @@ func (s *Service) Initiate(ctx context.Context, ws string, in InitiateInput) (*f
 	for i, k := range self.PublicKeys {
 		keys[i] = federation.RemoteKey{KeyID: k.KeyID, Alg: k.Alg, PublicKey: k.PublicKey, Status: k.Status}
 	}
-	envelope, err := s.Signer.Sign(ctx, conn, ids.New(), federation.EnvConnect, federation.ConnectBody{
-		InstanceURL: s.InstanceURL, Name: self.Name, PublicKey: self.PublicKey, PublicKeys: keys,
+	envelope, err := s.signer.Sign(ctx, conn, ids.New(), federation.EnvConnect, federation.ConnectBody{
+		InstanceURL: s.instanceURL, Name: self.Name, PublicKey: self.PublicKey, PublicKeys: keys,
 		Capabilities: selfCaps, InviteToken: in.InviteToken,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.Log.InfoContext(ctx, "sending CONNECT", "connectionId", conn.ID, "remoteInstanceId", doc.InstanceID)
-	reply, err := s.Peers.Post(ctx, remote, "/incoming/connect", envelope)
+	s.log.InfoContext(ctx, "sending CONNECT", "connectionId", conn.ID, "remoteInstanceId", doc.InstanceID)
+	reply, err := s.peers.Post(ctx, remote, "/incoming/connect", envelope)
 	abandon := func(reason string) {
-		if _, terr := s.Connections.Transition(ctx, conn.WorkspaceID, conn.ID, store.ConnectionChange{
+		if _, terr := s.connections.Transition(ctx, conn.WorkspaceID, conn.ID, store.ConnectionChange{
 			To: federation.StatusDisconnected, Reason: &reason,
 		}); terr != nil {
-			s.Log.WarnContext(ctx, "could not close the failed connection", "connectionId", conn.ID, "error", terr.Error())
+			s.log.WarnContext(ctx, "could not close the failed connection", "connectionId", conn.ID, "error", terr.Error())
 		}
 	}
 	if err != nil {
@@ -86,7 +86,7 @@ func (s *Service) Initiate(ctx context.Context, ws string, in InitiateInput) (*f
 	case http.StatusOK:
 		// An invite auto-accepted: the body is the signed CONNECT_RESPONSE.
 		var resp federation.ConnectResponseBody
-		err := s.Verifier.VerifyAnswer(ctx, conn, federation.Answer{Type: federation.EnvConnectResponse}, reply.Body, &resp)
+		err := s.verifier.VerifyAnswer(ctx, conn, federation.Answer{Type: federation.EnvConnectResponse}, reply.Body, &resp)
 		var updated *federation.Connection
 		if err == nil {
 			updated, err = s.applyConnectResponse(ctx, conn, resp)
@@ -114,13 +114,13 @@ func (s *Service) applyConnectResponse(ctx context.Context, conn *federation.Con
 	reason := federation.Truncate(resp.Reason, MaxReasonLen)
 	ch := store.ConnectionChange{To: federation.StatusRejected, Direction: federation.Outbound, Reason: &reason}
 	if resp.Accepted {
-		now := s.Now().UTC()
+		now := s.now().UTC()
 		ch = store.ConnectionChange{To: federation.StatusActive, Direction: federation.Outbound, ConnectedAt: &now, RemoteCapabilities: resp.Capabilities}
 	}
 	if conn.Status == ch.To {
 		return conn, nil
 	}
-	updated, err := s.Connections.Transition(ctx, conn.WorkspaceID, conn.ID, ch)
+	updated, err := s.connections.Transition(ctx, conn.WorkspaceID, conn.ID, ch)
 	if errors.Is(err, store.ErrConflict) && updated != nil && updated.Status == ch.To {
 		return updated, nil // applied concurrently
 	}

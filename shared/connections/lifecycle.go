@@ -33,23 +33,23 @@ func (s *Service) Invite(ctx context.Context, ws, sub string, in InviteInput) (*
 			return nil, federation.Invalidf("expiresInSeconds must be from 60 to 86400")
 		}
 	}
-	inv := &Invite{Token: ids.Token(24), ExpiresAt: s.Now().UTC().Add(time.Duration(ttl) * time.Second)}
-	if err := s.Invites.Create(ctx, inv.Token, ws, sub, inv.ExpiresAt); err != nil {
+	inv := &Invite{Token: ids.Token(24), ExpiresAt: s.now().UTC().Add(time.Duration(ttl) * time.Second)}
+	if err := s.invites.Create(ctx, inv.Token, ws, sub, inv.ExpiresAt); err != nil {
 		return nil, err
 	}
-	s.Log.InfoContext(ctx, "invite created", "expiresAt", inv.ExpiresAt)
+	s.log.InfoContext(ctx, "invite created", "expiresAt", inv.ExpiresAt)
 	return inv, nil
 }
 
 // List returns a workspace's connections, newest first, optionally only
 // those with status.
 func (s *Service) List(ctx context.Context, ws string, status federation.ConnStatus, limit int32, cursor string) (store.Page[federation.Connection], error) {
-	return s.Connections.List(ctx, ws, status, limit, cursor)
+	return s.connections.List(ctx, ws, status, limit, cursor)
 }
 
 // Get returns one of the workspace's connections.
 func (s *Service) Get(ctx context.Context, ws, id string) (*federation.Connection, error) {
-	return s.Connections.Get(ctx, ws, id)
+	return s.connections.Get(ctx, ws, id)
 }
 
 // ChangeInput is the optional body of a connection change.
@@ -93,12 +93,12 @@ func (s *Service) Disconnect(ctx context.Context, ws, id string, in ChangeInput)
 // Suspend stops a connection locally: it accepts and sends nothing.
 func (s *Service) Suspend(ctx context.Context, ws, id string, in ChangeInput) (*federation.Connection, error) {
 	conn, err := s.change(ctx, ws, id, in, transition{to: federation.StatusSuspended})
-	if err == nil && s.Operators != nil {
+	if err == nil && s.operators != nil {
 		reason := "suspended by a user"
 		if in.Reason != "" {
 			reason += ": " + in.Reason
 		}
-		s.Operators.Suspended(ctx, conn, reason)
+		s.operators.Suspended(ctx, conn, reason)
 	}
 	return conn, err
 }
@@ -111,19 +111,19 @@ func (s *Service) Resume(ctx context.Context, ws, id string, in ChangeInput) (*f
 	if err != nil {
 		return conn, err
 	}
-	if s.Operators != nil {
-		s.Operators.Peer(ctx, conn, federation.OpConnectionResumed)
+	if s.operators != nil {
+		s.operators.Peer(ctx, conn, federation.OpConnectionResumed)
 	}
-	if s.Resumptions == nil {
+	if s.resumptions == nil {
 		return conn, nil
 	}
 	since := conn.UpdatedAt
 	if conn.SuspendedAt != nil {
 		since = *conn.SuspendedAt
 	}
-	if err := s.Resumptions.Resumed(ctx, conn, since); err != nil {
+	if err := s.resumptions.Resumed(ctx, conn, since); err != nil {
 		// Resumed all the same; the daily sync and a replay can do the rest.
-		s.Log.WarnContext(ctx, "catch-up after resume failed", "connectionId", id, "error", err.Error())
+		s.log.WarnContext(ctx, "catch-up after resume failed", "connectionId", id, "error", err.Error())
 	}
 	return conn, nil
 }
@@ -149,7 +149,7 @@ func (s *Service) change(ctx context.Context, ws, id string, in ChangeInput, t t
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	conn, err := s.Connections.Get(ctx, ws, id)
+	conn, err := s.connections.Get(ctx, ws, id)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +159,7 @@ func (s *Service) change(ctx context.Context, ws, id string, in ChangeInput, t t
 	}
 	if t.to == federation.StatusActive {
 		if conn.Status == federation.StatusPending {
-			now := s.Now().UTC()
+			now := s.now().UTC()
 			ch.ConnectedAt = &now
 		} else {
 			ch.ResetHealth = true // resume
@@ -167,27 +167,27 @@ func (s *Service) change(ctx context.Context, ws, id string, in ChangeInput, t t
 	}
 	var rec *store.MessageRecord
 	if t.notice != nil {
-		self, err := s.Identity.Document(ctx)
+		self, err := s.identity.Document(ctx)
 		if err != nil {
 			return nil, err
 		}
 		envType, body := t.notice(in, self)
-		if rec, err = delivery.Control(conn, envType, body, s.Now()); err != nil {
+		if rec, err = delivery.Control(conn, envType, body, s.now()); err != nil {
 			return nil, err
 		}
-		w, err := s.Messages.CreateWrite(ctx, rec)
+		w, err := s.messages.CreateWrite(ctx, rec)
 		if err != nil {
 			return nil, err
 		}
 		ch.Also = []store.Write{w}
 	}
-	updated, err := s.Connections.Transition(ctx, ws, id, ch)
+	updated, err := s.connections.Transition(ctx, ws, id, ch)
 	if err != nil {
 		return nil, err
 	}
-	s.Log.InfoContext(ctx, "connection changed", "connectionId", id, "status", updated.Status)
+	s.log.InfoContext(ctx, "connection changed", "connectionId", id, "status", updated.Status)
 	if rec != nil {
-		s.Outbox.Kick(ctx, rec)
+		s.outbox.Kick(ctx, rec)
 	}
 	return updated, nil
 }

@@ -22,7 +22,7 @@ import (
 // with a valid invite it is ACTIVE in the invite's workspace and the answer
 // is the signed CONNECT_RESPONSE (200).
 func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer, error) {
-	env, err := s.Verifier.Parse(ctx, raw, federation.EnvConnect)
+	env, err := s.verifier.Parse(ctx, raw, federation.EnvConnect)
 	if err != nil {
 		return store.Answer{}, err
 	}
@@ -33,7 +33,7 @@ func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer,
 	if err := checkConnect(msg); err != nil {
 		return store.Answer{}, err
 	}
-	instanceURL, err := s.Peers.NormalizeURL(ctx, msg.InstanceURL)
+	instanceURL, err := s.peers.NormalizeURL(ctx, msg.InstanceURL)
 	if err != nil {
 		return store.Answer{}, federation.Invalidf("instanceUrl: %v", err)
 	}
@@ -45,7 +45,7 @@ func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer,
 	if err := federation.VerifyWith(msg.PublicKeys[i], raw); err != nil {
 		return store.Answer{}, err
 	}
-	self, err := s.Identity.Document(ctx)
+	self, err := s.identity.Document(ctx)
 	if err != nil {
 		return store.Answer{}, err
 	}
@@ -53,7 +53,7 @@ func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer,
 		return store.Answer{}, federation.Invalidf("instanceId is this instance")
 	}
 	// No trust on first use: the claimed instance must serve this key.
-	doc, err := s.Peers.FetchInstance(ctx, instanceURL)
+	doc, err := s.peers.FetchInstance(ctx, instanceURL)
 	if err != nil {
 		return store.Answer{}, peer.Failure(err)
 	}
@@ -63,44 +63,44 @@ func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer,
 	if doc.InstanceID != env.InstanceID || !served {
 		return store.Answer{}, federation.Errorf(federation.CodeUnknownKey, "key %s is not served by instance %s at %s", keyID, env.InstanceID, instanceURL)
 	}
-	if first, err := s.Messages.FirstAnswer(ctx, "", env.ConnectionID, env.MessageID); err == nil {
+	if first, err := s.messages.FirstAnswer(ctx, "", env.ConnectionID, env.MessageID); err == nil {
 		return *first, nil
 	}
 
-	now := s.Now().UTC()
+	now := s.now().UTC()
 	conn := &federation.Connection{
-		ID: env.ConnectionID, WorkspaceID: s.DefaultInboundWorkspace, RemoteInstanceID: env.InstanceID,
+		ID: env.ConnectionID, WorkspaceID: s.defaultInboundWorkspace, RemoteInstanceID: env.InstanceID,
 		RemoteURL: instanceURL, RemoteName: msg.Name, Direction: federation.Inbound, Status: federation.StatusPending,
 		RemoteCapabilities: msg.Capabilities, RemoteKeys: doc.RemoteKeys(), KeysFetchedAt: now,
 		CreatedAt: now, UpdatedAt: now,
 	}
 	// Without an invite the connection waits for a user and takes one of the
 	// origin's pending slots, so a flood of CONNECTs stores a bounded amount.
-	also := s.Connections.PendingSlot(instanceURL, s.PendingPerOrigin, s.PendingTotal)
+	also := s.connections.PendingSlot(instanceURL, s.pendingPerOrigin, s.pendingTotal)
 	answer := incoming.AnswerJSON(http.StatusAccepted, map[string]federation.ConnStatus{"status": federation.StatusPending})
 	if msg.InviteToken != "" {
-		ws, err := s.Invites.Workspace(ctx, msg.InviteToken, now)
+		ws, err := s.invites.Workspace(ctx, msg.InviteToken, now)
 		if err != nil {
 			return store.Answer{}, federation.Forbiddenf("the invite is invalid, already used or expired")
 		}
 		conn.WorkspaceID, conn.Status, conn.ConnectedAt = ws, federation.StatusActive, &now
 		selfCaps, _ := json.Marshal(self.Capabilities)
-		resp, err := s.Signer.Sign(ctx, conn, ids.New(), federation.EnvConnectResponse, federation.ConnectResponseBody{
+		resp, err := s.signer.Sign(ctx, conn, ids.New(), federation.EnvConnectResponse, federation.ConnectResponseBody{
 			Accepted: true, PublicKey: self.PublicKey, Capabilities: selfCaps,
 		})
 		if err != nil {
 			return store.Answer{}, err
 		}
 		answer = store.Answer{Status: http.StatusOK, Body: string(resp)}
-		also = []store.Write{s.Invites.ConsumeWrite(msg.InviteToken, conn.ID, now)}
+		also = []store.Write{s.invites.ConsumeWrite(msg.InviteToken, conn.ID, now)}
 	}
-	also = append(also, s.Messages.AnswerWrite(conn.ID, env.MessageID, answer))
-	err = s.Connections.Create(ctx, conn, also...)
+	also = append(also, s.messages.AnswerWrite(conn.ID, env.MessageID, answer))
+	err = s.connections.Create(ctx, conn, also...)
 	var live *store.ErrLiveConnection
 	switch {
 	case err == nil:
 	case errors.Is(err, store.ErrPrecondition), errors.Is(err, store.ErrExists):
-		if first, ferr := s.Messages.FirstAnswer(ctx, "", conn.ID, env.MessageID); ferr == nil {
+		if first, ferr := s.messages.FirstAnswer(ctx, "", conn.ID, env.MessageID); ferr == nil {
 			return *first, nil // the same CONNECT again (a concurrent duplicate won)
 		}
 		switch {
@@ -110,13 +110,13 @@ func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer,
 			return store.Answer{}, federation.Forbiddenf("the invite is invalid, already used or expired")
 		}
 		return store.Answer{}, federation.Errorf(federation.CodeLimitExceeded,
-			"too many connections from %s (at most %d) or in all (at most %d) wait to be accepted", instanceURL, s.PendingPerOrigin, s.PendingTotal)
+			"too many connections from %s (at most %d) or in all (at most %d) wait to be accepted", instanceURL, s.pendingPerOrigin, s.pendingTotal)
 	case errors.As(err, &live):
 		return store.Answer{}, federation.Conflictf("a live connection to this instance exists")
 	default:
 		return store.Answer{}, err
 	}
-	s.Log.InfoContext(ctx, "inbound connection", "connectionId", conn.ID, "remoteInstanceId", conn.RemoteInstanceID, "status", conn.Status, "workspaceId", conn.WorkspaceID)
+	s.log.InfoContext(ctx, "inbound connection", "connectionId", conn.ID, "remoteInstanceId", conn.RemoteInstanceID, "status", conn.Status, "workspaceId", conn.WorkspaceID)
 	return answer, nil
 }
 
@@ -124,7 +124,7 @@ func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer,
 // comes later than the CONNECT's own answer.
 func (s *Service) ReceiveConnectResponse(ctx context.Context, raw []byte) (store.Answer, error) {
 	var resp federation.ConnectResponseBody
-	in, err := s.Verifier.Verify(ctx, raw, federation.EnvConnectResponse, &resp,
+	in, err := s.verifier.Verify(ctx, raw, federation.EnvConnectResponse, &resp,
 		federation.StatusPending, federation.StatusActive, federation.StatusRejected)
 	if err != nil {
 		return store.Answer{}, err
@@ -138,7 +138,7 @@ func (s *Service) ReceiveConnectResponse(ctx context.Context, raw []byte) (store
 			return store.Answer{}, err
 		}
 		answer := incoming.AnswerJSON(http.StatusOK, map[string]federation.ConnStatus{"status": updated.Status})
-		return answer, s.Messages.CreateIncoming(ctx, in.Conn.WorkspaceID, in.Conn.ID, in.MessageID, nil, answer)
+		return answer, s.messages.CreateIncoming(ctx, in.Conn.WorkspaceID, in.Conn.ID, in.MessageID, nil, answer)
 	})
 }
 
@@ -146,7 +146,7 @@ func (s *Service) ReceiveConnectResponse(ctx context.Context, raw []byte) (store
 func (s *Service) ReceiveDisconnect(ctx context.Context, raw []byte) (store.Answer, error) {
 	var msg federation.DisconnectBody
 	// From SUSPENDED too: a local suspension never leaves the sides out of step.
-	in, err := s.Verifier.Verify(ctx, raw, federation.EnvDisconnect, &msg, federation.StatusPending, federation.StatusActive,
+	in, err := s.verifier.Verify(ctx, raw, federation.EnvDisconnect, &msg, federation.StatusPending, federation.StatusActive,
 		federation.StatusSuspended, federation.StatusDisconnected, federation.StatusRejected)
 	if err != nil {
 		return store.Answer{}, err
@@ -154,16 +154,16 @@ func (s *Service) ReceiveDisconnect(ctx context.Context, raw []byte) (store.Answ
 	return incoming.Respond(in, func() (store.Answer, error) {
 		if in.Conn.Status.IsLive() {
 			reason := federation.Truncate(msg.Reason, MaxReasonLen)
-			_, err := s.Connections.Transition(ctx, in.Conn.WorkspaceID, in.Conn.ID, store.ConnectionChange{
+			_, err := s.connections.Transition(ctx, in.Conn.WorkspaceID, in.Conn.ID, store.ConnectionChange{
 				To: federation.StatusDisconnected, Reason: &reason,
 			})
 			if err != nil && !errors.Is(err, store.ErrConflict) {
 				return store.Answer{}, err
 			}
 		}
-		s.Log.InfoContext(ctx, "peer disconnected", "connectionId", in.Conn.ID)
+		s.log.InfoContext(ctx, "peer disconnected", "connectionId", in.Conn.ID)
 		answer := incoming.AnswerJSON(http.StatusOK, map[string]federation.ConnStatus{"status": federation.StatusDisconnected})
-		return answer, s.Messages.CreateIncoming(ctx, in.Conn.WorkspaceID, in.Conn.ID, in.MessageID, nil, answer)
+		return answer, s.messages.CreateIncoming(ctx, in.Conn.WorkspaceID, in.Conn.ID, in.MessageID, nil, answer)
 	})
 }
 
@@ -190,7 +190,7 @@ func checkConnect(msg federation.ConnectBody) error {
 // ExpirePending rejects the INBOUND PENDING connections that no user
 // accepted within PendingExpiry (the peer hears CONNECT_RESPONSE accepted=false).
 func (s *Service) ExpirePending(ctx context.Context) error {
-	old, err := s.Connections.PendingInbound(ctx, s.DefaultInboundWorkspace, s.Now().Add(-s.PendingExpiry))
+	old, err := s.connections.PendingInbound(ctx, s.defaultInboundWorkspace, s.now().Add(-s.pendingExpiry))
 	if err != nil {
 		return err
 	}
@@ -199,7 +199,7 @@ func (s *Service) ExpirePending(ctx context.Context) error {
 		if err != nil && !errors.Is(err, store.ErrConflict) {
 			return err
 		}
-		s.Log.InfoContext(ctx, "pending connection expired", "connectionId", c.ID, "remoteUrl", c.RemoteURL)
+		s.log.InfoContext(ctx, "pending connection expired", "connectionId", c.ID, "remoteUrl", c.RemoteURL)
 	}
 	return nil
 }

@@ -5,34 +5,14 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/fedgate/fedgate/shared/delivery"
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/incoming"
+	"github.com/fedgate/fedgate/shared/operations"
 	"github.com/fedgate/fedgate/shared/peer"
 	"github.com/fedgate/fedgate/shared/store"
 )
-
-// Identity is this instance's published identity.
-type Identity interface {
-	Document(ctx context.Context) (identity.Document, error)
-}
-
-// Signer signs envelopes as this instance.
-type Signer interface {
-	Sign(ctx context.Context, to *federation.Connection, messageID, envType string, body any) ([]byte, error)
-}
-
-// Peers reaches other instances.
-type Peers interface {
-	NormalizeURL(ctx context.Context, raw string) (string, error)
-	FetchInstance(ctx context.Context, baseURL string) (*identity.Document, error)
-	Post(ctx context.Context, baseURL, path string, body []byte) (*peer.Reply, error)
-}
-
-// Outbox sends the job of a record stored in another transaction.
-type Outbox interface {
-	Kick(ctx context.Context, rec *store.MessageRecord)
-}
 
 // Resumptions is told when a SUSPENDED connection is ACTIVE again (the
 // events capability syncs subscriptions and catches up).
@@ -40,32 +20,17 @@ type Resumptions interface {
 	Resumed(ctx context.Context, conn *federation.Connection, suspendedAt time.Time) error
 }
 
-// Operators hears what the people running the instance must see
-// (shared/operations): here, a connection suspended or resumed by a user.
-type Operators interface {
-	Peer(ctx context.Context, conn *federation.Connection, opType string)
-	Suspended(ctx context.Context, conn *federation.Connection, reason string)
-}
-
-// Verifier parses and verifies incoming envelopes.
-type Verifier interface {
-	Parse(ctx context.Context, raw []byte, wantType string) (federation.Envelope, error)
-	Verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...federation.ConnStatus) (*incoming.Envelope, error)
-	VerifyAnswer(ctx context.Context, conn *federation.Connection, want federation.Answer, raw []byte, members any) error
-}
-
 // Deps is what the service needs.
 type Deps struct {
 	Connections *store.Connections
 	Messages    *store.Messages
 	Invites     *store.Invites
-	Identity    Identity
-	Signer      Signer
-	Peers       Peers
-	Outbox      Outbox
-	Verifier    Verifier
-	Resumptions Resumptions
-	Operators   Operators
+	Identity    *identity.Service
+	Signer      *delivery.Signer
+	Peers       *peer.Client
+	Outbox      *delivery.Outbox
+	Verifier    *incoming.Verifier
+	Operators   *operations.Service // nil: nobody is told
 	// InstanceURL is this instance's public base URL, sent in CONNECT.
 	InstanceURL string
 	// DefaultInboundWorkspace receives connections that arrive without an invite.
@@ -79,7 +44,25 @@ type Deps struct {
 }
 
 // Service runs the connection use cases.
-type Service struct{ Deps }
+type Service struct {
+	connections             *store.Connections
+	messages                *store.Messages
+	invites                 *store.Invites
+	identity                *identity.Service
+	signer                  *delivery.Signer
+	peers                   *peer.Client
+	outbox                  *delivery.Outbox
+	verifier                *incoming.Verifier
+	operators               *operations.Service
+	resumptions             Resumptions
+	instanceURL             string
+	defaultInboundWorkspace string
+	pendingPerOrigin        int
+	pendingTotal            int
+	pendingExpiry           time.Duration
+	log                     *slog.Logger
+	now                     func() time.Time
+}
 
 // New returns the service.
 func New(d Deps) *Service {
@@ -95,8 +78,29 @@ func New(d Deps) *Service {
 	if d.PendingExpiry == 0 {
 		d.PendingExpiry = 7 * 24 * time.Hour
 	}
-	return &Service{Deps: d}
+	return &Service{
+		connections:             d.Connections,
+		messages:                d.Messages,
+		invites:                 d.Invites,
+		identity:                d.Identity,
+		signer:                  d.Signer,
+		peers:                   d.Peers,
+		outbox:                  d.Outbox,
+		verifier:                d.Verifier,
+		operators:               d.Operators,
+		instanceURL:             d.InstanceURL,
+		defaultInboundWorkspace: d.DefaultInboundWorkspace,
+		pendingPerOrigin:        d.PendingPerOrigin,
+		pendingTotal:            d.PendingTotal,
+		pendingExpiry:           d.PendingExpiry,
+		log:                     d.Log,
+		now:                     d.Now,
+	}
 }
+
+// ResumeWith makes r learn of every resumed connection (wired late: the
+// events capability is built after this one).
+func (s *Service) ResumeWith(r Resumptions) { s.resumptions = r }
 
 // MaxReasonLen bounds a reason given for a change.
 const MaxReasonLen = 500

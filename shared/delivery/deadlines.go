@@ -17,8 +17,8 @@ import (
 // counts in the metric the alarm watches).
 func (dl *Deliverer) DeadLettered(ctx context.Context, job queue.Job) error {
 	if job.Kind != "" {
-		if dl.operators != nil {
-			dl.operators.JobExhausted(ctx, job.WorkspaceID, job.ConnectionID, job.Kind, time.UnixMilli(job.Since), time.UnixMilli(job.Until))
+		if dl.d.Operators != nil {
+			dl.d.Operators.JobExhausted(ctx, job.WorkspaceID, job.ConnectionID, job.Kind, time.UnixMilli(job.Since), time.UnixMilli(job.Until))
 		}
 		return nil
 	}
@@ -56,9 +56,9 @@ func (dl *Deliverer) DeadLettered(ctx context.Context, job queue.Job) error {
 	if updated == nil {
 		return fmt.Errorf("dead-lettered message %s: its status kept changing", job.MessageID)
 	}
-	if dl.operators != nil && (updated.Status == federation.MsgFailed || !updated.Sent()) {
+	if dl.d.Operators != nil && (updated.Status == federation.MsgFailed || !updated.Sent()) {
 		// A message that reached its peer needs no one's attention.
-		dl.operators.Exhausted(ctx, updated)
+		dl.d.Operators.Exhausted(ctx, updated)
 	}
 	return nil
 }

@@ -9,40 +9,23 @@ import (
 
 	"github.com/fedgate/fedgate/shared/faults"
 	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/incoming"
 	"github.com/fedgate/fedgate/shared/metrics"
+	"github.com/fedgate/fedgate/shared/operations"
 	"github.com/fedgate/fedgate/shared/peer"
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/store"
 	"github.com/fedgate/fedgate/shared/trace"
 )
 
-// Poster sends envelopes to peers.
-type Poster interface {
-	Post(ctx context.Context, baseURL, path string, body []byte) (*peer.Reply, error)
-}
-
-// AnswerVerifier verifies a signed answer in a peer's response body.
-type AnswerVerifier interface {
-	VerifyAnswer(ctx context.Context, conn *federation.Connection, want federation.Answer, raw []byte, members any) error
-}
-
-// Operators is told what the people running the instance must see: a peer
-// suspended for its health, a message dead-lettered (shared/operations).
-type Operators interface {
-	Suspended(ctx context.Context, conn *federation.Connection, reason string)
-	Exhausted(ctx context.Context, rec *store.MessageRecord)
-	JobExhausted(ctx context.Context, ws, connID, kind string, since, until time.Time)
-	Peer(ctx context.Context, conn *federation.Connection, opType string) // failing or recovered
-}
-
 // Deps is what the Deliverer needs.
 type Deps struct {
 	Messages    *store.Messages
 	Connections *store.Connections
 	Signer      *Signer
-	Verifier    AnswerVerifier
-	Peers       Poster
-	Jobs        JobSender
+	Verifier    *incoming.Verifier
+	Peers       *peer.Client
+	Jobs        *queue.Sender
 	Policy      federation.RetryPolicy
 	Circuit     federation.Circuit // zero: federation.DefaultCircuit
 	// AckDeadline is how long an EVENT answered 202 waits for its EVENT_ACK
@@ -54,19 +37,19 @@ type Deps struct {
 	Slots    *store.Limits
 	InFlight int
 	Metrics  *metrics.Recorder
-	Faults   *faults.Injector // crash points (local runner only)
-	Log      *slog.Logger
-	Now      func() time.Time // nil: time.Now
-	Random   func() float64   // jitter source; nil: math/rand
+	// Operators is told what the people running the instance must see: a
+	// peer suspended for its health, a message dead-lettered (nil: nobody).
+	Operators *operations.Service
+	Faults    *faults.Injector // crash points (local runner only)
+	Log       *slog.Logger
+	Now       func() time.Time // nil: time.Now
+	Random    func() float64   // jitter source; nil: math/rand
 }
 
 // Deliverer processes delivery and ack jobs in four steps: load the message
 // and its connection, gate (may it be attempted now?), attempt (sign, post,
 // classify the answer) and settle (record the outcome, schedule what next).
-type Deliverer struct {
-	d         Deps
-	operators Operators
-}
+type Deliverer struct{ d Deps }
 
 // New returns a Deliverer.
 func New(d Deps) *Deliverer {
@@ -87,10 +70,6 @@ func New(d Deps) *Deliverer {
 	}
 	return &Deliverer{d: d}
 }
-
-// ReportTo makes the Deliverer tell operators about suspended peers and
-// dead-lettered messages (wired late: the operations service is built after).
-func (dl *Deliverer) ReportTo(o Operators) { dl.operators = o }
 
 // work is one job being handled: the message, its connection and where the
 // job came from.

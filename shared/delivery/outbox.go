@@ -25,20 +25,15 @@ import (
 // deliverer skips messages already delivered while the receiver de-duplicates
 // by messageId, so a message is never sent as two different messages.
 
-// JobSender sends jobs to queues.
-type JobSender interface {
-	Send(ctx context.Context, queue string, job queue.Job, delay time.Duration) error
-}
-
 // Outbox queues jobs for stored messages.
 type Outbox struct {
 	msgs *store.Messages
-	jobs JobSender
+	jobs *queue.Sender
 	log  *slog.Logger
 }
 
 // NewOutbox returns an Outbox.
-func NewOutbox(msgs *store.Messages, jobs JobSender, log *slog.Logger) *Outbox {
+func NewOutbox(msgs *store.Messages, jobs *queue.Sender, log *slog.Logger) *Outbox {
 	return &Outbox{msgs: msgs, jobs: jobs, log: log}
 }
 

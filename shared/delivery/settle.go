@@ -153,12 +153,12 @@ func (dl *Deliverer) recordHealth(ctx context.Context, conn *federation.Connecti
 	if h.Circuit != was {
 		// The peer started failing (its circuit opened) or recovered.
 		dl.d.Metrics.Circuit(peer.OriginOf(conn.RemoteURL), h.Circuit)
-		if dl.operators != nil {
+		if dl.d.Operators != nil {
 			op := federation.OpPeerRecovered
 			if h.Circuit == federation.CircuitOpen {
 				op = federation.OpPeerFailing
 			}
-			dl.operators.Peer(ctx, conn, op)
+			dl.d.Operators.Peer(ctx, conn, op)
 		}
 	}
 	if !ok && dl.d.Circuit.ShouldSuspend(h, now) {
@@ -176,7 +176,7 @@ func (dl *Deliverer) suspend(ctx context.Context, conn *federation.Connection, r
 		}
 		return
 	}
-	if dl.operators != nil {
-		dl.operators.Suspended(ctx, conn, reason)
+	if dl.d.Operators != nil {
+		dl.d.Operators.Suspended(ctx, conn, reason)
 	}
 }

@@ -25,15 +25,15 @@ func (s *Service) publish(ctx context.Context, ws, eventType string, payload jso
 	if err != nil {
 		return "", 0, err
 	}
-	now := s.Now().UTC()
+	now := s.now().UTC()
 	rec := store.NewRecord(federation.Message{
 		ID: ids.New(), WorkspaceID: ws, MessageType: federation.TypePublished, Direction: federation.Outbound,
 		Status: federation.MsgPending, EventType: eventType, Payload: payload, CreatedAt: now, UpdatedAt: now,
 	}, "", nil, queue.Fanout)
-	if err := s.Outbox.Create(ctx, rec); err != nil {
+	if err := s.outbox.Create(ctx, rec); err != nil {
 		return "", 0, err
 	}
-	s.Log.InfoContext(ctx, "event published", "eventId", rec.ID, "eventType", eventType, "deliveries", n, "workspaceId", ws)
+	s.log.InfoContext(ctx, "event published", "eventId", rec.ID, "eventType", eventType, "deliveries", n, "workspaceId", ws)
 	return rec.ID, n, nil
 }
 
@@ -52,17 +52,11 @@ func (s *Service) count(ctx context.Context, ws string, ev *federation.Event) (i
 	}
 }
 
-func (s *Service) pageSize() int32 {
-	if s.PageSize > 0 {
-		return s.PageSize
-	}
-	return DefaultPageSize
-}
 
 // receivers returns one page of the ACTIVE connections with a subscription
 // that receives ev (each once), and the cursor of the next page.
 func (s *Service) receivers(ctx context.Context, ws string, ev *federation.Event, cursor string) ([]*federation.Connection, string, error) {
-	subs, next, err := s.Subscriptions.Candidates(ctx, ws, ev.Type, s.pageSize(), cursor)
+	subs, next, err := s.subscriptions.Candidates(ctx, ws, ev.Type, s.pageSize, cursor)
 	if err != nil {
 		return nil, "", err
 	}
@@ -81,7 +75,7 @@ func (s *Service) activeConnections(ctx context.Context, ws string, subs []feder
 			connIDs = append(connIDs, sub.ConnectionID)
 		}
 	}
-	found, err := s.Connections.GetMany(ctx, ws, connIDs)
+	found, err := s.connections.GetMany(ctx, ws, connIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -104,9 +98,9 @@ func (s *Service) Fanout(ctx context.Context, job queue.Job) error {
 	if job.Kind == queue.KindReplay || job.Kind == queue.KindCatchUp {
 		return s.resendPage(ctx, job)
 	}
-	event, err := s.Messages.Get(ctx, job.WorkspaceID, job.MessageID)
+	event, err := s.messages.Get(ctx, job.WorkspaceID, job.MessageID)
 	if errors.Is(err, store.ErrNotFound) {
-		s.Log.WarnContext(ctx, "fan-out job for an unknown event dropped", "eventId", job.MessageID)
+		s.log.WarnContext(ctx, "fan-out job for an unknown event dropped", "eventId", job.MessageID)
 		return nil
 	}
 	if err != nil {
@@ -125,11 +119,11 @@ func (s *Service) Fanout(ctx context.Context, job queue.Job) error {
 	}
 	if next != "" {
 		// Continue with the next page in a new invocation.
-		if err := s.Jobs.Send(ctx, queue.Fanout, queue.Job{WorkspaceID: job.WorkspaceID, MessageID: job.MessageID, Cursor: next}, 0); err != nil {
+		if err := s.jobs.Send(ctx, queue.Fanout, queue.Job{WorkspaceID: job.WorkspaceID, MessageID: job.MessageID, Cursor: next}, 0); err != nil {
 			return err
 		}
 	}
-	s.Log.InfoContext(ctx, "fan-out page done", "eventId", event.ID, "deliveries", len(recs), "more", next != "")
+	s.log.InfoContext(ctx, "fan-out page done", "eventId", event.ID, "deliveries", len(recs), "more", next != "")
 	return nil
 }
 
@@ -139,7 +133,7 @@ func (s *Service) delivery(event *store.MessageRecord, connID, id, replayOf stri
 	return store.NewRecord(federation.Message{
 		ID: id, WorkspaceID: event.WorkspaceID, ConnectionID: connID, MessageType: federation.TypeEvent,
 		Direction: federation.Outbound, Status: federation.MsgPending, EventType: event.EventType,
-		Payload: event.Payload, ReplayOf: replayOf, CreatedAt: created, UpdatedAt: s.Now().UTC(),
+		Payload: event.Payload, ReplayOf: replayOf, CreatedAt: created, UpdatedAt: s.now().UTC(),
 	}, federation.EnvEvent, body, "")
 }
 
@@ -153,7 +147,7 @@ func (s *Service) write(ctx context.Context, ws string, recs []*store.MessageRec
 	for i, r := range recs {
 		idList[i] = r.ID
 	}
-	existing, err := s.Messages.Existing(ctx, ws, idList)
+	existing, err := s.messages.Existing(ctx, ws, idList)
 	if err != nil {
 		return err
 	}
@@ -169,11 +163,11 @@ func (s *Service) write(ctx context.Context, ws string, recs []*store.MessageRec
 		}
 		jobs = append(jobs, queue.Job{WorkspaceID: ws, MessageID: r.ID})
 	}
-	if err := s.Messages.BatchCreate(ctx, fresh); err != nil {
+	if err := s.messages.BatchCreate(ctx, fresh); err != nil {
 		return err
 	}
-	s.Faults.At(faults.AfterFanoutWrite)
-	if failed, err := s.Jobs.SendBatch(ctx, queue.Delivery, jobs); err != nil {
+	s.faults.At(faults.AfterFanoutWrite)
+	if failed, err := s.jobs.SendBatch(ctx, queue.Delivery, jobs); err != nil {
 		return fmt.Errorf("%d delivery jobs not sent: %w", len(failed), err)
 	}
 	return nil
@@ -184,7 +178,7 @@ func (s *Service) write(ctx context.Context, ws string, recs []*store.MessageRec
 func (s *Service) resend(ctx context.Context, ws string, originals []*store.MessageRecord) ([]string, error) {
 	recs := make([]*store.MessageRecord, len(originals))
 	out := make([]string, len(originals))
-	now := s.Now().UTC()
+	now := s.now().UTC()
 	for i, o := range originals {
 		recs[i] = s.delivery(o, o.ConnectionID, ids.New(), o.ID, now)
 		// Marked for the sweeper: unlike a fan-out job, a request is not retried.
@@ -195,8 +189,8 @@ func (s *Service) resend(ctx context.Context, ws string, originals []*store.Mess
 		return nil, err
 	}
 	for _, r := range recs {
-		if err := s.Messages.ClearOutbox(ctx, ws, r.ID); err != nil {
-			s.Log.WarnContext(ctx, "outbox marker not cleared", "messageId", r.ID, "error", err.Error())
+		if err := s.messages.ClearOutbox(ctx, ws, r.ID); err != nil {
+			s.log.WarnContext(ctx, "outbox marker not cleared", "messageId", r.ID, "error", err.Error())
 		}
 	}
 	return out, nil
@@ -206,15 +200,15 @@ func (s *Service) resend(ctx context.Context, ws string, originals []*store.Mess
 // peer subscribed to its type (used for events about the peer's own agents).
 // It reports whether a delivery was made.
 func (s *Service) SendTo(ctx context.Context, ws, connID, eventType string, payload json.RawMessage) (bool, error) {
-	subs, err := s.Subscriptions.Active(ctx, ws, connID, federation.Inbound)
+	subs, err := s.subscriptions.Active(ctx, ws, connID, federation.Inbound)
 	if err != nil {
 		return false, err
 	}
 	if !federation.AnyReceives(subs, federation.NewEvent(eventType, payload)) {
 		return false, nil
 	}
-	now := s.Now().UTC()
+	now := s.now().UTC()
 	event := &store.MessageRecord{Message: federation.Message{WorkspaceID: ws, EventType: eventType, Payload: payload}}
 	rec := s.delivery(event, connID, ids.New(), "", now).WithOutbox(queue.Delivery, now)
-	return true, s.Outbox.Create(ctx, rec)
+	return true, s.outbox.Create(ctx, rec)
 }

@@ -17,7 +17,7 @@ import (
 // subscribed to its type) and answers with a signed EVENT_ACK.
 func (s *Service) Receive(ctx context.Context, raw []byte) (store.Answer, error) {
 	var msg federation.EventBody
-	in, err := s.Verifier.Verify(ctx, raw, federation.EnvEvent, &msg)
+	in, err := s.verifier.Verify(ctx, raw, federation.EnvEvent, &msg)
 	if err != nil {
 		return store.Answer{}, err
 	}
@@ -29,7 +29,7 @@ func (s *Service) Receive(ctx context.Context, raw []byte) (store.Answer, error)
 	}
 	return incoming.Respond(in, func() (store.Answer, error) {
 		conn := in.Conn
-		subs, err := s.Subscriptions.Active(ctx, conn.WorkspaceID, conn.ID, federation.Outbound)
+		subs, err := s.subscriptions.Active(ctx, conn.WorkspaceID, conn.ID, federation.Outbound)
 		if err != nil {
 			return store.Answer{}, err
 		}
@@ -38,19 +38,19 @@ func (s *Service) Receive(ctx context.Context, raw []byte) (store.Answer, error)
 		if !received {
 			status = federation.MsgIgnored
 		}
-		ack, err := s.Signer.Sign(ctx, conn, ids.Derived(conn.ID, in.MessageID, federation.EnvEventAck), federation.EnvEventAck,
+		ack, err := s.signer.Sign(ctx, conn, ids.Derived(conn.ID, in.MessageID, federation.EnvEventAck), federation.EnvEventAck,
 			federation.EventAckBody{CorrelationID: in.MessageID, Received: received})
 		if err != nil {
 			return store.Answer{}, err
 		}
-		now := s.Now().UTC()
+		now := s.now().UTC()
 		rec := store.NewRecord(federation.Message{
 			ID: in.MessageID, WorkspaceID: conn.WorkspaceID, ConnectionID: conn.ID, MessageType: federation.TypeEvent,
 			Direction: federation.Inbound, Status: status, EventType: msg.EventType, Payload: msg.Payload,
 			ReplayOf: msg.ReplayOf, Attempts: 1, CreatedAt: now, UpdatedAt: now, DeliveredAt: &now,
 		}, "", nil, "")
 		answer := store.Answer{Status: http.StatusOK, Body: string(ack)}
-		if err := s.Messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, rec, answer); err != nil {
+		if err := s.messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, rec, answer); err != nil {
 			return store.Answer{}, err
 		}
 		if received && s.receiver != nil {
@@ -64,10 +64,10 @@ func (s *Service) Receive(ctx context.Context, raw []byte) (store.Answer, error)
 // the delivery becomes DELIVERED.
 func (s *Service) ReceiveAck(ctx context.Context, raw []byte) (store.Answer, error) {
 	var msg federation.EventAckBody
-	return messaging.ReceiveAnswer(ctx, s.Verifier, s.Messages, raw, federation.EnvEventAck, federation.TypeEvent, &msg,
+	return messaging.ReceiveAnswer(ctx, s.verifier, s.messages, raw, federation.EnvEventAck, federation.TypeEvent, &msg,
 		func(conn *federation.Connection, rec *store.MessageRecord) (federation.MsgStatus, error) {
-			now := s.Now().UTC()
-			updated, err := s.Messages.Update(ctx, conn.WorkspaceID, rec.ID, store.MessageUpdate{
+			now := s.now().UTC()
+			updated, err := s.messages.Update(ctx, conn.WorkspaceID, rec.ID, store.MessageUpdate{
 				Step: federation.StepDeliver, Response: federation.AckResponse(msg.Received, rec.EventType),
 				DeliveredAt: &now, ClearNext: true, ClearDeadline: true,
 			})
@@ -77,9 +77,9 @@ func (s *Service) ReceiveAck(ctx context.Context, raw []byte) (store.Answer, err
 			if err == nil {
 				p := peer.OriginOf(conn.RemoteURL)
 				if rec.DeliveredAt != nil {
-					s.Metrics.AckLatency(p, now.Sub(*rec.DeliveredAt))
+					s.metrics.AckLatency(p, now.Sub(*rec.DeliveredAt))
 				}
-				s.Metrics.Delivered(p, now.Sub(rec.CreatedAt), rec.Attempts)
+				s.metrics.Delivered(p, now.Sub(rec.CreatedAt), rec.Attempts)
 			}
 			return federation.MsgDelivered, err
 		})

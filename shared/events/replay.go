@@ -14,7 +14,7 @@ import (
 // Redeliver makes a new delivery of one of the workspace's outgoing event
 // messages, carrying replayOf; it returns the new message's id.
 func (s *Service) Redeliver(ctx context.Context, ws, id string) (string, error) {
-	rec, err := s.Messages.Get(ctx, ws, id)
+	rec, err := s.messages.Get(ctx, ws, id)
 	if err == nil && (rec.MessageType != federation.TypeEvent || rec.Direction != federation.Outbound) {
 		err = store.ErrNotFound
 	}
@@ -24,7 +24,7 @@ func (s *Service) Redeliver(ctx context.Context, ws, id string) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	if _, err := s.Connections.GetActive(ctx, ws, rec.ConnectionID); err != nil {
+	if _, err := s.connections.GetActive(ctx, ws, rec.ConnectionID); err != nil {
 		return "", err
 	}
 	created, err := s.resend(ctx, ws, []*store.MessageRecord{rec})
@@ -49,7 +49,7 @@ type ReplayInput struct {
 // delivery carrying replayOf, oldest first; the work continues in the
 // background page by page. It returns how many events the window holds.
 func (s *Service) Replay(ctx context.Context, ws string, in ReplayInput) (int, error) {
-	until := s.Now()
+	until := s.now()
 	if in.Until != nil {
 		until = *in.Until
 	}
@@ -61,7 +61,7 @@ func (s *Service) Replay(ctx context.Context, ws string, in ReplayInput) (int, e
 	if err := v.Err(); err != nil {
 		return 0, err
 	}
-	conn, err := s.Connections.GetActive(ctx, ws, in.ConnectionID)
+	conn, err := s.connections.GetActive(ctx, ws, in.ConnectionID)
 	if err != nil {
 		return 0, err
 	}
@@ -75,7 +75,7 @@ func (s *Service) Replay(ctx context.Context, ws string, in ReplayInput) (int, e
 	if err != nil {
 		return 0, err
 	}
-	s.Log.InfoContext(ctx, "replay", "connectionId", conn.ID, "events", n)
+	s.log.InfoContext(ctx, "replay", "connectionId", conn.ID, "events", n)
 	return n, nil
 }
 
@@ -87,9 +87,9 @@ func (s *Service) CatchUp(ctx context.Context, conn *federation.Connection, sinc
 	if err != nil {
 		return err
 	}
-	n, err := s.resendLog(ctx, conn, queue.KindCatchUp, since, s.Now(), patterns)
+	n, err := s.resendLog(ctx, conn, queue.KindCatchUp, since, s.now(), patterns)
 	if err == nil && n > 0 {
-		s.Log.InfoContext(ctx, "catch-up", "connectionId", conn.ID, "events", n, "since", since)
+		s.log.InfoContext(ctx, "catch-up", "connectionId", conn.ID, "events", n, "since", since)
 	}
 	return err
 }
@@ -110,7 +110,7 @@ func (s *Service) peerPatterns(ctx context.Context, conn *federation.Connection)
 // peerSubscriptions are the active subscriptions the peer on a connection
 // holds here.
 func (s *Service) peerSubscriptions(ctx context.Context, ws, connID string) ([]federation.Subscription, error) {
-	return s.Subscriptions.Active(ctx, ws, connID, federation.Inbound)
+	return s.subscriptions.Active(ctx, ws, connID, federation.Inbound)
 }
 
 // subscribedWhen reports whether one of subs that receives ev existed when
@@ -138,7 +138,7 @@ func asked(patterns []string) []federation.Subscription {
 // resendLog counts the matching events of the window and queues the job
 // that sends them, page by page (fanout queue).
 func (s *Service) resendLog(ctx context.Context, conn *federation.Connection, kind string, since, until time.Time, patterns []string) (int, error) {
-	n, err := s.Messages.CountEvents(ctx, conn.WorkspaceID, since, until, patterns)
+	n, err := s.messages.CountEvents(ctx, conn.WorkspaceID, since, until, patterns)
 	if err != nil || n == 0 {
 		return 0, err
 	}
@@ -146,7 +146,7 @@ func (s *Service) resendLog(ctx context.Context, conn *federation.Connection, ki
 		WorkspaceID: conn.WorkspaceID, MessageID: ids.New(), Kind: kind, ConnectionID: conn.ID,
 		Since: since.UnixMilli(), Until: until.UnixMilli(), Patterns: patterns,
 	}
-	return n, s.Jobs.Send(ctx, queue.Fanout, job, 0)
+	return n, s.jobs.Send(ctx, queue.Fanout, job, 0)
 }
 
 // logPage is the events a replay or catch-up job handles in one invocation.
@@ -157,7 +157,7 @@ const logPage = 100
 // id), so a job that runs twice writes the same deliveries, and a catch-up
 // skips events the peer already has a delivery of.
 func (s *Service) resendPage(ctx context.Context, job queue.Job) error {
-	events, next, err := s.Messages.EventLog(ctx, job.WorkspaceID, time.UnixMilli(job.Since), time.UnixMilli(job.Until), logPage, job.Cursor)
+	events, next, err := s.messages.EventLog(ctx, job.WorkspaceID, time.UnixMilli(job.Since), time.UnixMilli(job.Until), logPage, job.Cursor)
 	if err != nil {
 		return err
 	}
@@ -168,7 +168,7 @@ func (s *Service) resendPage(ctx context.Context, job queue.Job) error {
 			return err
 		}
 	}
-	now := s.Now().UTC()
+	now := s.now().UTC()
 	patterns := asked(job.Patterns)
 	var recs []*store.MessageRecord
 	for _, ev := range events {
@@ -187,7 +187,7 @@ func (s *Service) resendPage(ctx context.Context, job queue.Job) error {
 	}
 	if next != "" {
 		job.Cursor = next
-		return s.Jobs.Send(ctx, queue.Fanout, job, 0)
+		return s.jobs.Send(ctx, queue.Fanout, job, 0)
 	}
 	return nil
 }

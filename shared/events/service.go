@@ -2,44 +2,17 @@ package events
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"time"
 
+	"github.com/fedgate/fedgate/shared/delivery"
 	"github.com/fedgate/fedgate/shared/faults"
-	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/incoming"
+	"github.com/fedgate/fedgate/shared/messaging"
 	"github.com/fedgate/fedgate/shared/metrics"
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/store"
 )
-
-// Jobs sends queue jobs.
-type Jobs interface {
-	Send(ctx context.Context, queue string, job queue.Job, delay time.Duration) error
-	SendBatch(ctx context.Context, queue string, jobs []queue.Job) ([]queue.Job, error)
-}
-
-// Outbox stores a record and queues its job crash-safely.
-type Outbox interface {
-	Create(ctx context.Context, rec *store.MessageRecord) error
-}
-
-// Commands sends COMMANDs to peers (event.subscribe, event.unsubscribe,
-// event.sync): retried until the publisher answers, never TIMEOUT.
-type Commands interface {
-	SendUntilAnswered(ctx context.Context, conn *federation.Connection, commandType string, payload json.RawMessage) (*store.MessageRecord, error)
-}
-
-// Signer signs envelopes as this instance (the EVENT_ACK).
-type Signer interface {
-	Sign(ctx context.Context, to *federation.Connection, messageID, envType string, body any) ([]byte, error)
-}
-
-// Verifier verifies incoming envelopes.
-type Verifier interface {
-	Verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...federation.ConnStatus) (*incoming.Envelope, error)
-}
 
 // Receiver learns of every incoming event this workspace subscribed to (the
 // agents capability follows agent.status.changed with it).
@@ -52,15 +25,17 @@ type Deps struct {
 	Connections   *store.Connections
 	Messages      *store.Messages
 	Subscriptions *store.Subscriptions
-	Jobs          Jobs
-	Outbox        Outbox
-	Commands      Commands
-	Signer        Signer
-	Verifier      Verifier
-	Faults        *faults.Injector // crash points (local runner only)
-	Metrics       *metrics.Recorder
-	Log           *slog.Logger
-	Now           func() time.Time
+	Jobs          *queue.Sender
+	Outbox        *delivery.Outbox
+	// Commands sends event.subscribe, event.unsubscribe and event.sync:
+	// retried until the publisher answers, never TIMEOUT.
+	Commands *messaging.Service
+	Signer   *delivery.Signer
+	Verifier *incoming.Verifier
+	Faults   *faults.Injector // crash points (local runner only)
+	Metrics  *metrics.Recorder
+	Log      *slog.Logger
+	Now      func() time.Time
 	// PageSize is how many subscriptions one fan-out invocation handles.
 	PageSize int32
 	// SubscriptionLimit bounds a connection's active subscriptions in each
@@ -73,8 +48,22 @@ type Deps struct {
 
 // Service runs the EVENT use cases.
 type Service struct {
-	Deps
-	receiver Receiver
+	connections       *store.Connections
+	messages          *store.Messages
+	subscriptions     *store.Subscriptions
+	jobs              *queue.Sender
+	outbox            *delivery.Outbox
+	commands          *messaging.Service
+	signer            *delivery.Signer
+	verifier          *incoming.Verifier
+	faults            *faults.Injector
+	metrics           *metrics.Recorder
+	log               *slog.Logger
+	now               func() time.Time
+	pageSize          int32
+	subscriptionLimit int
+	syncEvery         time.Duration
+	receiver          Receiver
 }
 
 // New returns the service.
@@ -88,9 +77,28 @@ func New(d Deps) *Service {
 	if d.SyncEvery == 0 {
 		d.SyncEvery = 24 * time.Hour
 	}
-	return &Service{Deps: d}
+	if d.PageSize == 0 {
+		d.PageSize = DefaultPageSize
+	}
+	return &Service{
+		connections:       d.Connections,
+		messages:          d.Messages,
+		subscriptions:     d.Subscriptions,
+		jobs:              d.Jobs,
+		outbox:            d.Outbox,
+		commands:          d.Commands,
+		signer:            d.Signer,
+		verifier:          d.Verifier,
+		faults:            d.Faults,
+		metrics:           d.Metrics,
+		log:               d.Log,
+		now:               d.Now,
+		pageSize:          d.PageSize,
+		subscriptionLimit: d.SubscriptionLimit,
+		syncEvery:         d.SyncEvery,
+	}
 }
 
 // DeliverReceivedTo makes r learn of every event received that this
-// workspace subscribed to.
+// workspace subscribed to (wired late: the agents capability is built after).
 func (s *Service) DeliverReceivedTo(r Receiver) { s.receiver = r }

@@ -48,12 +48,12 @@ func (s *Service) change(ctx context.Context, ws string, in SubscribeInput, acti
 	if err := in.check(active); err != nil {
 		return nil, err
 	}
-	conn, err := s.Connections.GetActive(ctx, ws, in.ConnectionID)
+	conn, err := s.connections.GetActive(ctx, ws, in.ConnectionID)
 	if err != nil {
 		return nil, err
 	}
 	if !active {
-		if _, err := s.Subscriptions.Get(ctx, ws, conn.ID, federation.Outbound, in.EventType); err != nil {
+		if _, err := s.subscriptions.Get(ctx, ws, conn.ID, federation.Outbound, in.EventType); err != nil {
 			return nil, err
 		}
 	}
@@ -66,12 +66,12 @@ func (s *Service) change(ctx context.Context, ws string, in SubscribeInput, acti
 
 // tell stores the OUTBOUND subscription and sends its command to the publisher.
 func (s *Service) tell(ctx context.Context, conn *federation.Connection, eventType string, active bool, meta []byte) (*federation.Subscription, error) {
-	sub, err := s.Subscriptions.Set(ctx, store.SubscriptionChange{
+	sub, err := s.subscriptions.Set(ctx, store.SubscriptionChange{
 		Workspace: conn.WorkspaceID, ConnectionID: conn.ID, Direction: federation.Outbound, EventType: eventType,
-		Active: active, Metadata: meta, Limit: s.SubscriptionLimit,
+		Active: active, Metadata: meta, Limit: s.subscriptionLimit,
 	})
 	if errors.Is(err, store.ErrLimit) {
-		return nil, federation.Errorf(federation.CodeLimitExceeded, "a connection holds at most %d active subscriptions in each direction", s.SubscriptionLimit)
+		return nil, federation.Errorf(federation.CodeLimitExceeded, "a connection holds at most %d active subscriptions in each direction", s.subscriptionLimit)
 	}
 	if err != nil {
 		return nil, err
@@ -81,13 +81,13 @@ func (s *Service) tell(ctx context.Context, conn *federation.Connection, eventTy
 		commandType = federation.CommandEventSubscribe
 	}
 	payload, _ := json.Marshal(federation.SubscribePayload{EventType: eventType})
-	if _, err := s.Commands.SendUntilAnswered(ctx, conn, commandType, payload); err != nil {
+	if _, err := s.commands.SendUntilAnswered(ctx, conn, commandType, payload); err != nil {
 		return nil, err
 	}
-	if err := s.Subscriptions.ScheduleSync(ctx, conn.WorkspaceID, conn.ID, s.Now().Add(s.SyncEvery)); err != nil {
+	if err := s.subscriptions.ScheduleSync(ctx, conn.WorkspaceID, conn.ID, s.now().Add(s.syncEvery)); err != nil {
 		return nil, err
 	}
-	s.Log.InfoContext(ctx, commandType, "connectionId", conn.ID, "eventType", eventType)
+	s.log.InfoContext(ctx, commandType, "connectionId", conn.ID, "eventType", eventType)
 	return sub, nil
 }
 
@@ -96,7 +96,7 @@ func (s *Service) tell(ctx context.Context, conn *federation.Connection, eventTy
 // to it, so the two sides converge whatever was lost in between. It runs when
 // a connection becomes ACTIVE again and at least every SyncEvery.
 func (s *Service) Sync(ctx context.Context, conn *federation.Connection) error {
-	subs, err := s.Subscriptions.Active(ctx, conn.WorkspaceID, conn.ID, federation.Outbound)
+	subs, err := s.subscriptions.Active(ctx, conn.WorkspaceID, conn.ID, federation.Outbound)
 	if err != nil {
 		return err
 	}
@@ -105,33 +105,33 @@ func (s *Service) Sync(ctx context.Context, conn *federation.Connection) error {
 		patterns[i] = sub.EventType
 	}
 	payload, _ := json.Marshal(federation.SyncPayload{EventTypes: patterns})
-	if _, err := s.Commands.SendUntilAnswered(ctx, conn, federation.CommandEventSync, payload); err != nil {
+	if _, err := s.commands.SendUntilAnswered(ctx, conn, federation.CommandEventSync, payload); err != nil {
 		return err
 	}
-	s.Log.InfoContext(ctx, "event.sync", "connectionId", conn.ID, "subscriptions", len(patterns))
-	return s.Subscriptions.ScheduleSync(ctx, conn.WorkspaceID, conn.ID, s.Now().Add(s.SyncEvery))
+	s.log.InfoContext(ctx, "event.sync", "connectionId", conn.ID, "subscriptions", len(patterns))
+	return s.subscriptions.ScheduleSync(ctx, conn.WorkspaceID, conn.ID, s.now().Add(s.syncEvery))
 }
 
 // SyncDue sends event.sync on every connection whose sync is due (the
 // sweeper runs it every minute). A connection not ACTIVE now is tried again
 // later while it is live.
 func (s *Service) SyncDue(ctx context.Context) error {
-	due, err := s.Subscriptions.DueSyncs(ctx, s.Now(), 50)
+	due, err := s.subscriptions.DueSyncs(ctx, s.now(), 50)
 	if err != nil {
 		return err
 	}
 	for _, d := range due {
-		conn, err := s.Connections.Get(ctx, d.Workspace, d.ConnectionID)
+		conn, err := s.connections.Get(ctx, d.Workspace, d.ConnectionID)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			err = s.Subscriptions.ScheduleSync(ctx, d.Workspace, d.ConnectionID, s.Now().Add(100*365*24*time.Hour))
+			err = s.subscriptions.ScheduleSync(ctx, d.Workspace, d.ConnectionID, s.now().Add(100*365*24*time.Hour))
 		case err != nil:
 		case conn.Status == federation.StatusActive:
 			err = s.Sync(ctx, conn)
 		case conn.Status.IsLive():
-			err = s.Subscriptions.ScheduleSync(ctx, d.Workspace, d.ConnectionID, s.Now().Add(time.Hour))
+			err = s.subscriptions.ScheduleSync(ctx, d.Workspace, d.ConnectionID, s.now().Add(time.Hour))
 		default: // the connection ended: never again
-			err = s.Subscriptions.ScheduleSync(ctx, d.Workspace, d.ConnectionID, s.Now().Add(100*365*24*time.Hour))
+			err = s.subscriptions.ScheduleSync(ctx, d.Workspace, d.ConnectionID, s.now().Add(100*365*24*time.Hour))
 		}
 		if err != nil {
 			return err
@@ -153,10 +153,10 @@ func (s *Service) confirmed(ctx context.Context, rec *store.MessageRecord) {
 	} else if p, err := federation.ParseSubscribe(rec.Payload); err == nil {
 		types = []string{p.EventType}
 	}
-	now := s.Now()
+	now := s.now()
 	for _, t := range types {
-		if err := s.Subscriptions.MarkSynced(ctx, rec.WorkspaceID, rec.ConnectionID, federation.Outbound, t, now); err != nil {
-			s.Log.WarnContext(ctx, "syncedAt not recorded", "connectionId", rec.ConnectionID, "eventType", t, "error", err.Error())
+		if err := s.subscriptions.MarkSynced(ctx, rec.WorkspaceID, rec.ConnectionID, federation.Outbound, t, now); err != nil {
+			s.log.WarnContext(ctx, "syncedAt not recorded", "connectionId", rec.ConnectionID, "eventType", t, "error", err.Error())
 		}
 	}
 }
@@ -164,7 +164,7 @@ func (s *Service) confirmed(ctx context.Context, rec *store.MessageRecord) {
 // Follow subscribes the workspace to eventType on an ACTIVE connection
 // unless it already is (the agents capability follows agent.status.changed).
 func (s *Service) Follow(ctx context.Context, conn *federation.Connection, eventType string) error {
-	sub, err := s.Subscriptions.Get(ctx, conn.WorkspaceID, conn.ID, federation.Outbound, eventType)
+	sub, err := s.subscriptions.Get(ctx, conn.WorkspaceID, conn.ID, federation.Outbound, eventType)
 	if err == nil && sub.IsActive {
 		return nil
 	}
@@ -179,7 +179,7 @@ func (s *Service) Follow(ctx context.Context, conn *federation.Connection, event
 // and those peers made to it (INBOUND), newest first, of one connection if
 // connID is set.
 func (s *Service) ListSubscriptions(ctx context.Context, ws, connID string, limit int32, cursor string) (store.Page[federation.Subscription], error) {
-	return s.Subscriptions.Page(ctx, ws, connID, limit, cursor)
+	return s.subscriptions.Page(ctx, ws, connID, limit, cursor)
 }
 
 // Register adds the events capability's built-ins to messaging: the
@@ -205,12 +205,12 @@ func (s *Service) Register(m *messaging.Service) {
 // subscribeRun stores a peer's subscription here (event.subscribe) or
 // deactivates it (event.unsubscribe).
 func (s *Service) subscribeRun(ctx context.Context, req platform.Request, p federation.SubscribePayload, active bool) (federation.Response, error) {
-	sub, err := s.Subscriptions.Set(ctx, store.SubscriptionChange{
+	sub, err := s.subscriptions.Set(ctx, store.SubscriptionChange{
 		Workspace: req.WorkspaceID, ConnectionID: req.ConnectionID, Direction: federation.Inbound, EventType: p.EventType,
-		Active: active, Limit: s.SubscriptionLimit,
+		Active: active, Limit: s.subscriptionLimit,
 	})
 	if errors.Is(err, store.ErrLimit) {
-		return platform.Failure(fmt.Sprintf("limit_exceeded: at most %d active subscriptions per connection", s.SubscriptionLimit)), nil
+		return platform.Failure(fmt.Sprintf("limit_exceeded: at most %d active subscriptions per connection", s.subscriptionLimit)), nil
 	}
 	if err != nil {
 		return federation.Response{}, &platform.RetryError{Err: err}
@@ -221,7 +221,7 @@ func (s *Service) subscribeRun(ctx context.Context, req platform.Request, p fede
 // subscriptionsQuery answers events.subscriptions: what the asking peer
 // subscribed to here.
 func (s *Service) subscriptionsQuery(ctx context.Context, req platform.Request) (federation.Response, error) {
-	subs, err := s.Subscriptions.List(ctx, req.WorkspaceID, req.ConnectionID)
+	subs, err := s.subscriptions.List(ctx, req.WorkspaceID, req.ConnectionID)
 	if err != nil {
 		return federation.Response{}, err
 	}
@@ -236,10 +236,10 @@ func (s *Service) subscriptionsQuery(ctx context.Context, req platform.Request) 
 
 // syncRun makes the peer's subscriptions here exactly its list (event.sync).
 func (s *Service) syncRun(ctx context.Context, req platform.Request, p federation.SyncPayload) (federation.Response, error) {
-	if len(p.EventTypes) > s.SubscriptionLimit {
-		return platform.Failure(fmt.Sprintf("limit_exceeded: at most %d active subscriptions per connection", s.SubscriptionLimit)), nil
+	if len(p.EventTypes) > s.subscriptionLimit {
+		return platform.Failure(fmt.Sprintf("limit_exceeded: at most %d active subscriptions per connection", s.subscriptionLimit)), nil
 	}
-	subs, err := s.Subscriptions.List(ctx, req.WorkspaceID, req.ConnectionID)
+	subs, err := s.subscriptions.List(ctx, req.WorkspaceID, req.ConnectionID)
 	if err != nil {
 		return federation.Response{}, &platform.RetryError{Err: err}
 	}
@@ -248,9 +248,9 @@ func (s *Service) syncRun(ctx context.Context, req platform.Request, p federatio
 		want[t] = true
 	}
 	set := func(t string, active bool) error {
-		_, err := s.Subscriptions.Set(ctx, store.SubscriptionChange{
+		_, err := s.subscriptions.Set(ctx, store.SubscriptionChange{
 			Workspace: req.WorkspaceID, ConnectionID: req.ConnectionID, Direction: federation.Inbound, EventType: t,
-			Active: active, Limit: s.SubscriptionLimit,
+			Active: active, Limit: s.subscriptionLimit,
 		})
 		return err
 	}

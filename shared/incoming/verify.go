@@ -11,6 +11,8 @@ import (
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/metrics"
+	"github.com/fedgate/fedgate/shared/peer"
+	"github.com/fedgate/fedgate/shared/ratelimit"
 	"github.com/fedgate/fedgate/shared/store"
 )
 
@@ -22,75 +24,65 @@ const (
 	RefreshAfter = 24 * time.Hour
 )
 
-// Connections is the connection storage verification needs.
-type Connections interface {
-	GetByID(ctx context.Context, id string) (*federation.Connection, error)
-	SetRemoteKeys(ctx context.Context, ws, id string, keys []federation.RemoteKey, fetchedAt time.Time) error
-}
-
-// Answers is the de-duplication storage: answers kept in the stored message
-// itself, or in a de-duplication record for envelopes that store none.
-type Answers interface {
-	StoredAnswer(ctx context.Context, ws, connID, messageID string) (*store.Answer, error)
-	RecordedAnswer(ctx context.Context, connID, messageID string) (*store.Answer, error)
-}
-
-// Peers fetches a peer's published identity (for its keys).
-type Peers interface {
-	FetchInstance(ctx context.Context, baseURL string) (*identity.Document, error)
-}
-
-// Self names this instance (the recipient every envelope must name).
-type Self interface {
-	ID(ctx context.Context) (string, error)
-}
-
 // storesMessage lists the envelope types whose receiver stores a message and
 // keeps the answer in it; the others keep a de-duplication record. Knowing
 // which saves one read per incoming envelope.
 var storesMessage = map[string]bool{federation.EnvQuery: true, federation.EnvCommand: true, federation.EnvEvent: true}
 
-// Limiter limits the envelopes of one connection (shared/ratelimit).
-type Limiter interface {
-	Allow(ctx context.Context, key string) (ok bool, wait time.Duration)
+// Self names this instance (identity.Service): the recipient every
+// envelope must name. An interface so that parsing is fuzzed without a store.
+type Self interface {
+	ID(ctx context.Context) (string, error)
+}
+
+// Deps is what the Verifier needs.
+type Deps struct {
+	Connections *store.Connections
+	// Messages hold the first answers given to incoming envelopes: kept in
+	// the stored message itself, or in a de-duplication record for
+	// envelopes that store none.
+	Messages *store.Messages
+	Peers    *peer.Client      // fetches a peer's published identity (its keys)
+	Self     Self              // names this instance, the recipient every envelope must name
+	// RefetchEvery bounds how often a peer's keys are fetched again on an
+	// unknown keyId (zero: RefetchEvery).
+	RefetchEvery time.Duration
+	// Limiter refuses the envelopes of a connection beyond its limit with
+	// 429 rate_limited, before their signature is checked or anything is
+	// stored (nil: no limit).
+	Limiter *ratelimit.Limiter
+	Metrics *metrics.Recorder // counts every envelope: accepted, duplicate, or refused with its code
 }
 
 // Verifier runs the verification steps. It is a cold-start singleton: it
 // remembers when it last fetched each peer's keys, so junk envelopes cannot
 // make it hammer a peer.
 type Verifier struct {
-	conns   Connections
-	answers Answers
-	peers   Peers
+	conns   *store.Connections
+	answers *store.Messages
+	peers   *peer.Client
 	self    Self
 	now     func() time.Time
 	fetches *keyFetches
-	limiter Limiter
+	limiter *ratelimit.Limiter
 	metrics *metrics.Recorder
 }
 
-// MeasureWith makes the Verifier count every envelope it verifies:
-// accepted, duplicate, or refused with its code (IncomingEnvelopes).
-func (v *Verifier) MeasureWith(m *metrics.Recorder) *Verifier {
-	v.metrics = m
-	return v
-}
-
-// LimitBy makes the Verifier refuse the envelopes of a connection beyond
-// l's limit with 429 rate_limited, before their signature is checked or
-// anything is stored.
-func (v *Verifier) LimitBy(l Limiter) *Verifier {
-	v.limiter = l
-	return v
-}
-
-// New returns a Verifier that fetches a peer's keys again at most once per
-// refetchEvery (RefetchEvery when 0).
-func New(conns Connections, answers Answers, peers Peers, self Self, refetchEvery time.Duration) *Verifier {
-	if refetchEvery == 0 {
-		refetchEvery = RefetchEvery
+// New returns a Verifier.
+func New(d Deps) *Verifier {
+	if d.RefetchEvery == 0 {
+		d.RefetchEvery = RefetchEvery
 	}
-	return &Verifier{conns: conns, answers: answers, peers: peers, self: self, now: time.Now, fetches: newKeyFetches(refetchEvery)}
+	return &Verifier{
+		conns:   d.Connections,
+		answers: d.Messages,
+		peers:   d.Peers,
+		self:    d.Self,
+		now:     time.Now,
+		fetches: newKeyFetches(d.RefetchEvery),
+		limiter: d.Limiter,
+		metrics: d.Metrics,
+	}
 }
 
 // Envelope is a verified incoming envelope.

@@ -46,7 +46,7 @@ func (s *Service) Command(ctx context.Context, ws string, in CommandInput) (*fed
 	if !federation.CommandAllowed(in.CommandType, []string{in.CommandType}) {
 		return nil, commandNotAllowed(in.CommandType) // credentials never cross
 	}
-	conn, err := s.Connections.GetActive(ctx, ws, in.ConnectionID)
+	conn, err := s.connections.GetActive(ctx, ws, in.ConnectionID)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +54,7 @@ func (s *Service) Command(ctx context.Context, ws string, in CommandInput) (*fed
 	if err != nil {
 		return nil, err
 	}
-	s.Log.InfoContext(ctx, "command queued", "messageId", rec.ID, "commandType", in.CommandType)
+	s.log.InfoContext(ctx, "command queued", "messageId", rec.ID, "commandType", in.CommandType)
 	return &rec.Message, nil
 }
 
@@ -77,16 +77,16 @@ func (s *Service) send(ctx context.Context, conn *federation.Connection, command
 		payload = json.RawMessage("{}")
 	}
 	body, _ := json.Marshal(federation.CommandBody{CommandType: commandType, Payload: payload})
-	now := s.Now().UTC()
+	now := s.now().UTC()
 	rec := store.NewRecord(federation.Message{
 		ID: ids.New(), WorkspaceID: conn.WorkspaceID, ConnectionID: conn.ID, MessageType: federation.TypeCommand,
 		Direction: federation.Outbound, Status: federation.MsgPending, CommandType: commandType, Payload: payload,
 		CreatedAt: now, UpdatedAt: now,
 	}, federation.EnvCommand, body, queue.Delivery)
 	if deadline {
-		rec.WithDeadline(now.Add(s.CommandTimeout))
+		rec.WithDeadline(now.Add(s.commandTimeout))
 	}
-	if err := s.Outbox.Create(ctx, rec); err != nil {
+	if err := s.outbox.Create(ctx, rec); err != nil {
 		return nil, err
 	}
 	return rec, nil
@@ -97,7 +97,7 @@ func (s *Service) send(ctx context.Context, conn *federation.Connection, command
 // 202 {accepted, messageId}.
 func (s *Service) ReceiveCommand(ctx context.Context, raw []byte) (store.Answer, error) {
 	var msg federation.CommandBody
-	in, err := s.Verifier.Verify(ctx, raw, federation.EnvCommand, &msg)
+	in, err := s.verifier.Verify(ctx, raw, federation.EnvCommand, &msg)
 	if err != nil {
 		return store.Answer{}, err
 	}
@@ -107,7 +107,7 @@ func (s *Service) ReceiveCommand(ctx context.Context, raw []byte) (store.Answer,
 		return store.Answer{}, err
 	}
 	return incoming.Respond(in, func() (store.Answer, error) {
-		self, err := s.Identity.Document(ctx)
+		self, err := s.identity.Document(ctx)
 		if err != nil {
 			return store.Answer{}, err
 		}
@@ -120,18 +120,18 @@ func (s *Service) ReceiveCommand(ctx context.Context, raw []byte) (store.Answer,
 			}
 		}
 		conn := in.Conn
-		now := s.Now().UTC()
+		now := s.now().UTC()
 		rec := store.NewRecord(federation.Message{
 			ID: in.MessageID, WorkspaceID: conn.WorkspaceID, ConnectionID: conn.ID, MessageType: federation.TypeCommand,
 			Direction: federation.Inbound, Status: federation.MsgPending, CommandType: msg.CommandType,
 			Payload: msg.Payload, CreatedAt: now, UpdatedAt: now, DeliveredAt: &now,
 		}, "", nil, queue.Dispatch)
 		answer := incoming.AnswerJSON(http.StatusAccepted, map[string]any{"accepted": true, "messageId": in.MessageID})
-		if err := s.Messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, rec, answer); err != nil {
+		if err := s.messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, rec, answer); err != nil {
 			return store.Answer{}, err
 		}
-		s.Outbox.Kick(ctx, rec)
-		s.Log.InfoContext(ctx, "command accepted", "messageId", in.MessageID, "commandType", msg.CommandType)
+		s.outbox.Kick(ctx, rec)
+		s.log.InfoContext(ctx, "command accepted", "messageId", in.MessageID, "commandType", msg.CommandType)
 		return answer, nil
 	})
 }
@@ -140,13 +140,13 @@ func (s *Service) ReceiveCommand(ctx context.Context, raw []byte) (store.Answer,
 // peer's COMMAND_RESPONSE.
 func (s *Service) ReceiveCommandResponse(ctx context.Context, raw []byte) (store.Answer, error) {
 	var msg federation.ResponseBody
-	return ReceiveAnswer(ctx, s.Verifier, s.Messages, raw, federation.EnvCommandResponse, federation.TypeCommand, &msg,
+	return ReceiveAnswer(ctx, s.verifier, s.messages, raw, federation.EnvCommandResponse, federation.TypeCommand, &msg,
 		func(conn *federation.Connection, rec *store.MessageRecord) (federation.MsgStatus, error) {
 			step := federation.StepComplete
 			if !msg.Success {
 				step = federation.StepAnswerFailed
 			}
-			now := s.Now().UTC()
+			now := s.now().UTC()
 			errText := msg.Error
 			// The capability records the answer (the agent, the subscription's
 			// syncedAt) before the command shows it: whoever sees the command
@@ -157,12 +157,12 @@ func (s *Service) ReceiveCommandResponse(ctx context.Context, raw []byte) (store
 				answered.Status, answered.Response, answered.Error, answered.CompletedAt = step.To, msg.Response(), errText, &now
 				c.answered(ctx, &answered)
 			}
-			updated, err := s.Messages.Update(ctx, conn.WorkspaceID, rec.ID, store.MessageUpdate{
+			updated, err := s.messages.Update(ctx, conn.WorkspaceID, rec.ID, store.MessageUpdate{
 				Step: step, Response: msg.Response(), Error: &errText, CompletedAt: &now, ClearDeadline: true, ClearNext: true,
 			})
 			switch {
 			case errors.Is(err, store.ErrConflict):
-				s.Log.WarnContext(ctx, "response to a finished command ignored", "messageId", rec.ID, "status", updated.Status)
+				s.log.WarnContext(ctx, "response to a finished command ignored", "messageId", rec.ID, "status", updated.Status)
 				return updated.Status, nil
 			case err != nil:
 				return "", err
@@ -178,7 +178,7 @@ type Correlated interface{ Correlates() string }
 // EVENT_ACK): it verifies the envelope into members, finds the outgoing
 // message of msgType it answers on its own connection, lets apply record it
 // and report the message's status, and keeps that answer for duplicates.
-func ReceiveAnswer(ctx context.Context, v EnvelopeVerifier, msgs *store.Messages, raw []byte, envType, msgType string, members Correlated,
+func ReceiveAnswer(ctx context.Context, v *incoming.Verifier, msgs *store.Messages, raw []byte, envType, msgType string, members Correlated,
 	apply func(conn *federation.Connection, rec *store.MessageRecord) (federation.MsgStatus, error)) (store.Answer, error) {
 	in, err := v.Verify(ctx, raw, envType, members)
 	if err != nil {

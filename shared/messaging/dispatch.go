@@ -18,8 +18,8 @@ import (
 // built-in for its type or the command backend, retrying while they ask for
 // it within the command timeout, then answers with a COMMAND_RESPONSE.
 func (s *Service) Dispatch(ctx context.Context, job queue.Job) error {
-	now := s.Now()
-	rec, err := s.Messages.Get(ctx, job.WorkspaceID, job.MessageID)
+	now := s.now()
+	rec, err := s.messages.Get(ctx, job.WorkspaceID, job.MessageID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -33,13 +33,13 @@ func (s *Service) Dispatch(ctx context.Context, job queue.Job) error {
 		ctx = trace.With(ctx, tc) // the sender's trace, however the job came
 	}
 	if job.NotBefore > now.UnixMilli() {
-		return s.Jobs.Send(ctx, queue.Dispatch, job, time.UnixMilli(job.NotBefore).Sub(now))
+		return s.jobs.Send(ctx, queue.Dispatch, job, time.UnixMilli(job.NotBefore).Sub(now))
 	}
-	conn, err := s.Connections.Get(ctx, rec.WorkspaceID, rec.ConnectionID)
+	conn, err := s.connections.Get(ctx, rec.WorkspaceID, rec.ConnectionID)
 	if err != nil {
 		return err
 	}
-	log := s.Log.With("messageId", rec.ID, "commandType", rec.CommandType)
+	log := s.log.With("messageId", rec.ID, "commandType", rec.CommandType)
 	resp, err := s.runCommand(ctx, platform.Request{
 		WorkspaceID: rec.WorkspaceID, ConnectionID: conn.ID, RemoteInstanceID: conn.RemoteInstanceID,
 		MessageID: rec.ID, CommandType: rec.CommandType, Payload: rec.Payload,
@@ -47,18 +47,18 @@ func (s *Service) Dispatch(ctx context.Context, job queue.Job) error {
 	if hint, retry := platform.IsRetry(err); retry {
 		attempts := rec.Attempts + 1
 		// Retrying longer than the sender waits for its answer is pointless.
-		policy := s.Retry
-		policy.MaxAge = s.CommandTimeout
+		policy := s.retry
+		policy.MaxAge = s.commandTimeout
 		next := policy.Next(attempts, rec.CreatedAt, now, hint, nil)
 		if !next.Exhausted {
 			log.InfoContext(ctx, "command backend busy; retrying", "attempt", attempts, "delayMs", next.Delay.Milliseconds(), "error", err.Error())
 			errText := err.Error()
-			if _, uerr := s.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
+			if _, uerr := s.messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
 				Step: federation.StepRetry, Attempts: &attempts, NextAttemptAt: &next.At, Error: &errText,
 			}); uerr != nil {
 				return uerr
 			}
-			return s.Jobs.Send(ctx, queue.Dispatch, job.Retry(next.At, next.Delay), next.Delay)
+			return s.jobs.Send(ctx, queue.Dispatch, job.Retry(next.At, next.Delay), next.Delay)
 		}
 		log.WarnContext(ctx, "command gave up", "attempts", attempts, "error", err.Error())
 		resp = platform.Failure(fmt.Sprintf("gave up after %d attempts: %s", attempts, platform.Told(err)))
@@ -73,8 +73,8 @@ func (s *Service) runCommand(ctx context.Context, req platform.Request) (federat
 	if c, ok := s.commands[req.CommandType]; ok {
 		return signable(c.run(ctx, req))
 	}
-	if s.CommandBackend != nil {
-		return signable(s.CommandBackend.Call(ctx, req))
+	if s.commandBackend != nil {
+		return signable(s.commandBackend.Call(ctx, req))
 	}
 	return platform.Failure(fmt.Sprintf("unknown command %q", req.CommandType)), nil
 }
@@ -84,7 +84,7 @@ func (s *Service) runCommand(ctx context.Context, req platform.Request) (federat
 // redelivered job writes the same response, not a second one.
 func (s *Service) respond(ctx context.Context, rec *store.MessageRecord, conn *federation.Connection, resp federation.Response) error {
 	out, err := delivery.Control(conn, federation.EnvCommandResponse,
-		federation.ResponseBody{CorrelationID: rec.ID, Success: resp.Success, Data: resp.Data, Error: resp.Error}, s.Now())
+		federation.ResponseBody{CorrelationID: rec.ID, Success: resp.Success, Data: resp.Data, Error: resp.Error}, s.now())
 	if err != nil {
 		return err
 	}
@@ -94,9 +94,9 @@ func (s *Service) respond(ctx context.Context, rec *store.MessageRecord, conn *f
 	if !resp.Success {
 		step = federation.StepAnswerFailed
 	}
-	now := s.Now().UTC()
+	now := s.now().UTC()
 	errText := resp.Error
-	err = s.Messages.UpdateWith(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
+	err = s.messages.UpdateWith(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
 		Step: step, Response: &resp, Error: &errText, CompletedAt: &now, ClearNext: true, ClearOutbox: true,
 	}, out)
 	if errors.Is(err, store.ErrConflict) {
@@ -105,8 +105,8 @@ func (s *Service) respond(ctx context.Context, rec *store.MessageRecord, conn *f
 	if err != nil {
 		return err
 	}
-	s.Log.InfoContext(ctx, "command answered", "messageId", rec.ID, "success", resp.Success)
-	s.Outbox.Kick(ctx, out)
+	s.log.InfoContext(ctx, "command answered", "messageId", rec.ID, "success", resp.Success)
+	s.outbox.Kick(ctx, out)
 	return nil
 }
 
@@ -115,30 +115,30 @@ func (s *Service) respond(ctx context.Context, rec *store.MessageRecord, conn *f
 // the deliverer.
 func (s *Service) Timeouts(ctx context.Context) error {
 	for {
-		due, err := s.Messages.DueDeadlines(ctx, s.Now(), 100)
+		due, err := s.messages.DueDeadlines(ctx, s.now(), 100)
 		if err != nil {
 			return err
 		}
 		for _, rec := range due {
 			if rec.MessageType == federation.TypeEvent {
-				if err := s.Acks.AckOverdue(ctx, rec); err != nil {
+				if err := s.acks.AckOverdue(ctx, rec); err != nil {
 					return err
 				}
 				continue
 			}
-			reason := fmt.Sprintf("no response within %s", s.CommandTimeout)
-			now := s.Now().UTC()
-			_, err := s.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
+			reason := fmt.Sprintf("no response within %s", s.commandTimeout)
+			now := s.now().UTC()
+			_, err := s.messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
 				Step: federation.StepTimeout, Error: &reason, CompletedAt: &now, ClearDeadline: true, ClearNext: true,
 			})
 			if errors.Is(err, store.ErrConflict) {
 				// Finished meanwhile: only take it off the deadline index.
-				_, err = s.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{Step: federation.StepStamp, ClearDeadline: true})
+				_, err = s.messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{Step: federation.StepStamp, ClearDeadline: true})
 			}
 			if err != nil {
 				return err
 			}
-			s.Log.InfoContext(ctx, "command timed out", "messageId", rec.ID)
+			s.log.InfoContext(ctx, "command timed out", "messageId", rec.ID)
 		}
 		if len(due) < 100 {
 			return nil

@@ -19,7 +19,7 @@ const MaxWait = 25 * time.Second
 // List returns a workspace's messages of one type (QUERY, COMMAND, EVENT),
 // newest first.
 func (s *Service) List(ctx context.Context, ws string, f store.ListFilter, limit int32, cursor string) (store.Page[federation.Message], error) {
-	return s.Messages.List(ctx, ws, f, limit, cursor)
+	return s.messages.List(ctx, ws, f, limit, cursor)
 }
 
 // Get returns a workspace's message of msgType, waiting up to wait for it to
@@ -27,7 +27,7 @@ func (s *Service) List(ctx context.Context, ws string, f store.ListFilter, limit
 func (s *Service) Get(ctx context.Context, ws, msgType, id string, wait time.Duration) (*federation.Message, error) {
 	deadline := time.Now().Add(min(wait, MaxWait))
 	for {
-		rec, err := s.Messages.Get(ctx, ws, id)
+		rec, err := s.messages.Get(ctx, ws, id)
 		if err == nil && rec.MessageType != msgType {
 			err = store.ErrNotFound
 		}
@@ -54,12 +54,12 @@ func (s *Service) Get(ctx context.Context, ws, msgType, id string, wait time.Dur
 // the position in the message's attempt log.
 func (s *Service) Attempts(ctx context.Context, ws, msgType, id string, limit int32, cursor string) (store.Page[federation.Attempt], error) {
 	var page store.Page[federation.Attempt]
-	rec, err := s.Messages.Get(ctx, ws, id)
+	rec, err := s.messages.Get(ctx, ws, id)
 	if err == nil && rec.MessageType != msgType {
 		err = store.ErrNotFound
 	}
 	if err == nil && rec.Direction == federation.Inbound && msgType == federation.TypeCommand {
-		if rec, err = s.Messages.Get(ctx, ws, ResponseID(rec)); errors.Is(err, store.ErrNotFound) {
+		if rec, err = s.messages.Get(ctx, ws, ResponseID(rec)); errors.Is(err, store.ErrNotFound) {
 			return store.Page[federation.Attempt]{Items: []federation.Attempt{}}, nil // not answered yet
 		}
 	}

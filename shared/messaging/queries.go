@@ -46,11 +46,11 @@ func (s *Service) Query(ctx context.Context, ws string, in QueryInput) (*federat
 	if !federation.QueryAllowed(in.Query, in.Context) {
 		return nil, queryNotAllowed()
 	}
-	conn, err := s.Connections.GetActive(ctx, ws, in.ConnectionID)
+	conn, err := s.connections.GetActive(ctx, ws, in.ConnectionID)
 	if err != nil {
 		return nil, err
 	}
-	now := s.Now().UTC()
+	now := s.now().UTC()
 	body := federation.QueryBody{Query: in.Query, Context: in.Context}
 	raw, _ := json.Marshal(body)
 	rec := store.NewRecord(federation.Message{
@@ -58,20 +58,20 @@ func (s *Service) Query(ctx context.Context, ws string, in QueryInput) (*federat
 		Direction: federation.Outbound, Status: federation.MsgPending, Query: in.Query, Context: in.Context,
 		Attempts: 1, CreatedAt: now, UpdatedAt: now,
 	}, federation.EnvQuery, raw, "")
-	if err := s.Messages.Create(ctx, rec); err != nil {
+	if err := s.messages.Create(ctx, rec); err != nil {
 		return nil, err
 	}
 	fail := func(reason string, answer error) (*federation.Message, error) {
-		if _, err := s.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{Step: federation.StepAnswerFailed, Error: &reason}); err != nil {
-			s.Log.WarnContext(ctx, "could not record the failed query", "messageId", rec.ID, "error", err.Error())
+		if _, err := s.messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{Step: federation.StepAnswerFailed, Error: &reason}); err != nil {
+			s.log.WarnContext(ctx, "could not record the failed query", "messageId", rec.ID, "error", err.Error())
 		}
 		return nil, answer
 	}
-	envelope, err := s.Signer.Sign(ctx, conn, rec.ID, federation.EnvQuery, body)
+	envelope, err := s.signer.Sign(ctx, conn, rec.ID, federation.EnvQuery, body)
 	if err != nil {
 		return nil, err
 	}
-	reply, err := s.Peers.Post(ctx, conn.RemoteURL, "/incoming/query", envelope)
+	reply, err := s.peers.Post(ctx, conn.RemoteURL, "/incoming/query", envelope)
 	if err != nil {
 		return fail(err.Error(), peer.Failure(err))
 	}
@@ -79,12 +79,12 @@ func (s *Service) Query(ctx context.Context, ws string, in QueryInput) (*federat
 		return fail(reply.Describe(), reply.Rejected())
 	}
 	var resp federation.ResponseBody
-	if err := s.Verifier.VerifyAnswer(ctx, conn, federation.Answer{Type: federation.EnvQueryResponse, CorrelationID: rec.ID}, reply.Body, &resp); err != nil {
+	if err := s.verifier.VerifyAnswer(ctx, conn, federation.Answer{Type: federation.EnvQueryResponse, CorrelationID: rec.ID}, reply.Body, &resp); err != nil {
 		return fail("invalid QUERY_RESPONSE: "+err.Error(),
 			federation.Errorf(federation.CodeRemoteRejected, "invalid QUERY_RESPONSE: %v", err))
 	}
-	done := s.Now().UTC()
-	updated, err := s.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
+	done := s.now().UTC()
+	updated, err := s.messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
 		Step: federation.StepComplete, Response: resp.Response(), DeliveredAt: &done, CompletedAt: &done,
 	})
 	if err != nil {
@@ -97,7 +97,7 @@ func (s *Service) Query(ctx context.Context, ws string, in QueryInput) (*federat
 // backend with a signed QUERY_RESPONSE; credential queries are refused.
 func (s *Service) ReceiveQuery(ctx context.Context, raw []byte) (store.Answer, error) {
 	var msg federation.QueryBody
-	in, err := s.Verifier.Verify(ctx, raw, federation.EnvQuery, &msg)
+	in, err := s.verifier.Verify(ctx, raw, federation.EnvQuery, &msg)
 	if err != nil {
 		return store.Answer{}, err
 	}
@@ -116,22 +116,22 @@ func (s *Service) ReceiveQuery(ctx context.Context, raw []byte) (store.Answer, e
 			MessageID: in.MessageID, Query: msg.Query, Context: msg.Context,
 		})
 		if err != nil {
-			s.Log.WarnContext(ctx, "query backend failed", "messageId", in.MessageID, "error", err.Error())
+			s.log.WarnContext(ctx, "query backend failed", "messageId", in.MessageID, "error", err.Error())
 			resp = platform.Failure("the query could not be answered now")
 		}
-		signed, err := s.Signer.Sign(ctx, conn, ids.Derived(conn.ID, in.MessageID, federation.EnvQueryResponse), federation.EnvQueryResponse,
+		signed, err := s.signer.Sign(ctx, conn, ids.Derived(conn.ID, in.MessageID, federation.EnvQueryResponse), federation.EnvQueryResponse,
 			federation.ResponseBody{CorrelationID: in.MessageID, Success: resp.Success, Data: resp.Data, Error: resp.Error})
 		if err != nil {
 			return store.Answer{}, err
 		}
-		now := s.Now().UTC()
+		now := s.now().UTC()
 		rec := store.NewRecord(federation.Message{
 			ID: in.MessageID, WorkspaceID: conn.WorkspaceID, ConnectionID: conn.ID, MessageType: federation.TypeQuery,
 			Direction: federation.Inbound, Status: federation.MsgCompleted, Query: msg.Query, Context: msg.Context,
 			Response: &resp, Attempts: 1, CreatedAt: now, UpdatedAt: now, DeliveredAt: &now, CompletedAt: &now,
 		}, "", nil, "")
 		answer := store.Answer{Status: http.StatusOK, Body: string(signed)}
-		return answer, s.Messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, rec, answer)
+		return answer, s.messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, rec, answer)
 	})
 }
 
@@ -139,8 +139,8 @@ func (s *Service) answerQuery(ctx context.Context, req platform.Request) (federa
 	if fn, ok := s.queries[req.Query]; ok {
 		return signable(fn(ctx, req))
 	}
-	if s.QueryBackend != nil {
-		return signable(s.QueryBackend.Call(ctx, req))
+	if s.queryBackend != nil {
+		return signable(s.queryBackend.Call(ctx, req))
 	}
 	return platform.Failure(fmt.Sprintf("unknown query %q", req.Query)), nil
 }

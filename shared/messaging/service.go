@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/fedgate/fedgate/shared/delivery"
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/incoming"
@@ -14,49 +15,6 @@ import (
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/store"
 )
-
-// Identity is this instance's published identity.
-type Identity interface {
-	Document(ctx context.Context) (identity.Document, error)
-}
-
-// Signer signs envelopes as this instance.
-type Signer interface {
-	Sign(ctx context.Context, to *federation.Connection, messageID, envType string, body any) ([]byte, error)
-}
-
-// Poster sends signed envelopes to peers.
-type Poster interface {
-	Post(ctx context.Context, baseURL, path string, body []byte) (*peer.Reply, error)
-}
-
-// Outbox stores records and queues their jobs crash-safely.
-type Outbox interface {
-	Create(ctx context.Context, rec *store.MessageRecord) error
-	Kick(ctx context.Context, rec *store.MessageRecord)
-}
-
-// Jobs sends queue jobs.
-type Jobs interface {
-	Send(ctx context.Context, queue string, job queue.Job, delay time.Duration) error
-}
-
-// EnvelopeVerifier verifies incoming envelopes.
-type EnvelopeVerifier interface {
-	Verify(ctx context.Context, raw []byte, wantType string, members any, statuses ...federation.ConnStatus) (*incoming.Envelope, error)
-}
-
-// Verifier verifies incoming envelopes and signed answers in response bodies.
-type Verifier interface {
-	EnvelopeVerifier
-	VerifyAnswer(ctx context.Context, conn *federation.Connection, want federation.Answer, raw []byte, members any) error
-}
-
-// AckDeadlines retries event deliveries whose EVENT_ACK is overdue (the
-// deliverer): their deadlines share the index command deadlines use.
-type AckDeadlines interface {
-	AckOverdue(ctx context.Context, rec *store.MessageRecord) error
-}
 
 // Builtin is a built-in command type whose payload is a P: Parse reads and
 // checks a payload once (its error names the field: the peer is refused
@@ -100,13 +58,15 @@ func RegisterCommand[P any](m *Service, b Builtin[P]) {
 type Deps struct {
 	Connections *store.Connections
 	Messages    *store.Messages
-	Identity    Identity
-	Signer      Signer
-	Peers       Poster
-	Outbox      Outbox
-	Jobs        Jobs
-	Verifier    Verifier
-	Acks        AckDeadlines
+	Identity    *identity.Service
+	Signer      *delivery.Signer
+	Peers       *peer.Client
+	Outbox      *delivery.Outbox
+	Jobs        *queue.Sender
+	Verifier    *incoming.Verifier
+	// Acks retries event deliveries whose EVENT_ACK is overdue: their
+	// deadlines share the index command deadlines use.
+	Acks *delivery.Deliverer
 	// QueryBackend and CommandBackend answer what no built-in does (nil: none).
 	QueryBackend, CommandBackend *platform.Relay
 	Retry                        federation.RetryPolicy
@@ -117,9 +77,23 @@ type Deps struct {
 
 // Service runs the QUERY and COMMAND use cases.
 type Service struct {
-	Deps
-	queries  map[string]platform.Func
-	commands map[string]command
+	connections    *store.Connections
+	messages       *store.Messages
+	identity       *identity.Service
+	signer         *delivery.Signer
+	peers          *peer.Client
+	outbox         *delivery.Outbox
+	jobs           *queue.Sender
+	verifier       *incoming.Verifier
+	acks           *delivery.Deliverer
+	queryBackend   *platform.Relay
+	commandBackend *platform.Relay
+	retry          federation.RetryPolicy
+	commandTimeout time.Duration
+	log            *slog.Logger
+	now            func() time.Time
+	queries        map[string]platform.Func
+	commands       map[string]command
 }
 
 // New returns the service with its own built-in query, federation.instance.
@@ -127,9 +101,27 @@ func New(d Deps) *Service {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	s := &Service{Deps: d, queries: map[string]platform.Func{}, commands: map[string]command{}}
+	s := &Service{
+		connections:    d.Connections,
+		messages:       d.Messages,
+		identity:       d.Identity,
+		signer:         d.Signer,
+		peers:          d.Peers,
+		outbox:         d.Outbox,
+		jobs:           d.Jobs,
+		verifier:       d.Verifier,
+		acks:           d.Acks,
+		queryBackend:   d.QueryBackend,
+		commandBackend: d.CommandBackend,
+		retry:          d.Retry,
+		commandTimeout: d.CommandTimeout,
+		log:            d.Log,
+		now:            d.Now,
+		queries:        map[string]platform.Func{},
+		commands:       map[string]command{},
+	}
 	s.RegisterQuery(federation.QueryInstance, func(ctx context.Context, _ platform.Request) (federation.Response, error) {
-		doc, err := s.Identity.Document(ctx)
+		doc, err := s.identity.Document(ctx)
 		if err != nil {
 			return federation.Response{}, err
 		}
