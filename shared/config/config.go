@@ -175,4 +175,3 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
-

@@ -52,7 +52,6 @@ func (s *Service) count(ctx context.Context, ws string, ev *federation.Event) (i
 	}
 }
 
-
 // receivers returns one page of the ACTIVE connections with a subscription
 // that receives ev (each once), and the cursor of the next page.
 func (s *Service) receivers(ctx context.Context, ws string, ev *federation.Event, cursor string) ([]*federation.Connection, string, error) {

@@ -42,8 +42,8 @@ type Deps struct {
 	// the stored message itself, or in a de-duplication record for
 	// envelopes that store none.
 	Messages *store.Messages
-	Peers    *peer.Client      // fetches a peer's published identity (its keys)
-	Self     Self              // names this instance, the recipient every envelope must name
+	Peers    *peer.Client // fetches a peer's published identity (its keys)
+	Self     Self         // names this instance, the recipient every envelope must name
 	// RefetchEvery bounds how often a peer's keys are fetched again on an
 	// unknown keyId (zero: RefetchEvery).
 	RefetchEvery time.Duration
