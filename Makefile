@@ -37,6 +37,18 @@ CDKFLAGS := --no-notices
 
 WITHMOTO := $(GO) run ./infra/local/cmd/withmoto --
 
+# make clients: the client generators a user of the OpenAPI document would
+# run, at pinned versions. The Go generators are installed per version (a new
+# pin installs anew); openapi-typescript and TypeScript come from
+# .tools/clients/package-lock.json; the generated Go clients build in the
+# module .tools/clients/go.mod, kept out of the main go.mod.
+CLIENTS          := $(TOOLS)/clients
+OAPI_CODEGEN_VER := v2.8.2
+OGEN_VER         := v1.25.0
+OAPI_CODEGEN     := $(TOOLS)/bin/oapi-codegen-$(OAPI_CODEGEN_VER)/oapi-codegen
+OGEN             := $(TOOLS)/bin/ogen-$(OGEN_VER)/ogen
+OPENAPI_TS       := $(CLIENTS)/node_modules/.bin/openapi-typescript
+
 .PHONY: help
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -53,6 +65,23 @@ token: ## print a dev JWT: make -s token WORKSPACE=ws-1 [SCOPE="fedgate:admin fe
 openapi: ## write the OpenAPI 3.1 document of the HTTP API to build/openapi.json (generated from the route table and Go types)
 	$(GO) run ./infra/local/cmd/openapi -o $(BUILD)/openapi.json
 
+.PHONY: clients
+clients: openapi $(OAPI_CODEGEN) $(OGEN) $(OPENAPI_TS) ## generate clients from build/openapi.json as a user would (oapi-codegen, ogen, openapi-typescript) into build/clients, build and try them
+	rm -rf $(BUILD)/clients
+	mkdir -p $(BUILD)/clients/go/oapi $(BUILD)/clients/ts
+	cp $(CLIENTS)/go.mod $(CLIENTS)/go.sum $(CLIENTS)/clients_test.go $(BUILD)/clients/go/
+	$(OAPI_CODEGEN) -config $(CLIENTS)/oapi-codegen.yml $(BUILD)/openapi.json
+	$(OGEN) -clean -config $(CLIENTS)/ogen.yml -package ogen -target $(BUILD)/clients/go/ogen $(BUILD)/openapi.json 2>$(BUILD)/clients/ogen.log || { cat $(BUILD)/clients/ogen.log; exit 1; }
+	@if grep -h 'using any' $(BUILD)/clients/ogen.log; then echo "clients: ogen found schemas without a type (above)"; exit 1; fi
+	@cd $(BUILD)/clients/go && if ! diff=$$($(GO) mod tidy -diff); then \
+	  if [ -z "$$diff" ]; then echo "clients: go mod tidy -diff failed (see above)"; exit 1; fi; echo "$$diff"; \
+	  echo "clients: the generated Go clients need other modules than .tools/clients/go.mod pins (diff above):"; \
+	  echo "  cd $(BUILD)/clients/go && go mod tidy && cp go.mod go.sum ../../../.tools/clients/   # then review and commit"; exit 1; fi
+	cd $(BUILD)/clients/go && OPENAPI_DOCUMENT=$(CURDIR)/$(BUILD)/openapi.json $(GO) test -count=1 ./...
+	$(OPENAPI_TS) $(BUILD)/openapi.json -o $(BUILD)/clients/ts/fedgate.ts
+	cp $(CLIENTS)/use.ts $(BUILD)/clients/ts/
+	$(CLIENTS)/node_modules/.bin/tsc --strict --noEmit $(BUILD)/clients/ts/fedgate.ts $(BUILD)/clients/ts/use.ts
+
 .PHONY: cli
 cli: ## build the operators' command line into build/fedgate (go install github.com/fedgate/fedgate/infra/cmd/fedgate works too)
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BUILD)/fedgate ./infra/cmd/fedgate
@@ -62,7 +91,7 @@ conformance: cli ## run the protocol conformance suite: make conformance TARGET=
 	$(BUILD)/fedgate conformance --target '$(TARGET)' --token '$(TOKEN)' $(ARGS)
 
 .PHONY: test
-test: lint $(RIE) ## all tests (unit, moto, infra, RIE smoke, end-to-end), short fuzzing, coverage of shared/
+test: lint clients $(RIE) ## lint, clients, then all tests (unit, moto, infra, RIE smoke, end-to-end), short fuzzing, coverage of shared/
 	@mkdir -p $(BUILD)
 	FEDGATE_RIE=$(RIE) $(WITHMOTO) $(GO) test -count=1 -timeout 20m -coverpkg=./shared/... -coverprofile=$(BUILD)/cover.out ./...
 	$(GO) test ./shared/signing -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(TESTFUZZ) -parallel 1
@@ -113,6 +142,16 @@ $(CDK): $(TOOLS)/package-lock.json
 	cd $(TOOLS) && npm ci --no-audit --no-fund
 	@touch $@
 
+$(OAPI_CODEGEN):
+	GOBIN=$(dir $@) $(GO) install github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen@$(OAPI_CODEGEN_VER)
+
+$(OGEN):
+	GOBIN=$(dir $@) $(GO) install github.com/ogen-go/ogen/cmd/ogen@$(OGEN_VER)
+
+$(OPENAPI_TS): $(CLIENTS)/package-lock.json
+	cd $(CLIENTS) && npm ci --no-audit --no-fund
+	@touch $@
+
 .PHONY: bench
 bench: build $(RIE) ## benchmarks as ratios (signing, fan-out with counted AWS calls, incoming-event CPU, binary sizes, init times); build/bench/results.md
 	FEDGATE_RIE=$(RIE) $(GO) run ./infra/local/cmd/bench
@@ -131,7 +170,7 @@ fuzz: ## fuzz envelope parsing, verification and canonicalization longer (FUZZTI
 
 .PHONY: clean
 clean: ## remove build output, local state (.local/: identities, data, dev JWT key) and installed tools
-	rm -rf $(BUILD) .local $(TOOLS)/bin $(TOOLS)/node_modules
+	rm -rf $(BUILD) .local $(TOOLS)/bin $(TOOLS)/node_modules $(CLIENTS)/node_modules
 
 .PHONY: FORCE
 FORCE:

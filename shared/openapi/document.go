@@ -321,7 +321,7 @@ func envelopeSchema(reg *registry, envType string, body reflect.Type) Schema {
 	head := envelopeHeader(reg)
 	own := reg.object(body, answer, envType)
 	props := merge(head["properties"].(Schema), own["properties"].(Schema))
-	props["type"] = Schema{"const": envType}
+	props["type"] = Schema{"type": "string", "const": envType}
 	required := slices.Clone(head["required"].([]string))
 	if r, ok := own["required"].([]string); ok {
 		required = append(required, r...)

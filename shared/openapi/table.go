@@ -257,7 +257,7 @@ var Operations = map[string]Operation{
 	"GET /openapi.json": {Tag: "meta", Summary: "This OpenAPI 3.1 description, generated from the route table and the Go types",
 		Answers: []Answer{{Status: http.StatusOK, Description: "the OpenAPI document", Schema: Schema{
 			"type": "object", "required": []string{"openapi", "info", "paths", "components"},
-			"properties": Schema{"openapi": Schema{"const": Version}},
+			"properties": Schema{"openapi": Schema{"type": "string", "const": Version}}, "additionalProperties": true,
 		}}}},
 }
 
@@ -275,29 +275,81 @@ func incoming(envelope, summary string, a Answer, codes ...federation.Code) Oper
 
 // Refinements add what a Go type cannot say (allowed values, bounds) to a
 // member, keyed by "GoTypeName.member"; a test checks that each one still
-// names a member.
+// names a member. Every json.RawMessage member needs one: its Go type says
+// nothing of its shape, and TestEverySchemaHasAType fails without it.
 var Refinements = map[string]Schema{
-	"Connection.status":            enum(texts(federation.ConnectionStatuses)...),
-	"Connection.direction":         enum(federation.Outbound, federation.Inbound),
-	"Connection.metadata":          Schema{"type": "object"},
-	"Message.messageType":          enum(federation.TypeQuery, federation.TypeCommand, federation.TypeEvent),
-	"Message.direction":            enum(federation.Outbound, federation.Inbound),
-	"Message.status":               enum(texts(federation.MessageStatuses)...),
-	"Health.circuit":               enum(federation.CircuitClosed, federation.CircuitOpen, federation.CircuitHalfOpen),
-	"Subscription.direction":       enum(federation.Outbound, federation.Inbound),
-	"Subscription.metadata":        Schema{"type": "object"},
-	"Agent.status":                 enum(federation.AgentStatuses...),
-	"Agent.agentType":              enum(federation.AgentTypes...),
-	"PublicKey.alg":                enum("RS256", "EdDSA"),
-	"PublicKey.status":             enum(identity.KeyCurrent, identity.KeyRetired),
-	"RemoteKey.alg":                enum("RS256", "EdDSA"),
-	"Capabilities.protocolVersion": Schema{"const": identity.ProtocolVersion},
-	"Document.metadata":            Schema{"type": "object"},
-	"ErrorDetail.code":             Schema{"enum": codeNames()},
-	"InviteInput.expiresInSeconds": Schema{"minimum": 60, "maximum": 86400, "default": 900},
-	"ChangeInput.metadata":         Schema{"type": "object"},
-	"SubscribeInput.eventType":     Schema{"description": "dot-separated lower-case words (task.created), optionally ending in .* (task.*)"},
-	"PublishInput.payload":         Schema{"type": "object"},
-	"CommandInput.payload":         Schema{"type": "object"},
-	"QueryInput.context":           Schema{"type": "object"},
+	"Connection.status":             enum(texts(federation.ConnectionStatuses)...),
+	"Connection.direction":          enum(federation.Outbound, federation.Inbound),
+	"Connection.metadata":           object(), // the view answers {} for none
+	"Connection.remoteCapabilities": objectOrNull("the capabilities of the peer's CONNECT or CONNECT_RESPONSE, as it sent them"),
+	"Message.messageType":           enum(federation.TypeQuery, federation.TypeCommand, federation.TypeEvent),
+	"Message.direction":             enum(federation.Outbound, federation.Inbound),
+	"Message.status":                enum(texts(federation.MessageStatuses)...),
+	"Message.context":               objectOrNull("the QUERY's context, as it was sent"),
+	"Message.payload":               objectOrNull("the COMMAND's or EVENT's payload, as it was sent"),
+	"Response.data":                 anyJSON("what the peer's query or command handler answered"),
+	"Operation.detail":              object(),
+	"Health.circuit":                enum(federation.CircuitClosed, federation.CircuitOpen, federation.CircuitHalfOpen),
+	"Subscription.filter":           object(), // the content filter (PROTOCOL.md §8)
+	"Subscription.direction":        enum(federation.Outbound, federation.Inbound),
+	"Subscription.metadata":         object(), // the view answers {} for none
+	"Agent.status":                  enum(federation.AgentStatuses...),
+	"Agent.agentType":               enum(federation.AgentTypes...),
+	"PublicKey.alg":                 enum("RS256", "EdDSA"),
+	"PublicKey.status":              enum(identity.KeyCurrent, identity.KeyRetired),
+	"RemoteKey.alg":                 enum("RS256", "EdDSA"),
+	"Capabilities.protocolVersion":  Schema{"const": identity.ProtocolVersion},
+	"Document.metadata":             object(),
+	"ErrorDetail.code":              Schema{"enum": codeNames()},
+	"InviteInput.expiresInSeconds":  Schema{"minimum": 60, "maximum": 86400, "default": 900},
+
+	// Envelope members (PROTOCOL.md §5–§8).
+	"ConnectBody.capabilities":         objectOrNull("the sender's capabilities: protocolVersion, messageTypes, commandTypes, eventTypes"),
+	"ConnectResponseBody.capabilities": objectOrNull("the sender's capabilities: protocolVersion, messageTypes, commandTypes, eventTypes"),
+	"QueryBody.context":                objectOrNull(""),
+	"CommandBody.payload":              objectOrNull(""),
+	"EventBody.payload":                objectOrNull("at most 64 KiB"),
+	"ResponseBody.data":                anyJSON("what the responder's query or command handler answered"),
+
+	// Request bodies: what a client sends (null is read as absent, but
+	// nothing needs it, so the document asks for an object).
+	"InitiateInput.metadata":   object(),
+	"ChangeInput.metadata":     object(),
+	"Patch.metadata":           object(),
+	"SubscribeInput.metadata":  object(),
+	"SubscribeInput.eventType": Schema{"description": "dot-separated lower-case words (task.created), optionally ending in .* (task.*)"},
+	"PublishInput.payload":     object(),
+	"CommandInput.payload":     object(),
+	"QueryInput.context":       object(),
+	"SpawnInput.context":       Schema{"type": "object", "description": "repository, branch, workItems and skills (PROTOCOL.md §7)", "additionalProperties": true},
+	"SpawnInput.options":       Schema{"type": "object", "description": "priority 1..10 (PROTOCOL.md §7)", "additionalProperties": true},
+}
+
+// object is a JSON object with any members. It says additionalProperties:
+// true because generators read an object schema without properties and
+// without it as an object with no members (ogen: struct{}, openapi-typescript:
+// Record<string, never>), which drops what the object carries.
+func object() Schema { return Schema{"type": "object", "additionalProperties": true} }
+
+// objectOrNull is a JSON object a sender may give as null: fedgate reads null
+// as absent (federation.Checks.Object) but stores and forwards a member as it
+// was sent, so answers and envelopes can carry the null.
+func objectOrNull(description string) Schema {
+	s := Schema{"type": []string{"object", "null"}, "additionalProperties": true}
+	if description != "" {
+		s["description"] = description
+	}
+	return s
+}
+
+// anyJSON is a member that may hold any JSON value. It lists the six JSON
+// types as typed alternatives rather than saying {} (which generators read as
+// untyped) or a type array of several (which the Go generators refuse):
+// ogen makes a sum type of it, oapi-codegen a union, openapi-typescript a
+// TypeScript union.
+func anyJSON(description string) Schema {
+	return Schema{"description": "any JSON value: " + description, "anyOf": []any{
+		object(), Schema{"type": "array"}, Schema{"type": "string"}, Schema{"type": "number"},
+		Schema{"type": "boolean"}, Schema{"type": "null"},
+	}}
 }
