@@ -52,7 +52,7 @@ func (a *app) agentsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.show(c, Answer{Body: raw}, func(w io.Writer) error {
+			return a.show(c, Result{Body: raw}, func(w io.Writer) error {
 				t := newTable(w, "AGENT", "CONNECTION", "TASK", "TYPE", "STATUS", "SPAWNED", "UPDATED", "ERROR")
 				for _, g := range page.Items {
 					t.row(g.AgentID, g.ConnectionID, g.TaskID, g.AgentType, g.Status, g.SpawnedAt, g.UpdatedAt, g.Error)

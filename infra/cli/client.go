@@ -74,15 +74,15 @@ func (e *APIError) ExitCode() int {
 	return ExitError
 }
 
-// Answer is a successful answer.
-type Answer struct {
+// Result is a successful answer.
+type Result struct {
 	Status int
 	Header http.Header
 	Body   []byte
 }
 
 // Decode unmarshals the answer's body.
-func (a Answer) Decode(v any) error {
+func (a Result) Decode(v any) error {
 	if err := json.Unmarshal(a.Body, v); err != nil {
 		return fmt.Errorf("the instance answered %d with a body that is not the expected JSON: %w", a.Status, err)
 	}
@@ -91,12 +91,12 @@ func (a Answer) Decode(v any) error {
 
 // Do calls method path (under the base path) with an optional JSON body and
 // returns the answer, or an *APIError for a status of 400 or more.
-func (c *Client) Do(ctx context.Context, method, path string, query url.Values, body any) (Answer, error) {
+func (c *Client) Do(ctx context.Context, method, path string, query url.Values, body any) (Result, error) {
 	var rd io.Reader
 	if body != nil {
 		data, err := withoutNulls(body)
 		if err != nil {
-			return Answer{}, err
+			return Result{}, err
 		}
 		rd = bytes.NewReader(data)
 	}
@@ -106,7 +106,7 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return Answer{}, err
+		return Result{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -117,12 +117,12 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return Answer{}, fmt.Errorf("%s %s: %w", method, path, err)
+		return Result{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return Answer{}, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
+		return Result{}, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
 	}
 	if resp.StatusCode >= 400 {
 		e := &APIError{Status: resp.StatusCode, RetryAfter: resp.Header.Get("Retry-After")}
@@ -141,14 +141,14 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 		if e.RequestID == "" {
 			e.RequestID = resp.Header.Get("X-Request-Id")
 		}
-		return Answer{Status: resp.StatusCode, Header: resp.Header, Body: data}, e
+		return Result{Status: resp.StatusCode, Header: resp.Header, Body: data}, e
 	}
-	return Answer{Status: resp.StatusCode, Header: resp.Header, Body: data}, nil
+	return Result{Status: resp.StatusCode, Header: resp.Header, Body: data}, nil
 }
 
 // serverTime is the instance's clock at the answer (its Date header), or
 // fallback when it sent none.
-func serverTime(a Answer, fallback time.Time) time.Time {
+func serverTime(a Result, fallback time.Time) time.Time {
 	if t, err := http.ParseTime(a.Header.Get("Date")); err == nil {
 		return t
 	}

@@ -23,7 +23,7 @@ func (a *app) connectionsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.show(c, Answer{Body: raw}, func(w io.Writer) error { return connectionTable(w, page) })
+			return a.show(c, Result{Body: raw}, func(w io.Writer) error { return connectionTable(w, page) })
 		}}
 	lf.add(list)
 	list.Flags().StringVar(&status, "status", "", "only PENDING, ACTIVE, SUSPENDED, DISCONNECTED or REJECTED")

@@ -111,7 +111,7 @@ func (a *app) messageCommands(noun, path string, longPoll bool) (list, get, atte
 			if err != nil {
 				return err
 			}
-			return a.show(c, Answer{Body: raw}, func(w io.Writer) error { return messageTable(w, page.Items, page.NextCursor) })
+			return a.show(c, Result{Body: raw}, func(w io.Writer) error { return messageTable(w, page.Items, page.NextCursor) })
 		}}
 	lf.add(list)
 	list.Flags().StringVar(&status, "status", "", "only this status (PENDING, RETRYING, DELIVERED, COMPLETED, FAILED, TIMEOUT, IGNORED)")
@@ -139,7 +139,7 @@ func (a *app) messageCommands(noun, path string, longPoll bool) (list, get, atte
 			if err != nil {
 				return err
 			}
-			return a.show(c, Answer{Body: raw}, func(w io.Writer) error {
+			return a.show(c, Result{Body: raw}, func(w io.Writer) error {
 				t := newTable(w, "ATTEMPT", "AT", "MS", "OUTCOME", "STATUS", "ERROR CLASS", "ERROR")
 				for _, at := range page.Items {
 					t.row(at.Attempt, at.At, at.DurationMs, at.Outcome, at.Status, at.ErrorClass, clip(at.Error, 60))
@@ -172,7 +172,7 @@ func (a *app) operationsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.show(c, Answer{Body: raw}, func(w io.Writer) error {
+			return a.show(c, Result{Body: raw}, func(w io.Writer) error {
 				t := newTable(w, "AT", "TYPE", "WORKSPACE", "CONNECTION", "MESSAGE", "DETAIL")
 				for _, op := range page.Items {
 					t.row(op.At, op.Type, op.WorkspaceID, op.ConnectionID, op.MessageID, clip(string(op.Detail), 80))

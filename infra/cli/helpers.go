@@ -17,16 +17,16 @@ import (
 )
 
 // call makes one API call for a command.
-func (a *app) call(cmd *cobra.Command, method, path string, query url.Values, body any) (Answer, error) {
+func (a *app) call(cmd *cobra.Command, method, path string, query url.Values, body any) (Result, error) {
 	api, err := a.api()
 	if err != nil {
-		return Answer{}, err
+		return Result{}, err
 	}
 	return api.Do(cmd.Context(), method, path, query, body)
 }
 
 // show prints an answer: its JSON with --json, else what render prints.
-func (a *app) show(cmd *cobra.Command, ans Answer, render func(w io.Writer) error) error {
+func (a *app) show(cmd *cobra.Command, ans Result, render func(w io.Writer) error) error {
 	if a.json {
 		return printJSON(cmd.OutOrStdout(), ans.Body)
 	}
@@ -171,7 +171,7 @@ func messageFields(w io.Writer, m federation.Message) error {
 
 // waitMessage polls GET path until done(status) or the wait runs out; with
 // longPoll the instance waits itself (?waitSeconds=, up to 25 s a call).
-func (a *app) waitMessage(cmd *cobra.Command, path string, wait time.Duration, longPoll bool) (Answer, federation.Message, error) {
+func (a *app) waitMessage(cmd *cobra.Command, path string, wait time.Duration, longPoll bool) (Result, federation.Message, error) {
 	deadline := a.env.Now().Add(wait)
 	for {
 		q := url.Values{}

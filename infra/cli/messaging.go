@@ -59,14 +59,14 @@ func (a *app) queriesCommand() *cobra.Command {
 }
 
 // sentMessage prints a message just sent, after waiting for it if asked.
-func (a *app) sentMessage(c *cobra.Command, ans Answer, path string, wait time.Duration, longPoll bool) error {
+func (a *app) sentMessage(c *cobra.Command, ans Result, path string, wait time.Duration, longPoll bool) error {
 	var m federation.Message
 	if err := ans.Decode(&m); err != nil {
 		return err
 	}
 	var werr error
 	if wait > 0 && !m.Settled() {
-		var got Answer
+		var got Result
 		got, m, werr = a.waitMessage(c, path+m.ID, wait, longPoll)
 		if got.Body == nil {
 			return werr

@@ -86,7 +86,7 @@ func (s *Service) Initiate(ctx context.Context, ws string, in InitiateInput) (*f
 	case http.StatusOK:
 		// An invite auto-accepted: the body is the signed CONNECT_RESPONSE.
 		var resp federation.ConnectResponseBody
-		err := s.verifier.VerifyAnswer(ctx, conn, federation.Answer{Type: federation.EnvConnectResponse}, reply.Body, &resp)
+		err := s.verifier.VerifyAnswer(ctx, conn, federation.ExpectedAnswer{Type: federation.EnvConnectResponse}, reply.Body, &resp)
 		var updated *federation.Connection
 		if err == nil {
 			updated, err = s.applyConnectResponse(ctx, conn, resp)

@@ -21,47 +21,47 @@ import (
 // invite the connection waits PENDING in the default inbound workspace (202);
 // with a valid invite it is ACTIVE in the invite's workspace and the answer
 // is the signed CONNECT_RESPONSE (200).
-func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer, error) {
+func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Outcome, error) {
 	env, err := s.verifier.Parse(ctx, raw, federation.EnvConnect)
 	if err != nil {
-		return store.Answer{}, err
+		return store.Outcome{}, err
 	}
 	var msg federation.ConnectBody
 	if err := json.Unmarshal(raw, &msg); err != nil {
-		return store.Answer{}, federation.Invalidf("CONNECT members: %v", err)
+		return store.Outcome{}, federation.Invalidf("CONNECT members: %v", err)
 	}
 	if err := checkConnect(msg); err != nil {
-		return store.Answer{}, err
+		return store.Outcome{}, err
 	}
 	instanceURL, err := s.peers.NormalizeURL(ctx, msg.InstanceURL)
 	if err != nil {
-		return store.Answer{}, federation.Invalidf("instanceUrl: %v", err)
+		return store.Outcome{}, federation.Invalidf("instanceUrl: %v", err)
 	}
 	keyID := env.KeyID
 	i := slices.IndexFunc(msg.PublicKeys, func(k federation.RemoteKey) bool { return k.KeyID == keyID })
 	if i < 0 {
-		return store.Answer{}, federation.Errorf(federation.CodeUnknownKey, "key %s is not among the CONNECT's publicKeys", keyID)
+		return store.Outcome{}, federation.Errorf(federation.CodeUnknownKey, "key %s is not among the CONNECT's publicKeys", keyID)
 	}
 	if err := federation.VerifyWith(msg.PublicKeys[i], raw); err != nil {
-		return store.Answer{}, err
+		return store.Outcome{}, err
 	}
 	self, err := s.identity.Document(ctx)
 	if err != nil {
-		return store.Answer{}, err
+		return store.Outcome{}, err
 	}
 	if env.InstanceID == self.InstanceID {
-		return store.Answer{}, federation.Invalidf("instanceId is this instance")
+		return store.Outcome{}, federation.Invalidf("instanceId is this instance")
 	}
 	// No trust on first use: the claimed instance must serve this key.
 	doc, err := s.peers.FetchInstance(ctx, instanceURL)
 	if err != nil {
-		return store.Answer{}, peer.Failure(err)
+		return store.Outcome{}, peer.Failure(err)
 	}
 	served := slices.ContainsFunc(doc.PublicKeys, func(k identity.PublicKey) bool {
 		return k.KeyID == keyID && k.PublicKey == msg.PublicKeys[i].PublicKey
 	})
 	if doc.InstanceID != env.InstanceID || !served {
-		return store.Answer{}, federation.Errorf(federation.CodeUnknownKey, "key %s is not served by instance %s at %s", keyID, env.InstanceID, instanceURL)
+		return store.Outcome{}, federation.Errorf(federation.CodeUnknownKey, "key %s is not served by instance %s at %s", keyID, env.InstanceID, instanceURL)
 	}
 	if first, err := s.messages.FirstAnswer(ctx, "", env.ConnectionID, env.MessageID); err == nil {
 		return *first, nil
@@ -81,7 +81,7 @@ func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer,
 	if msg.InviteToken != "" {
 		ws, err := s.invites.Workspace(ctx, msg.InviteToken, now)
 		if err != nil {
-			return store.Answer{}, federation.Forbiddenf("the invite is invalid, already used or expired")
+			return store.Outcome{}, federation.Forbiddenf("the invite is invalid, already used or expired")
 		}
 		conn.WorkspaceID, conn.Status, conn.ConnectedAt = ws, federation.StatusActive, &now
 		selfCaps, _ := json.Marshal(self.Capabilities)
@@ -89,9 +89,9 @@ func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer,
 			Accepted: true, PublicKey: self.PublicKey, Capabilities: selfCaps,
 		})
 		if err != nil {
-			return store.Answer{}, err
+			return store.Outcome{}, err
 		}
-		answer = store.Answer{Status: http.StatusOK, Body: string(resp)}
+		answer = store.Outcome{Status: http.StatusOK, Body: string(resp)}
 		also = []store.Write{s.invites.ConsumeWrite(msg.InviteToken, conn.ID, now)}
 	}
 	also = append(also, s.messages.AnswerWrite(conn.ID, env.MessageID, answer))
@@ -105,16 +105,16 @@ func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer,
 		}
 		switch {
 		case errors.Is(err, store.ErrExists):
-			return store.Answer{}, federation.Conflictf("the connection id is taken") // naming nothing of the one that has it
+			return store.Outcome{}, federation.Conflictf("the connection id is taken") // naming nothing of the one that has it
 		case msg.InviteToken != "":
-			return store.Answer{}, federation.Forbiddenf("the invite is invalid, already used or expired")
+			return store.Outcome{}, federation.Forbiddenf("the invite is invalid, already used or expired")
 		}
-		return store.Answer{}, federation.Errorf(federation.CodeLimitExceeded,
+		return store.Outcome{}, federation.Errorf(federation.CodeLimitExceeded,
 			"too many connections from %s (at most %d) or in all (at most %d) wait to be accepted", instanceURL, s.pendingPerOrigin, s.pendingTotal)
 	case errors.As(err, &live):
-		return store.Answer{}, federation.Conflictf("a live connection to this instance exists")
+		return store.Outcome{}, federation.Conflictf("a live connection to this instance exists")
 	default:
-		return store.Answer{}, err
+		return store.Outcome{}, err
 	}
 	s.log.InfoContext(ctx, "inbound connection", "connectionId", conn.ID, "remoteInstanceId", conn.RemoteInstanceID, "status", conn.Status, "workspaceId", conn.WorkspaceID)
 	return answer, nil
@@ -122,20 +122,20 @@ func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Answer,
 
 // ReceiveConnectResponse takes the peer's answer to our CONNECT when it
 // comes later than the CONNECT's own answer.
-func (s *Service) ReceiveConnectResponse(ctx context.Context, raw []byte) (store.Answer, error) {
+func (s *Service) ReceiveConnectResponse(ctx context.Context, raw []byte) (store.Outcome, error) {
 	var resp federation.ConnectResponseBody
 	in, err := s.verifier.Verify(ctx, raw, federation.EnvConnectResponse, &resp,
 		federation.StatusPending, federation.StatusActive, federation.StatusRejected)
 	if err != nil {
-		return store.Answer{}, err
+		return store.Outcome{}, err
 	}
-	return incoming.Respond(in, func() (store.Answer, error) {
+	return incoming.Respond(in, func() (store.Outcome, error) {
 		if in.Conn.Direction != federation.Outbound {
-			return store.Answer{}, federation.Conflictf("connection %s was not initiated here", in.Conn.ID)
+			return store.Outcome{}, federation.Conflictf("connection %s was not initiated here", in.Conn.ID)
 		}
 		updated, err := s.applyConnectResponse(ctx, in.Conn, resp)
 		if err != nil {
-			return store.Answer{}, err
+			return store.Outcome{}, err
 		}
 		answer := incoming.AnswerJSON(http.StatusOK, map[string]federation.ConnStatus{"status": updated.Status})
 		return answer, s.messages.CreateIncoming(ctx, in.Conn.WorkspaceID, in.Conn.ID, in.MessageID, nil, answer)
@@ -143,22 +143,22 @@ func (s *Service) ReceiveConnectResponse(ctx context.Context, raw []byte) (store
 }
 
 // ReceiveDisconnect takes the peer's DISCONNECT: its side ends too.
-func (s *Service) ReceiveDisconnect(ctx context.Context, raw []byte) (store.Answer, error) {
+func (s *Service) ReceiveDisconnect(ctx context.Context, raw []byte) (store.Outcome, error) {
 	var msg federation.DisconnectBody
 	// From SUSPENDED too: a local suspension never leaves the sides out of step.
 	in, err := s.verifier.Verify(ctx, raw, federation.EnvDisconnect, &msg, federation.StatusPending, federation.StatusActive,
 		federation.StatusSuspended, federation.StatusDisconnected, federation.StatusRejected)
 	if err != nil {
-		return store.Answer{}, err
+		return store.Outcome{}, err
 	}
-	return incoming.Respond(in, func() (store.Answer, error) {
+	return incoming.Respond(in, func() (store.Outcome, error) {
 		if in.Conn.Status.IsLive() {
 			reason := federation.Truncate(msg.Reason, MaxReasonLen)
 			_, err := s.connections.Transition(ctx, in.Conn.WorkspaceID, in.Conn.ID, store.ConnectionChange{
 				To: federation.StatusDisconnected, Reason: &reason,
 			})
 			if err != nil && !errors.Is(err, store.ErrConflict) {
-				return store.Answer{}, err
+				return store.Outcome{}, err
 			}
 		}
 		s.log.InfoContext(ctx, "peer disconnected", "connectionId", in.Conn.ID)

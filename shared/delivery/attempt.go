@@ -62,7 +62,7 @@ func (dl *Deliverer) classify(ctx context.Context, w *work, reply *peer.Reply, e
 			return outcome{ok: true, awaitAck: true}
 		}
 		var ack federation.EventAckBody
-		want := federation.Answer{Type: federation.EnvEventAck, CorrelationID: w.rec.ID}
+		want := federation.ExpectedAnswer{Type: federation.EnvEventAck, CorrelationID: w.rec.ID}
 		if err := dl.d.Verifier.VerifyAnswer(ctx, w.conn, want, reply.Body, &ack); err != nil {
 			class := federation.ClassInvalidAnswer
 			if federation.HasCode(err, federation.CodeInvalidSignature) || federation.HasCode(err, federation.CodeUnknownKey) {

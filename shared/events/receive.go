@@ -15,23 +15,23 @@ import (
 
 // Receive stores an incoming EVENT (IGNORED if this workspace never
 // subscribed to its type) and answers with a signed EVENT_ACK.
-func (s *Service) Receive(ctx context.Context, raw []byte) (store.Answer, error) {
+func (s *Service) Receive(ctx context.Context, raw []byte) (store.Outcome, error) {
 	var msg federation.EventBody
 	in, err := s.verifier.Verify(ctx, raw, federation.EnvEvent, &msg)
 	if err != nil {
-		return store.Answer{}, err
+		return store.Outcome{}, err
 	}
 	var v federation.Checks
 	v.Check(federation.ValidTypeName(msg.EventType), "eventType", "must be dot-separated lower-case words")
 	v.Object("payload", msg.Payload)
 	if err := v.Err(); err != nil {
-		return store.Answer{}, err
+		return store.Outcome{}, err
 	}
-	return incoming.Respond(in, func() (store.Answer, error) {
+	return incoming.Respond(in, func() (store.Outcome, error) {
 		conn := in.Conn
 		subs, err := s.subscriptions.Active(ctx, conn.WorkspaceID, conn.ID, federation.Outbound)
 		if err != nil {
-			return store.Answer{}, err
+			return store.Outcome{}, err
 		}
 		received := federation.AnyReceives(subs, federation.NewEvent(msg.EventType, msg.Payload))
 		status := federation.MsgDelivered
@@ -41,7 +41,7 @@ func (s *Service) Receive(ctx context.Context, raw []byte) (store.Answer, error)
 		ack, err := s.signer.Sign(ctx, conn, ids.Derived(conn.ID, in.MessageID, federation.EnvEventAck), federation.EnvEventAck,
 			federation.EventAckBody{CorrelationID: in.MessageID, Received: received})
 		if err != nil {
-			return store.Answer{}, err
+			return store.Outcome{}, err
 		}
 		now := s.now().UTC()
 		rec := store.NewRecord(federation.Message{
@@ -49,9 +49,9 @@ func (s *Service) Receive(ctx context.Context, raw []byte) (store.Answer, error)
 			Direction: federation.Inbound, Status: status, EventType: msg.EventType, Payload: msg.Payload,
 			ReplayOf: msg.ReplayOf, Attempts: 1, CreatedAt: now, UpdatedAt: now, DeliveredAt: &now,
 		}, "", nil, "")
-		answer := store.Answer{Status: http.StatusOK, Body: string(ack)}
+		answer := store.Outcome{Status: http.StatusOK, Body: string(ack)}
 		if err := s.messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, rec, answer); err != nil {
-			return store.Answer{}, err
+			return store.Outcome{}, err
 		}
 		if received && s.receiver != nil {
 			s.receiver.EventReceived(ctx, rec)
@@ -62,7 +62,7 @@ func (s *Service) Receive(ctx context.Context, raw []byte) (store.Answer, error)
 
 // ReceiveAck takes a late EVENT_ACK (from a receiver that answered 202):
 // the delivery becomes DELIVERED.
-func (s *Service) ReceiveAck(ctx context.Context, raw []byte) (store.Answer, error) {
+func (s *Service) ReceiveAck(ctx context.Context, raw []byte) (store.Outcome, error) {
 	var msg federation.EventAckBody
 	return messaging.ReceiveAnswer(ctx, s.verifier, s.messages, raw, federation.EnvEventAck, federation.TypeEvent, &msg,
 		func(conn *federation.Connection, rec *store.MessageRecord) (federation.MsgStatus, error) {

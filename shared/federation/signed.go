@@ -20,9 +20,9 @@ func VerifyWith(k RemoteKey, raw []byte) error {
 	return nil
 }
 
-// Answer is what is checked of a signed answer that comes back in a
+// ExpectedAnswer is what is checked of a signed answer that comes back in a
 // response body (CONNECT_RESPONSE, QUERY_RESPONSE, EVENT_ACK).
-type Answer struct {
+type ExpectedAnswer struct {
 	Type          string // the envelope type it must be
 	CorrelationID string // the message it answers; "" for CONNECT_RESPONSE
 }
@@ -30,7 +30,7 @@ type Answer struct {
 // Check is the protocol rule for an answer's header: it is of the expected
 // type, answers the expected message, and comes on the connection from its
 // peer. The signature, freshness and recipient are the verifier's.
-func (a Answer) Check(conn *Connection, head Envelope, correlationID string) error {
+func (a ExpectedAnswer) Check(conn *Connection, head Envelope, correlationID string) error {
 	if err := head.Check(a.Type); err != nil {
 		return Invalidf("%v", err)
 	}

@@ -50,7 +50,7 @@ func failure(err error) error {
 
 // answered renders the answer to a signed envelope exactly as stored, so a
 // duplicate gets the first answer byte for byte.
-func answered(a store.Answer, err error) (int, any, error) {
+func answered(a store.Outcome, err error) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}

@@ -92,7 +92,7 @@ type Envelope struct {
 	Conn *federation.Connection // the connection it arrived on
 	// Duplicate is the first answer if this messageId was seen before on the
 	// connection; the answer to give is exactly it.
-	Duplicate *store.Answer
+	Duplicate *store.Outcome
 }
 
 // Decode unmarshals the type-specific members into v.
@@ -202,9 +202,9 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, wantType string, memb
 			return nil, err
 		}
 	}
-	lookup := func() (*store.Answer, error) { return v.answers.RecordedAnswer(ctx, conn.ID, env.MessageID) }
+	lookup := func() (*store.Outcome, error) { return v.answers.RecordedAnswer(ctx, conn.ID, env.MessageID) }
 	if storesMessage[wantType] {
-		lookup = func() (*store.Answer, error) {
+		lookup = func() (*store.Outcome, error) {
 			return v.answers.StoredAnswer(ctx, conn.WorkspaceID, conn.ID, env.MessageID)
 		}
 	}
@@ -223,7 +223,7 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, wantType string, memb
 // message on conn, and its signature with the peer's keys (fetched again
 // when the peer rotated), so a peer's key rotation never breaks its answers.
 // The members are decoded into members (when not nil).
-func (v *Verifier) VerifyAnswer(ctx context.Context, conn *federation.Connection, want federation.Answer, raw []byte, members any) error {
+func (v *Verifier) VerifyAnswer(ctx context.Context, conn *federation.Connection, want federation.ExpectedAnswer, raw []byte, members any) error {
 	var head struct {
 		federation.Envelope
 		CorrelationID string `json:"correlationId"`
@@ -310,7 +310,7 @@ func findKey(keys []federation.RemoteKey, keyID string, now time.Time) (federati
 // for a duplicate, otherwise what persist() produces and stores. persist must
 // store the answer atomically with its effects (Messages.CreateIncoming); if
 // it reports a concurrent duplicate, that duplicate's first answer wins.
-func Respond(in *Envelope, persist func() (store.Answer, error)) (store.Answer, error) {
+func Respond(in *Envelope, persist func() (store.Outcome, error)) (store.Outcome, error) {
 	if in.Duplicate != nil {
 		return *in.Duplicate, nil
 	}
@@ -320,16 +320,16 @@ func Respond(in *Envelope, persist func() (store.Answer, error)) (store.Answer, 
 	case errors.As(err, &dup):
 		return dup.First, nil
 	case errors.Is(err, store.ErrExists):
-		return store.Answer{}, federation.Conflictf("messageId %s is already used by another message", in.MessageID)
+		return store.Outcome{}, federation.Conflictf("messageId %s is already used by another message", in.MessageID)
 	}
 	return a, err
 }
 
 // AnswerJSON builds an Answer with a JSON body.
-func AnswerJSON(status int, body any) store.Answer {
+func AnswerJSON(status int, body any) store.Outcome {
 	data, err := json.Marshal(body)
 	if err != nil {
 		panic(fmt.Sprintf("incoming: answer of %T does not encode: %v", body, err)) // only our own types reach here
 	}
-	return store.Answer{Status: status, Body: string(data)}
+	return store.Outcome{Status: status, Body: string(data)}
 }

@@ -95,28 +95,28 @@ func (s *Service) send(ctx context.Context, conn *federation.Connection, command
 // ReceiveCommand accepts an incoming COMMAND: after verification and the
 // allow-list it is stored and queued for the dispatcher, and the sender gets
 // 202 {accepted, messageId}.
-func (s *Service) ReceiveCommand(ctx context.Context, raw []byte) (store.Answer, error) {
+func (s *Service) ReceiveCommand(ctx context.Context, raw []byte) (store.Outcome, error) {
 	var msg federation.CommandBody
 	in, err := s.verifier.Verify(ctx, raw, federation.EnvCommand, &msg)
 	if err != nil {
-		return store.Answer{}, err
+		return store.Outcome{}, err
 	}
 	var v federation.Checks
 	checkCommand(&v, msg.CommandType, msg.Payload)
 	if err := v.Err(); err != nil {
-		return store.Answer{}, err
+		return store.Outcome{}, err
 	}
-	return incoming.Respond(in, func() (store.Answer, error) {
+	return incoming.Respond(in, func() (store.Outcome, error) {
 		self, err := s.identity.Document(ctx)
 		if err != nil {
-			return store.Answer{}, err
+			return store.Outcome{}, err
 		}
 		if !federation.CommandAllowed(msg.CommandType, self.Capabilities.CommandTypes) {
-			return store.Answer{}, commandNotAllowed(msg.CommandType)
+			return store.Outcome{}, commandNotAllowed(msg.CommandType)
 		}
 		if c, ok := s.commands[msg.CommandType]; ok {
 			if err := c.check(msg.Payload); err != nil {
-				return store.Answer{}, err
+				return store.Outcome{}, err
 			}
 		}
 		conn := in.Conn
@@ -128,7 +128,7 @@ func (s *Service) ReceiveCommand(ctx context.Context, raw []byte) (store.Answer,
 		}, "", nil, queue.Dispatch)
 		answer := incoming.AnswerJSON(http.StatusAccepted, map[string]any{"accepted": true, "messageId": in.MessageID})
 		if err := s.messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, rec, answer); err != nil {
-			return store.Answer{}, err
+			return store.Outcome{}, err
 		}
 		s.outbox.Kick(ctx, rec)
 		s.log.InfoContext(ctx, "command accepted", "messageId", in.MessageID, "commandType", msg.CommandType)
@@ -138,7 +138,7 @@ func (s *Service) ReceiveCommand(ctx context.Context, raw []byte) (store.Answer,
 
 // ReceiveCommandResponse completes (or fails) one of our commands with the
 // peer's COMMAND_RESPONSE.
-func (s *Service) ReceiveCommandResponse(ctx context.Context, raw []byte) (store.Answer, error) {
+func (s *Service) ReceiveCommandResponse(ctx context.Context, raw []byte) (store.Outcome, error) {
 	var msg federation.ResponseBody
 	return ReceiveAnswer(ctx, s.verifier, s.messages, raw, federation.EnvCommandResponse, federation.TypeCommand, &msg,
 		func(conn *federation.Connection, rec *store.MessageRecord) (federation.MsgStatus, error) {
@@ -179,22 +179,22 @@ type Correlated interface{ Correlates() string }
 // message of msgType it answers on its own connection, lets apply record it
 // and report the message's status, and keeps that answer for duplicates.
 func ReceiveAnswer(ctx context.Context, v *incoming.Verifier, msgs *store.Messages, raw []byte, envType, msgType string, members Correlated,
-	apply func(conn *federation.Connection, rec *store.MessageRecord) (federation.MsgStatus, error)) (store.Answer, error) {
+	apply func(conn *federation.Connection, rec *store.MessageRecord) (federation.MsgStatus, error)) (store.Outcome, error) {
 	in, err := v.Verify(ctx, raw, envType, members)
 	if err != nil {
-		return store.Answer{}, err
+		return store.Outcome{}, err
 	}
 	if members.Correlates() == "" {
-		return store.Answer{}, federation.Invalidf("correlationId is required")
+		return store.Outcome{}, federation.Invalidf("correlationId is required")
 	}
-	return incoming.Respond(in, func() (store.Answer, error) {
+	return incoming.Respond(in, func() (store.Outcome, error) {
 		rec, err := OutgoingOn(ctx, msgs, in.Conn, members.Correlates(), msgType)
 		if err != nil {
-			return store.Answer{}, err
+			return store.Outcome{}, err
 		}
 		status, err := apply(in.Conn, rec)
 		if err != nil {
-			return store.Answer{}, err
+			return store.Outcome{}, err
 		}
 		answer := incoming.AnswerJSON(http.StatusOK, map[string]federation.MsgStatus{"status": status})
 		return answer, msgs.CreateIncoming(ctx, in.Conn.WorkspaceID, in.Conn.ID, in.MessageID, nil, answer)

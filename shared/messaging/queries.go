@@ -79,7 +79,7 @@ func (s *Service) Query(ctx context.Context, ws string, in QueryInput) (*federat
 		return fail(reply.Describe(), reply.Rejected())
 	}
 	var resp federation.ResponseBody
-	if err := s.verifier.VerifyAnswer(ctx, conn, federation.Answer{Type: federation.EnvQueryResponse, CorrelationID: rec.ID}, reply.Body, &resp); err != nil {
+	if err := s.verifier.VerifyAnswer(ctx, conn, federation.ExpectedAnswer{Type: federation.EnvQueryResponse, CorrelationID: rec.ID}, reply.Body, &resp); err != nil {
 		return fail("invalid QUERY_RESPONSE: "+err.Error(),
 			federation.Errorf(federation.CodeRemoteRejected, "invalid QUERY_RESPONSE: %v", err))
 	}
@@ -95,20 +95,20 @@ func (s *Service) Query(ctx context.Context, ws string, in QueryInput) (*federat
 
 // ReceiveQuery answers an incoming QUERY from the built-ins or the query
 // backend with a signed QUERY_RESPONSE; credential queries are refused.
-func (s *Service) ReceiveQuery(ctx context.Context, raw []byte) (store.Answer, error) {
+func (s *Service) ReceiveQuery(ctx context.Context, raw []byte) (store.Outcome, error) {
 	var msg federation.QueryBody
 	in, err := s.verifier.Verify(ctx, raw, federation.EnvQuery, &msg)
 	if err != nil {
-		return store.Answer{}, err
+		return store.Outcome{}, err
 	}
 	var v federation.Checks
 	checkQuery(&v, msg.Query, msg.Context)
 	if err := v.Err(); err != nil {
-		return store.Answer{}, err
+		return store.Outcome{}, err
 	}
-	return incoming.Respond(in, func() (store.Answer, error) {
+	return incoming.Respond(in, func() (store.Outcome, error) {
 		if !federation.QueryAllowed(msg.Query, msg.Context) {
-			return store.Answer{}, queryNotAllowed()
+			return store.Outcome{}, queryNotAllowed()
 		}
 		conn := in.Conn
 		resp, err := s.answerQuery(ctx, platform.Request{
@@ -122,7 +122,7 @@ func (s *Service) ReceiveQuery(ctx context.Context, raw []byte) (store.Answer, e
 		signed, err := s.signer.Sign(ctx, conn, ids.Derived(conn.ID, in.MessageID, federation.EnvQueryResponse), federation.EnvQueryResponse,
 			federation.ResponseBody{CorrelationID: in.MessageID, Success: resp.Success, Data: resp.Data, Error: resp.Error})
 		if err != nil {
-			return store.Answer{}, err
+			return store.Outcome{}, err
 		}
 		now := s.now().UTC()
 		rec := store.NewRecord(federation.Message{
@@ -130,7 +130,7 @@ func (s *Service) ReceiveQuery(ctx context.Context, raw []byte) (store.Answer, e
 			Direction: federation.Inbound, Status: federation.MsgCompleted, Query: msg.Query, Context: msg.Context,
 			Response: &resp, Attempts: 1, CreatedAt: now, UpdatedAt: now, DeliveredAt: &now, CompletedAt: &now,
 		}, "", nil, "")
-		answer := store.Answer{Status: http.StatusOK, Body: string(signed)}
+		answer := store.Outcome{Status: http.StatusOK, Body: string(signed)}
 		return answer, s.messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, rec, answer)
 	})
 }

@@ -31,14 +31,14 @@ type Operation struct {
 	Query    []Param
 	// Answers are the success answers; every error answer has the PROTOCOL
 	// error body.
-	Answers []Answer
+	Answers []Success
 	// Errors are the error codes worth naming for this route beyond those
 	// every route of its kind may answer.
 	Errors []federation.Code
 }
 
-// Answer is one success answer: a Go type, a signed envelope, or a literal schema.
-type Answer struct {
+// Success is one success answer: a Go type, a signed envelope, or a literal schema.
+type Success struct {
 	Status      int
 	Type        reflect.Type
 	Envelope    string
@@ -56,12 +56,12 @@ type Param struct {
 
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
 
-func ok[T any](status int, description string) Answer {
-	return Answer{Status: status, Type: typeOf[T](), Description: description}
+func ok[T any](status int, description string) Success {
+	return Success{Status: status, Type: typeOf[T](), Description: description}
 }
 
-func signed(status int, envelope, description string) Answer {
-	return Answer{Status: status, Envelope: envelope, Description: description}
+func signed(status int, envelope, description string) Success {
+	return Success{Status: status, Envelope: envelope, Description: description}
 }
 
 // Query parameters shared by lists.
@@ -94,18 +94,18 @@ func texts[T ~string](values []T) []string {
 
 var messageList = Operation{
 	Query:   []Param{statusParam(texts(federation.MessageStatuses)...), directionParam, limitParam, cursorParam},
-	Answers: []Answer{ok[store.Page[federation.Message]](http.StatusOK, "one page of messages, newest first")},
+	Answers: []Success{ok[store.Page[federation.Message]](http.StatusOK, "one page of messages, newest first")},
 }
 
 var messageGet = Operation{
 	Query:   []Param{waitParam},
-	Answers: []Answer{ok[federation.Message](http.StatusOK, "the message")},
+	Answers: []Success{ok[federation.Message](http.StatusOK, "the message")},
 	Errors:  []federation.Code{federation.CodeNotFound},
 }
 
 var messageAttempts = Operation{
 	Query:   []Param{limitParam, cursorParam},
-	Answers: []Answer{ok[store.Page[federation.Attempt]](http.StatusOK, "one page of delivery attempts, oldest first (PROTOCOL.md §9)")},
+	Answers: []Success{ok[store.Page[federation.Attempt]](http.StatusOK, "one page of delivery attempts, oldest first (PROTOCOL.md §9)")},
 	Errors:  []federation.Code{federation.CodeNotFound},
 }
 
@@ -132,28 +132,28 @@ var Tags = []Schema{
 var Operations = map[string]Operation{
 	// Identity (PROTOCOL §5)
 	"GET /instance": {Tag: "instance", Summary: "The public identity of this instance: its id, URL and keys",
-		Answers: []Answer{ok[identity.Document](http.StatusOK, "the identity document")}},
+		Answers: []Success{ok[identity.Document](http.StatusOK, "the identity document")}},
 	"PATCH /instance": {Tag: "instance", Summary: "Change the name, capabilities or metadata",
-		Body: typeOf[identity.Patch](), Answers: []Answer{ok[identity.Document](http.StatusOK, "the changed identity document")},
+		Body: typeOf[identity.Patch](), Answers: []Success{ok[identity.Document](http.StatusOK, "the changed identity document")},
 		Errors: []federation.Code{federation.CodeConflict}},
 	"POST /instance/keys/rotate": {Tag: "instance", Summary: "Rotate the signing key (the old key stays published as retired for 7 days)",
-		Answers: []Answer{ok[identity.Document](http.StatusOK, "the identity document with the new current key")},
+		Answers: []Success{ok[identity.Document](http.StatusOK, "the identity document with the new current key")},
 		Errors:  []federation.Code{federation.CodeConflict}},
 
 	// Connections (PROTOCOL §5)
 	"POST /connections/initiate": {Tag: "connections", Summary: "Connect to a remote instance (CONNECT), with an invite token if it gave one",
 		Body: typeOf[connections.InitiateInput](), Required: []string{"remoteUrl"},
-		Answers: []Answer{ok[federation.Connection](http.StatusCreated, "the connection: PENDING, or ACTIVE when the invite auto-accepts")},
+		Answers: []Success{ok[federation.Connection](http.StatusCreated, "the connection: PENDING, or ACTIVE when the invite auto-accepts")},
 		Errors: []federation.Code{federation.CodeConflict, federation.CodeRemoteUnreachable, federation.CodeRemoteRejected,
 			federation.CodeRemoteTimeout}},
 	"POST /connections/invites": {Tag: "connections", Summary: "Create a single-use invite to this workspace",
 		Body: typeOf[connections.InviteInput](), BodyOptional: true,
-		Answers: []Answer{ok[connections.Invite](http.StatusCreated, "the invite token and when it expires")}},
+		Answers: []Success{ok[connections.Invite](http.StatusCreated, "the invite token and when it expires")}},
 	"GET /connections": {Tag: "connections", Summary: "List the workspace's connections",
 		Query:   []Param{statusParam(texts(federation.ConnectionStatuses)...), limitParam, cursorParam},
-		Answers: []Answer{ok[store.Page[federation.Connection]](http.StatusOK, "one page of connections")}},
+		Answers: []Success{ok[store.Page[federation.Connection]](http.StatusOK, "one page of connections")}},
 	"GET /connections/{id}": {Tag: "connections", Summary: "One connection",
-		Answers: []Answer{ok[federation.Connection](http.StatusOK, "the connection")},
+		Answers: []Success{ok[federation.Connection](http.StatusOK, "the connection")},
 		Errors:  []federation.Code{federation.CodeNotFound}},
 	"POST /connections/{id}/accept": change("Accept an INBOUND PENDING connection (sends CONNECT_RESPONSE accepted=true)"),
 	"POST /connections/{id}/reject": func() Operation {
@@ -166,7 +166,7 @@ var Operations = map[string]Operation{
 	"POST /connections/{id}/resume":     change("Resume a SUSPENDED connection (resets its health, catches up)"),
 	"POST /incoming/connect": {Tag: "incoming", Summary: "A peer's CONNECT",
 		Envelope: federation.EnvConnect,
-		Answers: []Answer{
+		Answers: []Success{
 			signed(http.StatusOK, federation.EnvConnectResponse, "with a valid invite: ACTIVE, and the signed CONNECT_RESPONSE"),
 			ok[Status](http.StatusAccepted, "without an invite: PENDING until a user accepts"),
 		},
@@ -179,7 +179,7 @@ var Operations = map[string]Operation{
 	// QUERY (PROTOCOL §6)
 	"POST /query": {Tag: "queries", Summary: "Send a QUERY and wait for the answer",
 		Body: typeOf[messaging.QueryInput](), Required: []string{"connectionId", "query"},
-		Answers: []Answer{ok[federation.Message](http.StatusOK, "the message with the peer's response")},
+		Answers: []Success{ok[federation.Message](http.StatusOK, "the message with the peer's response")},
 		Errors: []federation.Code{federation.CodeNotFound, federation.CodeNotActive, federation.CodeQueryNotAllowed,
 			federation.CodeRemoteUnreachable, federation.CodeRemoteRejected, federation.CodeRemoteTimeout}},
 	"POST /incoming/query": incoming(federation.EnvQuery, "A peer's QUERY",
@@ -190,7 +190,7 @@ var Operations = map[string]Operation{
 	// COMMAND (PROTOCOL §7)
 	"POST /command": {Tag: "commands", Summary: "Send a COMMAND; its response arrives later",
 		Body: typeOf[messaging.CommandInput](), Required: []string{"connectionId", "commandType"},
-		Answers: []Answer{ok[federation.Message](http.StatusAccepted, "the PENDING command")},
+		Answers: []Success{ok[federation.Message](http.StatusAccepted, "the PENDING command")},
 		Errors:  []federation.Code{federation.CodeNotFound, federation.CodeNotActive, federation.CodeCommandNotAllowed}},
 	"POST /incoming/command": incoming(federation.EnvCommand, "A peer's COMMAND",
 		ok[CommandAccepted](http.StatusAccepted, "stored and queued; the COMMAND_RESPONSE follows"), federation.CodeCommandNotAllowed),
@@ -204,49 +204,49 @@ var Operations = map[string]Operation{
 	// Agents via federation (PROTOCOL §7)
 	"POST /agents/spawn": {Tag: "agents", Summary: "Spawn an agent on a peer (agent.spawn)",
 		Body: typeOf[agents.SpawnInput](), Required: []string{"connectionId", "taskId", "agentType", "context"},
-		Answers: []Answer{ok[federation.Message](http.StatusAccepted, "the PENDING agent.spawn command")},
+		Answers: []Success{ok[federation.Message](http.StatusAccepted, "the PENDING agent.spawn command")},
 		Errors:  []federation.Code{federation.CodeNotFound, federation.CodeNotActive}},
 	"GET /agents": {Tag: "agents", Summary: "Agents known from the peers' answers",
 		Query:   []Param{connectionParam(false, "only agents on this connection"), limitParam, cursorParam},
-		Answers: []Answer{ok[store.Page[federation.Agent]](http.StatusOK, "one page of agents")}},
+		Answers: []Success{ok[store.Page[federation.Agent]](http.StatusOK, "one page of agents")}},
 	"GET /agents/{agentId}": {Tag: "agents", Summary: "Ask a peer about an agent (agent.status)",
 		Query:   []Param{connectionParam(true, "the connection the agent runs on")},
-		Answers: []Answer{ok[federation.Message](http.StatusAccepted, "the PENDING agent.status command")},
+		Answers: []Success{ok[federation.Message](http.StatusAccepted, "the PENDING agent.status command")},
 		Errors:  []federation.Code{federation.CodeNotFound, federation.CodeNotActive}},
 	"POST /agents/{agentId}/kill": {Tag: "agents", Summary: "Kill an agent on a peer (agent.kill)",
 		Body: typeOf[AgentKillInput](), Required: []string{"connectionId"},
-		Answers: []Answer{ok[federation.Message](http.StatusAccepted, "the PENDING agent.kill command")},
+		Answers: []Success{ok[federation.Message](http.StatusAccepted, "the PENDING agent.kill command")},
 		Errors:  []federation.Code{federation.CodeNotFound, federation.CodeNotActive}},
 
 	// EVENT (PROTOCOL §8)
 	"POST /events/subscribe": {Tag: "events", Summary: "Subscribe to a peer's events (sends event.subscribe)",
 		Body: typeOf[events.SubscribeInput](), Required: []string{"connectionId", "eventType"},
-		Answers: []Answer{ok[Subscription](http.StatusCreated, "the subscription")},
+		Answers: []Success{ok[Subscription](http.StatusCreated, "the subscription")},
 		Errors:  []federation.Code{federation.CodeNotFound, federation.CodeNotActive, federation.CodeLimitExceeded}},
 	"POST /events/unsubscribe": {Tag: "events", Summary: "Unsubscribe (sends event.unsubscribe)",
 		Body: typeOf[events.SubscribeInput](), Required: []string{"connectionId", "eventType"},
-		Answers: []Answer{ok[Subscription](http.StatusOK, "the inactive subscription")},
+		Answers: []Success{ok[Subscription](http.StatusOK, "the inactive subscription")},
 		Errors:  []federation.Code{federation.CodeNotFound}},
 	"GET /events/subscriptions": {Tag: "events", Summary: "Subscriptions made here (OUTBOUND) and by peers (INBOUND)",
 		Query:   []Param{connectionParam(false, "only subscriptions on this connection")},
-		Answers: []Answer{ok[store.Page[Subscription]](http.StatusOK, "the subscriptions")}},
+		Answers: []Success{ok[store.Page[Subscription]](http.StatusOK, "the subscriptions")}},
 	"POST /events/publish": {Tag: "events", Summary: "Publish an event to the subscribed peers",
 		Body: typeOf[events.PublishInput](), Required: []string{"eventType"},
-		Answers: []Answer{ok[events.Published](http.StatusAccepted, "stored and handed to the fan-out")}},
+		Answers: []Success{ok[events.Published](http.StatusAccepted, "stored and handed to the fan-out")}},
 	"GET /events/messages":               with(messageList, "events", "List event messages (deliveries and received events)"),
 	"GET /events/messages/{id}":          with(messageGet, "events", "One event message"),
 	"GET /events/messages/{id}/attempts": with(messageAttempts, "events", "The delivery attempts of an outgoing event message"),
 	"GET /events/operations": {Tag: "events", Summary: "Operator events: the workspace's, or the instance's with scope=instance",
 		Query: []Param{{Name: "scope", Description: "instance (fedgate:instance) or workspace (the default)", Schema: enum("workspace", "instance")},
 			limitParam, cursorParam},
-		Answers: []Answer{ok[store.Page[federation.Operation]](http.StatusOK, "one page of operator events, newest first")},
+		Answers: []Success{ok[store.Page[federation.Operation]](http.StatusOK, "one page of operator events, newest first")},
 		Errors:  []federation.Code{federation.CodeForbidden}},
 	"POST /events/messages/{id}/redeliver": {Tag: "events", Summary: "Send one event message again, as a new delivery",
-		Answers: []Answer{ok[Redelivered](http.StatusAccepted, "the new delivery")},
+		Answers: []Success{ok[Redelivered](http.StatusAccepted, "the new delivery")},
 		Errors:  []federation.Code{federation.CodeNotFound, federation.CodeNotActive}},
 	"POST /events/replay": {Tag: "events", Summary: "Send a peer the events of a window again",
 		Body: typeOf[events.ReplayInput](), Required: []string{"connectionId", "since"},
-		Answers: []Answer{ok[Replayed](http.StatusAccepted, "how many deliveries; they are sent in the background")},
+		Answers: []Success{ok[Replayed](http.StatusAccepted, "how many deliveries; they are sent in the background")},
 		Errors:  []federation.Code{federation.CodeNotFound, federation.CodeNotActive}},
 	"POST /incoming/event": incoming(federation.EnvEvent, "A peer's EVENT",
 		signed(http.StatusOK, federation.EnvEventAck, "the signed EVENT_ACK (received=false for a type never subscribed to)")),
@@ -255,7 +255,7 @@ var Operations = map[string]Operation{
 
 	// This document
 	"GET /openapi.json": {Tag: "meta", Summary: "This OpenAPI 3.1 description, generated from the route table and the Go types",
-		Answers: []Answer{{Status: http.StatusOK, Description: "the OpenAPI document", Schema: Schema{
+		Answers: []Success{{Status: http.StatusOK, Description: "the OpenAPI document", Schema: Schema{
 			"type": "object", "required": []string{"openapi", "info", "paths", "components"},
 			"properties": Schema{"openapi": Schema{"type": "string", "const": Version}}, "additionalProperties": true,
 		}}}},
@@ -265,12 +265,12 @@ var Operations = map[string]Operation{
 func change(summary string) Operation {
 	return Operation{Tag: "connections", Summary: summary,
 		Body: typeOf[connections.ChangeInput](), BodyOptional: true,
-		Answers: []Answer{ok[federation.Connection](http.StatusOK, "the connection in its new status")},
+		Answers: []Success{ok[federation.Connection](http.StatusOK, "the connection in its new status")},
 		Errors:  []federation.Code{federation.CodeNotFound, federation.CodeConflict}}
 }
 
-func incoming(envelope, summary string, a Answer, codes ...federation.Code) Operation {
-	return Operation{Tag: "incoming", Summary: summary, Envelope: envelope, Answers: []Answer{a}, Errors: codes}
+func incoming(envelope, summary string, a Success, codes ...federation.Code) Operation {
+	return Operation{Tag: "incoming", Summary: summary, Envelope: envelope, Answers: []Success{a}, Errors: codes}
 }
 
 // Refinements add what a Go type cannot say (allowed values, bounds) to a

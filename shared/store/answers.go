@@ -20,7 +20,7 @@ import (
 // EVENT) keep the answer in the message item; the others keep it in a
 // de-duplication record (pk "IN#<connection>", sk "MSG#<messageId>").
 
-func (r *Messages) answerPut(connID, messageID string, answer Answer) *types.Put {
+func (r *Messages) answerPut(connID, messageID string, answer Outcome) *types.Put {
 	return &types.Put{TableName: &r.table, Item: map[string]types.AttributeValue{
 		"pk": s(dedupePK(connID)), "sk": s(msgSK(messageID)),
 		"status":    &types.AttributeValueMemberN{Value: strconv.Itoa(answer.Status)},
@@ -32,7 +32,7 @@ func (r *Messages) answerPut(connID, messageID string, answer Answer) *types.Put
 // AnswerWrite is the Write that records the first answer to an incoming
 // envelope in another repository's transaction; it fails if one is recorded
 // already.
-func (r *Messages) AnswerWrite(connID, messageID string, answer Answer) Write {
+func (r *Messages) AnswerWrite(connID, messageID string, answer Outcome) Write {
 	return Write{types.TransactWriteItem{Put: r.answerPut(connID, messageID, answer)}}
 }
 
@@ -45,7 +45,7 @@ func (r *Messages) AnswerWrite(connID, messageID string, answer Answer) Write {
 // with the first answer. Duplicates are per connection: when another
 // connection's message already has the id, rec is stored under an id of its
 // own (CollisionID), so the same messageId from two peers is two messages.
-func (r *Messages) CreateIncoming(ctx context.Context, ws, connID, messageID string, rec *MessageRecord, answer Answer) error {
+func (r *Messages) CreateIncoming(ctx context.Context, ws, connID, messageID string, rec *MessageRecord, answer Outcome) error {
 	if rec == nil {
 		a := r.answerPut(connID, messageID, answer)
 		_, err := r.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: a.TableName, Item: a.Item, ConditionExpression: a.ConditionExpression})
@@ -92,7 +92,7 @@ func (r *Messages) dedupeTTL() time.Duration {
 // FirstAnswer returns the answer given to an incoming envelope of a
 // connection of workspace ws ("" when the connection is not known yet), or
 // ErrNotFound. It looks where either kind of answer lives.
-func (r *Messages) FirstAnswer(ctx context.Context, ws, connID, messageID string) (*Answer, error) {
+func (r *Messages) FirstAnswer(ctx context.Context, ws, connID, messageID string) (*Outcome, error) {
 	if ws != "" {
 		a, err := r.StoredAnswer(ctx, ws, connID, messageID)
 		if !errors.Is(err, ErrNotFound) {
@@ -105,7 +105,7 @@ func (r *Messages) FirstAnswer(ctx context.Context, ws, connID, messageID string
 // StoredAnswer returns the answer kept in an incoming message item (QUERY,
 // COMMAND and EVENT keep theirs there), or ErrNotFound. Only when the id is
 // another connection's message does it read a second item (CollisionID).
-func (r *Messages) StoredAnswer(ctx context.Context, ws, connID, messageID string) (*Answer, error) {
+func (r *Messages) StoredAnswer(ctx context.Context, ws, connID, messageID string) (*Outcome, error) {
 	for _, id := range []string{messageID, CollisionID(connID, messageID)} {
 		rec, err := r.Get(ctx, ws, id)
 		switch {
@@ -122,8 +122,8 @@ func (r *Messages) StoredAnswer(ctx context.Context, ws, connID, messageID strin
 
 // RecordedAnswer returns the answer kept in a de-duplication record (for
 // envelopes that store no message), or ErrNotFound.
-func (r *Messages) RecordedAnswer(ctx context.Context, connID, messageID string) (*Answer, error) {
-	var a Answer
+func (r *Messages) RecordedAnswer(ctx context.Context, connID, messageID string) (*Outcome, error) {
+	var a Outcome
 	if err := getItem(ctx, r.db, r.table, key(dedupePK(connID), msgSK(messageID)), &a, "dedupe record", true); err != nil {
 		return nil, err
 	}

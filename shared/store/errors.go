@@ -26,6 +26,6 @@ func (e *ErrLiveConnection) Error() string {
 
 // ErrDuplicate is returned by Messages.CreateIncoming when the envelope was
 // seen before on the connection; the first answer comes with it.
-type ErrDuplicate struct{ First Answer }
+type ErrDuplicate struct{ First Outcome }
 
 func (e *ErrDuplicate) Error() string { return "duplicate message" }

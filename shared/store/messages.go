@@ -52,7 +52,7 @@ type MessageRecord struct {
 	Deadline *time.Time
 	// Answer is the first answer given to an incoming message, returned again
 	// to duplicates.
-	Answer *Answer
+	Answer *Outcome
 	// DeadLetteredAt is set when the message's job reached a DLQ.
 	DeadLetteredAt *time.Time
 	// Held is how long its delivery waited without attempts (an open
@@ -67,8 +67,8 @@ type MessageRecord struct {
 // message's item must stay well within DynamoDB's 400 KB).
 const MaxAttemptLog = 50
 
-// Answer is the first response given to an incoming envelope.
-type Answer struct {
+// Outcome is the first response given to an incoming envelope.
+type Outcome struct {
 	Status int    `json:"status"`
 	Body   string `json:"body"`
 }
@@ -181,7 +181,7 @@ func (it messageItem) record() *MessageRecord {
 		rec.Deadline = &d
 	}
 	if it.AnswerStatus != 0 {
-		rec.Answer = &Answer{Status: it.AnswerStatus, Body: it.AnswerBody}
+		rec.Answer = &Outcome{Status: it.AnswerStatus, Body: it.AnswerBody}
 	}
 	return rec
 }

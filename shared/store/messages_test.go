@@ -29,18 +29,18 @@ func TestMessagesIncomingDuplicates(t *testing.T) {
 	msgs := openStore(t).Messages
 	now := time.Now().UTC()
 	m := newMessage("ws", "c1", federation.TypeEvent, federation.Inbound, now)
-	first := store.Answer{Status: 200, Body: `{"ack":1}`}
+	first := store.Outcome{Status: 200, Body: `{"ack":1}`}
 	if err := msgs.CreateIncoming(ctx, "ws", "c1", m.ID, store.NewRecord(m, "", nil, ""), first); err != nil {
 		t.Fatal(err)
 	}
 	var dup *store.ErrDuplicate
-	if err := msgs.CreateIncoming(ctx, "ws", "c1", m.ID, store.NewRecord(m, "", nil, ""), store.Answer{Status: 500}); !errors.As(err, &dup) || dup.First != first {
+	if err := msgs.CreateIncoming(ctx, "ws", "c1", m.ID, store.NewRecord(m, "", nil, ""), store.Outcome{Status: 500}); !errors.As(err, &dup) || dup.First != first {
 		t.Fatalf("duplicate: %v, want the first answer", err)
 	}
 	// The same messageId from another connection is another message.
 	other := m
 	other.ConnectionID = "c2"
-	second := store.Answer{Status: 200, Body: `{"ack":2}`}
+	second := store.Outcome{Status: 200, Body: `{"ack":2}`}
 	otherRec := store.NewRecord(other, "", nil, "")
 	if err := msgs.CreateIncoming(ctx, "ws", "c2", m.ID, otherRec, second); err != nil {
 		t.Fatalf("same id from another connection: %v", err)
@@ -51,7 +51,7 @@ func TestMessagesIncomingDuplicates(t *testing.T) {
 	if a, err := msgs.StoredAnswer(ctx, "ws", "c2", m.ID); err != nil || *a != second {
 		t.Fatalf("c2's answer %+v %v", a, err)
 	}
-	if err := msgs.CreateIncoming(ctx, "ws", "c2", m.ID, store.NewRecord(other, "", nil, ""), store.Answer{Status: 500}); !errors.As(err, &dup) || dup.First != second {
+	if err := msgs.CreateIncoming(ctx, "ws", "c2", m.ID, store.NewRecord(other, "", nil, ""), store.Outcome{Status: 500}); !errors.As(err, &dup) || dup.First != second {
 		t.Fatalf("c2's duplicate: %v, want its own first answer", err)
 	}
 	if a, err := msgs.StoredAnswer(ctx, "ws", "c3", m.ID); !errors.Is(err, store.ErrNotFound) {
@@ -61,13 +61,13 @@ func TestMessagesIncomingDuplicates(t *testing.T) {
 		t.Fatalf("stored answer %+v %v", a, err)
 	}
 	// Envelopes that store no message keep a de-duplication record per connection.
-	ack := store.Answer{Status: 200, Body: `{"status":"DELIVERED"}`}
+	ack := store.Outcome{Status: 200, Body: `{"status":"DELIVERED"}`}
 	for _, conn := range []string{"c1", "c2"} {
 		if err := msgs.CreateIncoming(ctx, "ws", conn, "ack-1", nil, ack); err != nil {
 			t.Fatalf("%s: %v", conn, err)
 		}
 	}
-	if err := msgs.CreateIncoming(ctx, "ws", "c1", "ack-1", nil, store.Answer{Status: 409}); !errors.As(err, &dup) || dup.First != ack {
+	if err := msgs.CreateIncoming(ctx, "ws", "c1", "ack-1", nil, store.Outcome{Status: 409}); !errors.As(err, &dup) || dup.First != ack {
 		t.Fatalf("duplicate ACK: %v", err)
 	}
 	if a, err := msgs.FirstAnswer(ctx, "", "c2", "ack-1"); err != nil || *a != ack {
@@ -289,14 +289,14 @@ func TestMessagesTooLarge(t *testing.T) {
 	m := newMessage("ws", "c", federation.TypeEvent, federation.Inbound, time.Now().UTC())
 	m.Payload = []byte(`{"p":"` + strings.Repeat("x", 200*1024) + `"}`)
 	rec := store.NewRecord(m, "", nil, "")
-	big := store.Answer{Status: 200, Body: strings.Repeat("y", 200*1024)}
+	big := store.Outcome{Status: 200, Body: strings.Repeat("y", 200*1024)}
 	if err := msgs.CreateIncoming(ctx, "ws", "c", m.ID, rec, big); !errors.Is(err, store.ErrTooLarge) {
 		t.Fatalf("oversized message: %v, want ErrTooLarge", err)
 	}
 	if _, err := msgs.Get(ctx, "ws", m.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the refused message was stored: %v", err)
 	}
-	if err := msgs.CreateIncoming(ctx, "ws", "c", m.ID, rec, store.Answer{Status: 200, Body: "{}"}); err != nil {
+	if err := msgs.CreateIncoming(ctx, "ws", "c", m.ID, rec, store.Outcome{Status: 200, Body: "{}"}); err != nil {
 		t.Fatalf("the same message with a small answer: %v", err)
 	}
 }
