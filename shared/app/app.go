@@ -50,6 +50,7 @@ type App struct {
 	Identity  *identity.Service
 	Verifier  *incoming.Verifier
 	Outbox    *delivery.Outbox
+	Signer    *delivery.Signer
 	Deliverer *delivery.Deliverer
 	Metrics   *metrics.Recorder
 	Faults    *faults.Injector // crash points: nil outside the local runner
@@ -86,6 +87,15 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 		a.Faults, _ = faults.Parse(cfg.CrashPoints) // validated with the configuration
 	}
 	a.Operations = operations.New(st.Operations, a.Metrics, log)
+	a.sending()
+	a.capabilities(awsCfg)
+	return a
+}
+
+// sending wires what verifies and sends envelopes: the verifier with its
+// per-connection limit, the user limiter, the outbox and the deliverer.
+func (a *App) sending() {
+	st, cfg, log := a.Store, a.Config, a.Log
 	a.Verifier = incoming.New(incoming.Deps{
 		Connections:  st.Connections,
 		Messages:     st.Messages,
@@ -96,13 +106,13 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 		Metrics:      a.Metrics,
 	})
 	a.UserLimiter = ratelimit.New("ws", cfg.WorkspaceRate, st.Limits, log).MeasureWith(a.Metrics, "workspace")
-	signer := delivery.NewSigner(a.Identity)
+	a.Signer = delivery.NewSigner(a.Identity)
 	a.Outbox = delivery.NewOutbox(st.Messages, a.Jobs, log)
 
 	a.Deliverer = delivery.New(delivery.Deps{
 		Messages:    st.Messages,
 		Connections: st.Connections,
-		Signer:      signer,
+		Signer:      a.Signer,
 		Verifier:    a.Verifier,
 		Peers:       a.Peers,
 		Jobs:        a.Jobs,
@@ -116,6 +126,11 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 		Faults:      a.Faults,
 		Log:         log,
 	})
+}
+
+// capabilities wires the use cases and what each tells the others.
+func (a *App) capabilities(awsCfg aws.Config) {
+	st, cfg, log, signer := a.Store, a.Config, a.Log, a.Signer
 	a.Connections = connections.New(connections.Deps{
 		Connections: st.Connections, Messages: st.Messages, Invites: st.Invites, Identity: a.Identity,
 		Signer: signer, Peers: a.Peers, Outbox: a.Outbox, Verifier: a.Verifier,
@@ -144,7 +159,6 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 	a.Events.Register(a.Messaging)
 	a.Agents.Register(a.Messaging)
 	a.Events.DeliverReceivedTo(a.Agents)
-	return a
 }
 
 // newOrchestrator is the client of the local orchestrator on instances that

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/identity"
 	"github.com/fedgate/fedgate/shared/ids"
 	"github.com/fedgate/fedgate/shared/peer"
 	"github.com/fedgate/fedgate/shared/store"
@@ -56,6 +57,13 @@ func (s *Service) Initiate(ctx context.Context, ws string, in InitiateInput) (*f
 	if err := s.connections.Create(ctx, conn); err != nil {
 		return nil, err
 	}
+	return s.sendConnect(ctx, conn, self, in.InviteToken)
+}
+
+// sendConnect posts the signed CONNECT for a stored OUTBOUND PENDING
+// connection and applies the peer's answer; a connection whose CONNECT
+// failed is closed again.
+func (s *Service) sendConnect(ctx context.Context, conn *federation.Connection, self identity.Document, inviteToken string) (*federation.Connection, error) {
 	selfCaps, _ := json.Marshal(self.Capabilities)
 	keys := make([]federation.RemoteKey, len(self.PublicKeys))
 	for i, k := range self.PublicKeys {
@@ -63,26 +71,20 @@ func (s *Service) Initiate(ctx context.Context, ws string, in InitiateInput) (*f
 	}
 	envelope, err := s.signer.Sign(ctx, conn, ids.New(), federation.EnvConnect, federation.ConnectBody{
 		InstanceURL: s.instanceURL, Name: self.Name, PublicKey: self.PublicKey, PublicKeys: keys,
-		Capabilities: selfCaps, InviteToken: in.InviteToken,
+		Capabilities: selfCaps, InviteToken: inviteToken,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.log.InfoContext(ctx, "sending CONNECT", "connectionId", conn.ID, "remoteInstanceId", doc.InstanceID)
-	reply, err := s.peers.Post(ctx, remote, "/incoming/connect", envelope)
-	abandon := func(reason string) {
-		if _, terr := s.connections.Transition(ctx, conn.WorkspaceID, conn.ID, store.ConnectionChange{
-			To: federation.StatusDisconnected, Reason: &reason,
-		}); terr != nil {
-			s.log.WarnContext(ctx, "could not close the failed connection", "connectionId", conn.ID, "error", terr.Error())
-		}
-	}
+	s.log.InfoContext(ctx, "sending CONNECT", "connectionId", conn.ID, "remoteInstanceId", conn.RemoteInstanceID)
+	reply, err := s.peers.Post(ctx, conn.RemoteURL, "/incoming/connect", envelope)
 	if err != nil {
-		abandon("CONNECT failed: " + err.Error())
+		s.abandon(ctx, conn, "CONNECT failed: "+err.Error())
 		return nil, peer.Failure(err)
 	}
 	switch reply.Status {
 	case http.StatusAccepted:
+		return conn, nil
 	case http.StatusOK:
 		// An invite auto-accepted: the body is the signed CONNECT_RESPONSE.
 		var resp federation.ConnectResponseBody
@@ -92,19 +94,26 @@ func (s *Service) Initiate(ctx context.Context, ws string, in InitiateInput) (*f
 			updated, err = s.applyConnectResponse(ctx, conn, resp)
 		}
 		if err != nil {
-			abandon("invalid CONNECT_RESPONSE")
+			s.abandon(ctx, conn, "invalid CONNECT_RESPONSE")
 			return nil, federation.Errorf(federation.CodeRemoteRejected, "peer's CONNECT_RESPONSE: %v", err)
 		}
-		conn = updated
+		return updated, nil
 	case http.StatusForbidden:
 		_, msg := peer.ErrorCode(reply.Body)
-		abandon(reply.Describe())
+		s.abandon(ctx, conn, reply.Describe())
 		return nil, federation.Forbiddenf("the remote instance refused the connection: %s", msg)
-	default:
-		abandon(reply.Describe())
-		return nil, reply.Rejected()
 	}
-	return conn, nil
+	s.abandon(ctx, conn, reply.Describe())
+	return nil, reply.Rejected()
+}
+
+// abandon closes a connection whose CONNECT failed.
+func (s *Service) abandon(ctx context.Context, conn *federation.Connection, reason string) {
+	if _, err := s.connections.Transition(ctx, conn.WorkspaceID, conn.ID, store.ConnectionChange{
+		To: federation.StatusDisconnected, Reason: &reason,
+	}); err != nil {
+		s.log.WarnContext(ctx, "could not close the failed connection", "connectionId", conn.ID, "error", err.Error())
+	}
 }
 
 // applyConnectResponse moves an OUTBOUND PENDING connection to ACTIVE or

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/identity"
@@ -22,102 +23,149 @@ import (
 // with a valid invite it is ACTIVE in the invite's workspace and the answer
 // is the signed CONNECT_RESPONSE (200).
 func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Outcome, error) {
+	c, err := s.readConnect(ctx, raw)
+	if err != nil {
+		return store.Outcome{}, err
+	}
+	doc, err := s.confirmIdentity(ctx, c)
+	if err != nil {
+		return store.Outcome{}, err
+	}
+	if first, err := s.messages.FirstAnswer(ctx, "", c.env.ConnectionID, c.env.MessageID); err == nil {
+		return *first, nil // the same CONNECT again
+	}
+	return s.storeConnect(ctx, c, doc)
+}
+
+// connect is a CONNECT read and verified with the key it carries.
+type connect struct {
+	env         federation.Envelope
+	msg         federation.ConnectBody
+	instanceURL string               // normalized
+	key         federation.RemoteKey // the key it is signed with
+	self        identity.Document
+}
+
+// readConnect runs the CONNECT's own checks: PROTOCOL §3 steps 1, 2 and 2a,
+// the bounds of its members, and its signature with the key it carries.
+func (s *Service) readConnect(ctx context.Context, raw []byte) (*connect, error) {
 	env, err := s.verifier.Parse(ctx, raw, federation.EnvConnect)
 	if err != nil {
-		return store.Outcome{}, err
+		return nil, err
 	}
-	var msg federation.ConnectBody
-	if err := json.Unmarshal(raw, &msg); err != nil {
-		return store.Outcome{}, federation.Invalidf("CONNECT members: %v", err)
+	c := &connect{env: env}
+	if err := json.Unmarshal(raw, &c.msg); err != nil {
+		return nil, federation.Invalidf("CONNECT members: %v", err)
 	}
-	if err := checkConnect(msg); err != nil {
-		return store.Outcome{}, err
+	if err := checkConnect(c.msg); err != nil {
+		return nil, err
 	}
-	instanceURL, err := s.peers.NormalizeURL(ctx, msg.InstanceURL)
-	if err != nil {
-		return store.Outcome{}, federation.Invalidf("instanceUrl: %v", err)
+	if c.instanceURL, err = s.peers.NormalizeURL(ctx, c.msg.InstanceURL); err != nil {
+		return nil, federation.Invalidf("instanceUrl: %v", err)
 	}
-	keyID := env.KeyID
-	i := slices.IndexFunc(msg.PublicKeys, func(k federation.RemoteKey) bool { return k.KeyID == keyID })
+	i := slices.IndexFunc(c.msg.PublicKeys, func(k federation.RemoteKey) bool { return k.KeyID == env.KeyID })
 	if i < 0 {
-		return store.Outcome{}, federation.Errorf(federation.CodeUnknownKey, "key %s is not among the CONNECT's publicKeys", keyID)
+		return nil, federation.Errorf(federation.CodeUnknownKey, "key %s is not among the CONNECT's publicKeys", env.KeyID)
 	}
-	if err := federation.VerifyWith(msg.PublicKeys[i], raw); err != nil {
-		return store.Outcome{}, err
+	c.key = c.msg.PublicKeys[i]
+	if err := federation.VerifyWith(c.key, raw); err != nil {
+		return nil, err
 	}
-	self, err := s.identity.Document(ctx)
+	if c.self, err = s.identity.Document(ctx); err != nil {
+		return nil, err
+	}
+	if env.InstanceID == c.self.InstanceID {
+		return nil, federation.Invalidf("instanceId is this instance")
+	}
+	return c, nil
+}
+
+// confirmIdentity fetches the claimed instance's document: it must serve
+// the CONNECT's key (no trust on first use).
+func (s *Service) confirmIdentity(ctx context.Context, c *connect) (*identity.Document, error) {
+	doc, err := s.peers.FetchInstance(ctx, c.instanceURL)
 	if err != nil {
-		return store.Outcome{}, err
-	}
-	if env.InstanceID == self.InstanceID {
-		return store.Outcome{}, federation.Invalidf("instanceId is this instance")
-	}
-	// No trust on first use: the claimed instance must serve this key.
-	doc, err := s.peers.FetchInstance(ctx, instanceURL)
-	if err != nil {
-		return store.Outcome{}, peer.Failure(err)
+		return nil, peer.Failure(err)
 	}
 	served := slices.ContainsFunc(doc.PublicKeys, func(k identity.PublicKey) bool {
-		return k.KeyID == keyID && k.PublicKey == msg.PublicKeys[i].PublicKey
+		return k.KeyID == c.key.KeyID && k.PublicKey == c.key.PublicKey
 	})
-	if doc.InstanceID != env.InstanceID || !served {
-		return store.Outcome{}, federation.Errorf(federation.CodeUnknownKey, "key %s is not served by instance %s at %s", keyID, env.InstanceID, instanceURL)
+	if doc.InstanceID != c.env.InstanceID || !served {
+		return nil, federation.Errorf(federation.CodeUnknownKey, "key %s is not served by instance %s at %s", c.key.KeyID, c.env.InstanceID, c.instanceURL)
 	}
-	if first, err := s.messages.FirstAnswer(ctx, "", env.ConnectionID, env.MessageID); err == nil {
-		return *first, nil
-	}
+	return doc, nil
+}
 
+// storeConnect stores the INBOUND connection with its first answer: PENDING
+// in the default inbound workspace, taking one of the origin's pending slots,
+// or with an invite ACTIVE in the invite's workspace.
+func (s *Service) storeConnect(ctx context.Context, c *connect, doc *identity.Document) (store.Outcome, error) {
 	now := s.now().UTC()
 	conn := &federation.Connection{
-		ID: env.ConnectionID, WorkspaceID: s.defaultInboundWorkspace, RemoteInstanceID: env.InstanceID,
-		RemoteURL: instanceURL, RemoteName: msg.Name, Direction: federation.Inbound, Status: federation.StatusPending,
-		RemoteCapabilities: msg.Capabilities, RemoteKeys: doc.RemoteKeys(), KeysFetchedAt: now,
+		ID: c.env.ConnectionID, WorkspaceID: s.defaultInboundWorkspace, RemoteInstanceID: c.env.InstanceID,
+		RemoteURL: c.instanceURL, RemoteName: c.msg.Name, Direction: federation.Inbound, Status: federation.StatusPending,
+		RemoteCapabilities: c.msg.Capabilities, RemoteKeys: doc.RemoteKeys(), KeysFetchedAt: now,
 		CreatedAt: now, UpdatedAt: now,
 	}
 	// Without an invite the connection waits for a user and takes one of the
 	// origin's pending slots, so a flood of CONNECTs stores a bounded amount.
-	also := s.connections.PendingSlot(instanceURL, s.pendingPerOrigin, s.pendingTotal)
+	also := s.connections.PendingSlot(c.instanceURL, s.pendingPerOrigin, s.pendingTotal)
 	answer := incoming.AnswerJSON(http.StatusAccepted, map[string]federation.ConnStatus{"status": federation.StatusPending})
-	if msg.InviteToken != "" {
-		ws, err := s.invites.Workspace(ctx, msg.InviteToken, now)
-		if err != nil {
-			return store.Outcome{}, federation.Forbiddenf("the invite is invalid, already used or expired")
-		}
-		conn.WorkspaceID, conn.Status, conn.ConnectedAt = ws, federation.StatusActive, &now
-		selfCaps, _ := json.Marshal(self.Capabilities)
-		resp, err := s.signer.Sign(ctx, conn, ids.New(), federation.EnvConnectResponse, federation.ConnectResponseBody{
-			Accepted: true, PublicKey: self.PublicKey, Capabilities: selfCaps,
-		})
-		if err != nil {
+	if c.msg.InviteToken != "" {
+		var err error
+		if answer, also, err = s.invited(ctx, c, conn, now); err != nil {
 			return store.Outcome{}, err
 		}
-		answer = store.Outcome{Status: http.StatusOK, Body: string(resp)}
-		also = []store.Write{s.invites.ConsumeWrite(msg.InviteToken, conn.ID, now)}
 	}
-	also = append(also, s.messages.AnswerWrite(conn.ID, env.MessageID, answer))
-	err = s.connections.Create(ctx, conn, also...)
+	also = append(also, s.messages.AnswerWrite(conn.ID, c.env.MessageID, answer))
+	if err := s.connections.Create(ctx, conn, also...); err != nil {
+		return s.connectCollision(ctx, c, err)
+	}
+	s.log.InfoContext(ctx, "inbound connection", "connectionId", conn.ID, "remoteInstanceId", conn.RemoteInstanceID, "status", conn.Status, "workspaceId", conn.WorkspaceID)
+	return answer, nil
+}
+
+// invited makes conn ACTIVE in the invite's workspace: the answer is the
+// signed CONNECT_RESPONSE, and the invite is consumed with the connection.
+func (s *Service) invited(ctx context.Context, c *connect, conn *federation.Connection, now time.Time) (store.Outcome, []store.Write, error) {
+	ws, err := s.invites.Workspace(ctx, c.msg.InviteToken, now)
+	if err != nil {
+		return store.Outcome{}, nil, federation.Forbiddenf("the invite is invalid, already used or expired")
+	}
+	conn.WorkspaceID, conn.Status, conn.ConnectedAt = ws, federation.StatusActive, &now
+	selfCaps, _ := json.Marshal(c.self.Capabilities)
+	resp, err := s.signer.Sign(ctx, conn, ids.New(), federation.EnvConnectResponse, federation.ConnectResponseBody{
+		Accepted: true, PublicKey: c.self.PublicKey, Capabilities: selfCaps,
+	})
+	if err != nil {
+		return store.Outcome{}, nil, err
+	}
+	answer := store.Outcome{Status: http.StatusOK, Body: string(resp)}
+	return answer, []store.Write{s.invites.ConsumeWrite(c.msg.InviteToken, conn.ID, now)}, nil
+}
+
+// connectCollision tells why a CONNECT's connection was not created: the
+// same CONNECT again (a concurrent duplicate won: its answer), a taken id, a
+// used invite, the pending limits, or a live connection to the origin.
+func (s *Service) connectCollision(ctx context.Context, c *connect, err error) (store.Outcome, error) {
 	var live *store.ErrLiveConnection
 	switch {
-	case err == nil:
 	case errors.Is(err, store.ErrPrecondition), errors.Is(err, store.ErrExists):
-		if first, ferr := s.messages.FirstAnswer(ctx, "", conn.ID, env.MessageID); ferr == nil {
-			return *first, nil // the same CONNECT again (a concurrent duplicate won)
+		if first, ferr := s.messages.FirstAnswer(ctx, "", c.env.ConnectionID, c.env.MessageID); ferr == nil {
+			return *first, nil
 		}
 		switch {
 		case errors.Is(err, store.ErrExists):
 			return store.Outcome{}, federation.Conflictf("the connection id is taken") // naming nothing of the one that has it
-		case msg.InviteToken != "":
+		case c.msg.InviteToken != "":
 			return store.Outcome{}, federation.Forbiddenf("the invite is invalid, already used or expired")
 		}
 		return store.Outcome{}, federation.Errorf(federation.CodeLimitExceeded,
-			"too many connections from %s (at most %d) or in all (at most %d) wait to be accepted", instanceURL, s.pendingPerOrigin, s.pendingTotal)
+			"too many connections from %s (at most %d) or in all (at most %d) wait to be accepted", c.instanceURL, s.pendingPerOrigin, s.pendingTotal)
 	case errors.As(err, &live):
 		return store.Outcome{}, federation.Conflictf("a live connection to this instance exists")
-	default:
-		return store.Outcome{}, err
 	}
-	s.log.InfoContext(ctx, "inbound connection", "connectionId", conn.ID, "remoteInstanceId", conn.RemoteInstanceID, "status", conn.Status, "workspaceId", conn.WorkspaceID)
-	return answer, nil
+	return store.Outcome{}, err
 }
 
 // ReceiveConnectResponse takes the peer's answer to our CONNECT when it

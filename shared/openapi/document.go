@@ -183,27 +183,52 @@ func operation(reg *registry, r routes.Route, op Operation) (Schema, error) {
 		return nil, fmt.Errorf("openapi: %s %s has no answer", r.Method, r.Path)
 	}
 	sample := loadSample(r.Name)
-	o := Schema{"operationId": r.Name, "summary": op.Summary, "tags": []string{op.Tag}}
+	o := Schema{"operationId": r.Name, "summary": op.Summary, "tags": []string{op.Tag}, "security": security(r)}
+	if r.Auth == routes.Signed {
+		o["x-fedgate-authentication"] = SchemeSigned
+	}
+	if params := parameters(r, op, sample); len(params) > 0 {
+		o["parameters"] = params
+	}
+	body, err := requestBody(reg, r, op, sample)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		o["requestBody"] = body
+	}
+	if o["responses"], err = responses(reg, r, op); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// security is the route's security requirement.
+func security(r routes.Route) []any {
 	switch {
 	case r.Auth == routes.Signed:
 		// No header credential, so no security requirement (tools would ask
 		// for an Authorization header): the body authenticates, as the
-		// signedEnvelope scheme describes.
-		o["security"] = []any{}
-		o["x-fedgate-authentication"] = SchemeSigned
+		// signedEnvelope scheme describes (x-fedgate-authentication).
+		return []any{}
 	case r.NeedsToken():
 		// Alternatives: a token with any one of the route's scopes.
-		security := []any{Schema{SchemeJWT: []string{}}}
-		if scopes := r.Scopes(); len(scopes) > 0 {
-			security = nil
-			for _, s := range scopes {
-				security = append(security, Schema{SchemeJWT: []string{s}})
-			}
+		scopes := r.Scopes()
+		if len(scopes) == 0 {
+			return []any{Schema{SchemeJWT: []string{}}}
 		}
-		o["security"] = security
-	default:
-		o["security"] = []any{}
+		var out []any
+		for _, s := range scopes {
+			out = append(out, Schema{SchemeJWT: []string{s}})
+		}
+		return out
 	}
+	return []any{}
+}
+
+// parameters are the route's path and query parameters, with the sample
+// event's values as examples.
+func parameters(r routes.Route, op Operation, sample sampleEvent) []any {
 	var params []any
 	for _, seg := range strings.Split(r.Path, "/") {
 		if name, ok := strings.CutPrefix(seg, "{"); ok {
@@ -225,9 +250,11 @@ func operation(reg *registry, r routes.Route, op Operation) (Schema, error) {
 		}
 		params = append(params, p)
 	}
-	if len(params) > 0 {
-		o["parameters"] = params
-	}
+	return params
+}
+
+// requestBody is the route's body (nil for none), the sample's as example.
+func requestBody(reg *registry, r routes.Route, op Operation, sample sampleEvent) (Schema, error) {
 	var examples Schema
 	if body := strings.TrimSpace(sample.Body); body != "" {
 		var v any
@@ -238,16 +265,22 @@ func operation(reg *registry, r routes.Route, op Operation) (Schema, error) {
 	}
 	switch {
 	case op.Envelope != "":
-		o["requestBody"] = Schema{"required": true, "description": "a signed " + op.Envelope + " envelope",
-			"content": jsonContent(Schema{"$ref": "#/components/schemas/" + op.Envelope}, examples)}
+		return Schema{"required": true, "description": "a signed " + op.Envelope + " envelope",
+			"content": jsonContent(Schema{"$ref": "#/components/schemas/" + op.Envelope}, examples)}, nil
 	case op.Body != nil:
 		schema := reg.of(op.Body, request)
 		if len(op.Required) > 0 {
 			schema = merge(schema, Schema{"required": op.Required})
 		}
-		o["requestBody"] = Schema{"required": !op.BodyOptional, "content": jsonContent(schema, examples)}
+		return Schema{"required": !op.BodyOptional, "content": jsonContent(schema, examples)}, nil
 	}
-	responses := Schema{}
+	return nil, nil
+}
+
+// responses are the route's answers: its successes, the error codes worth
+// naming by status, and the error shape for everything else.
+func responses(reg *registry, r routes.Route, op Operation) (Schema, error) {
+	out := Schema{}
 	for _, a := range op.Answers {
 		var schema Schema
 		switch {
@@ -260,7 +293,7 @@ func operation(reg *registry, r routes.Route, op Operation) (Schema, error) {
 		default:
 			return nil, fmt.Errorf("openapi: %s %s: the %d answer has no schema", r.Method, r.Path, a.Status)
 		}
-		responses[strconv.Itoa(a.Status)] = Schema{"description": a.Description, "content": jsonContent(schema, nil)}
+		out[strconv.Itoa(a.Status)] = Schema{"description": a.Description, "content": jsonContent(schema, nil)}
 	}
 	byStatus := map[int][]string{}
 	for _, c := range errorsOf(r, op) {
@@ -271,14 +304,13 @@ func operation(reg *registry, r routes.Route, op Operation) (Schema, error) {
 	}
 	for s, codes := range byStatus {
 		slices.Sort(codes)
-		responses[strconv.Itoa(s)] = Schema{
+		out[strconv.Itoa(s)] = Schema{
 			"description": http.StatusText(s) + ": " + strings.Join(codes, ", "),
 			"content":     jsonContent(Schema{"$ref": "#/components/schemas/ErrorBody"}, nil),
 		}
 	}
-	responses["default"] = Schema{"$ref": "#/components/responses/Error"}
-	o["responses"] = responses
-	return o, nil
+	out["default"] = Schema{"$ref": "#/components/responses/Error"}
+	return out, nil
 }
 
 // errorsOf lists the codes a route may answer: those of its kind and its own.

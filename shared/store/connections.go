@@ -338,22 +338,7 @@ func (r *Connections) Transition(ctx context.Context, ws, id string, ch Connecti
 		TableName: &r.table, Key: key(wsPK(ws), connSK(id)), UpdateExpression: &expr,
 		ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 	}
-	items := []types.TransactWriteItem{{Update: upd}}
-	if !ch.To.IsLive() {
-		items = append(items, types.TransactWriteItem{Delete: &types.Delete{
-			TableName: &r.table, Key: key(wsPK(ws), lockSK(current.RemoteURL)),
-			ConditionExpression:       aws.String("attribute_not_exists(pk) OR lockedBy = :id"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":id": s(id)},
-		}})
-	}
-	if leavesPending {
-		for _, pk := range []string{pendingPK(current.RemoteURL), pendingTotalPK} {
-			items = append(items, types.TransactWriteItem{Update: &types.Update{
-				TableName: &r.table, Key: key(pk, countSK), UpdateExpression: aws.String("ADD n :minus"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":minus": &types.AttributeValueMemberN{Value: "-1"}},
-			}})
-		}
-	}
+	items := append([]types.TransactWriteItem{{Update: upd}}, r.released(current, ch.To, leavesPending)...)
 	items = append(items, writesOf(ch.Also)...)
 	var w retries
 	if len(items) == 1 {
@@ -383,6 +368,29 @@ func (r *Connections) Transition(ctx context.Context, ws, id string, ch Connecti
 		return nil, fmt.Errorf("update connection: %w", err)
 	}
 	return r.Get(ctx, ws, id)
+}
+
+// released are the writes that go with a move to `to`: leaving the live
+// statuses releases the liveness lock, leaving INBOUND PENDING the pending
+// slots it held.
+func (r *Connections) released(current *federation.Connection, to federation.ConnStatus, leavesPending bool) []types.TransactWriteItem {
+	var items []types.TransactWriteItem
+	if !to.IsLive() {
+		items = append(items, types.TransactWriteItem{Delete: &types.Delete{
+			TableName: &r.table, Key: key(wsPK(current.WorkspaceID), lockSK(current.RemoteURL)),
+			ConditionExpression:       aws.String("attribute_not_exists(pk) OR lockedBy = :id"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":id": s(current.ID)},
+		}})
+	}
+	if leavesPending {
+		for _, pk := range []string{pendingPK(current.RemoteURL), pendingTotalPK} {
+			items = append(items, types.TransactWriteItem{Update: &types.Update{
+				TableName: &r.table, Key: key(pk, countSK), UpdateExpression: aws.String("ADD n :minus"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":minus": &types.AttributeValueMemberN{Value: "-1"}},
+			}})
+		}
+	}
+	return items
 }
 
 // ClaimProbe makes this caller the one delivery that probes a peer whose
