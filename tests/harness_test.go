@@ -56,7 +56,7 @@ func cluster(t *testing.T, stateDir string, names ...string) *local.Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Stop(context.Background()) })
+	t.Cleanup(func() { stopChecked(t, c) })
 	return c
 }
 
@@ -192,7 +192,7 @@ func clusterWith(t *testing.T, configure func(string, *config.Config), names ...
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Stop(context.Background()) })
+	t.Cleanup(func() { stopChecked(t, c) })
 	return c
 }
 
@@ -296,4 +296,17 @@ func instanceID(t *testing.T, inst *local.Instance) string {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// stopChecked stops a cluster and fails the test if any function of its
+// instances touched an AWS resource its route row does not grant: every
+// end-to-end test proves least privilege by behaviour.
+func stopChecked(t *testing.T, c *local.Cluster) {
+	t.Helper()
+	c.Stop(context.Background())
+	for name, inst := range c.Instances {
+		for _, v := range inst.AccessViolations() {
+			t.Errorf("%s: %s", name, v)
+		}
+	}
 }

@@ -80,6 +80,7 @@ type Instance struct {
 	App      *app.App
 	stateDir string
 	gateway  *Gateway
+	access   *accessLog
 
 	mu     sync.Mutex
 	server *http.Server
@@ -166,7 +167,9 @@ func (c *Cluster) startInstance(ctx, runCtx context.Context, spec InstanceSpec) 
 		return nil, err
 	}
 	log := c.opts.Logger.With("instance", spec.Name)
-	inst := &Instance{Spec: spec, URL: url, App: app.New(cfg, awsCfg, log)}
+	access := newAccessLog(cfg.Tables, urls)
+	access.watch(&awsCfg)
+	inst := &Instance{Spec: spec, URL: url, App: app.New(cfg, awsCfg, log), access: access}
 	if c.opts.StateDir != "" {
 		inst.stateDir = filepath.Join(c.opts.StateDir, spec.Name)
 	}
@@ -259,6 +262,10 @@ func every(ctx context.Context, period time.Duration, fn func()) {
 		}
 	}
 }
+
+// AccessViolations lists every AWS call a function of the instance made
+// that its route row does not grant (what its IAM role would refuse in AWS).
+func (i *Instance) AccessViolations() []string { return i.access.Violations() }
 
 // Up starts serving HTTP (again) on the instance's port.
 func (i *Instance) Up() error {

@@ -218,3 +218,15 @@ func (h Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (h Handler) WithGroup(name string) slog.Handler {
 	return Handler{Handler: h.Handler.WithGroup(name), keys: h.keys, grouped: true}
 }
+
+// Label returns the value of the context's label key ("" without one): the
+// local runner learns from "function" whose work an AWS call is.
+func Label(ctx context.Context, key string) string {
+	labels, _ := ctx.Value(labelsKey{}).([]slog.Attr)
+	for _, a := range labels {
+		if a.Key == key {
+			return a.Value.String()
+		}
+	}
+	return ""
+}
