@@ -701,7 +701,7 @@ func filterNumber(n json.Number, path string) (float64, error) {
 	// names the path. Every number of a valid filter passes through here; a
 	// number anywhere else is a grammar error already.
 	if err != nil || !faithful(string(n)) {
-		return 0, Invalidf("%s: the number %s cannot be represented exactly (integers must be within ±(2^53 − 1), numbers must fit a double)", path, Shorten(string(n), 40))
+		return 0, Invalidf("%s: the number %s cannot be represented exactly (an integer beyond ±(2^53 − 1) that no double equals, or a number beyond a double)", path, Shorten(string(n), 40))
 	}
 	return v, nil
 }

@@ -246,15 +246,26 @@ func TestChecks(t *testing.T) {
 
 func TestCheckNumbers(t *testing.T) {
 	for in, ok := range map[string]bool{
-		`{"a":1,"b":[2.5,-3e10],"c":"9007199254740993"}`:   true,
-		`{"max":9007199254740991,"min":-9007199254740991}`: true,
-		`{"tiny":1e-400,"big":1e300}`:                      true,
-		`{"a":9007199254740992}`:                           false,
-		`{"a":-9007199254740992}`:                          false,
-		`{"a":{"b":[1,123456789012345678901234567890]}}`:   false,
-		`{"a":1e400}`:  false,
-		`{"a":-1E400}`: false,
-		`[1e309]`:      false,
+		`{"a":1,"b":[2.5,-3e10],"c":"9007199254740993"}`:          true,
+		`{"max":9007199254740991,"min":-9007199254740991}`:        true,
+		`{"tiny":1e-400,"big":1e22}`:                              true,  // 1e22 is a double exactly
+		`{"big":1e300}`:                                           false, // an integer no double equals
+		`{"big":2.5e300}`:                                         false,
+		`{"big":1e23}`:                                            false,
+		`{"a":9007199254740992}`:                                  true, // 2^53: a double holds it
+		`{"a":-9007199254740992}`:                                 true,
+		`{"a":1e16,"b":1e21,"c":1E21,"d":12345678901234567890e5}`: false, // the last is no double
+		`{"a":1e16,"b":1e21,"c":1E21}`:                            true,
+		`{"a":9007199254740993}`:                                  false,
+		`{"a":9007199254740993.0}`:                                false, // an integer however written
+		`{"a":9.007199254740993e15}`:                              false,
+		`{"a":90071992547409930e-1}`:                              false,
+		`{"a":9007199254740993.5}`:                                true, // a fraction: the nearest double
+		`{"a":0.1,"b":-0.0,"c":5e-324}`:                           true,
+		`{"a":{"b":[1,123456789012345678901234567890]}}`:          false,
+		`{"a":1e400}`:                                             false,
+		`{"a":-1E400}`:                                            false,
+		`[1e309]`:                                                 false,
 	} {
 		err := CheckNumbers([]byte(in))
 		if (err == nil) != ok {
