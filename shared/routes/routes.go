@@ -173,7 +173,8 @@ var All = []Route{
 	{Name: "instance-update", Method: "PATCH", Path: "/instance", Auth: InstanceAdmin,
 		Access: Access{Write: []string{store.InstanceTable}, SigningKey: SealKey}},
 	{Name: "instance-rotate-keys", Method: "POST", Path: "/instance/keys/rotate", Auth: InstanceAdmin,
-		Access: Access{Write: []string{store.InstanceTable}, SigningKey: SealKey}},
+		// messages: the operator event federation.key.rotated.
+		Access: Access{Write: []string{store.InstanceTable, store.MessagesTable}, SigningKey: SealKey}},
 
 	// Connections (PROTOCOL §5)
 	{Name: "connections-initiate", Method: "POST", Path: "/connections/initiate", Auth: User, Concurrency: 10,
@@ -203,9 +204,15 @@ var All = []Route{
 			SigningKey: SealKey,
 		}},
 	{Name: "connections-suspend", Method: "POST", Path: "/connections/{id}/suspend", Auth: User,
-		Access: Access{Write: []string{store.ConnectionsTable}}},
+		// messages: the operator event federation.connection.suspended.
+		Access: Access{Write: []string{store.ConnectionsTable, store.MessagesTable}}},
 	{Name: "connections-resume", Method: "POST", Path: "/connections/{id}/resume", Auth: User,
-		Access: Access{Write: []string{store.ConnectionsTable}}},
+		// Resuming syncs subscriptions (event.sync, a COMMAND) and catches the
+		// peer up from the event log (a fanout job), and records an operator event.
+		Access: Access{
+			Write: []string{store.ConnectionsTable, store.MessagesTable, store.SubscriptionsTable},
+			Send:  []string{queue.Delivery, queue.Fanout},
+		}},
 	{Name: "incoming-connect", Method: "POST", Path: "/incoming/connect", Auth: Signed,
 		Access: Access{Write: []string{store.InstanceTable, store.ConnectionsTable, store.InvitesTable, store.MessagesTable}, SigningKey: SignWithKey}},
 	{Name: "incoming-connect-response", Method: "POST", Path: "/incoming/connect/response", Auth: Signed,
@@ -237,7 +244,9 @@ var All = []Route{
 			SigningKey: SealKey,
 		}},
 	{Name: "incoming-command-response", Method: "POST", Path: "/incoming/command/response", Auth: Signed,
-		Access: Access{Write: []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable, store.AgentsTable}, SigningKey: SealKey}},
+		// subscriptions: the publisher's answer to event.subscribe/sync is
+		// recorded as the subscription's syncedAt.
+		Access: Access{Write: []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable, store.AgentsTable, store.SubscriptionsTable}, SigningKey: SealKey}},
 	{Name: "commands-list", Method: "GET", Path: "/commands", Auth: User,
 		Access: Access{Read: []string{store.MessagesTable}}},
 	{Name: "commands-get", Method: "GET", Path: "/commands/{id}", Auth: User, Concurrency: 20,
@@ -301,7 +310,8 @@ var All = []Route{
 	{Name: "events-redeliver", Method: "POST", Path: "/events/messages/{id}/redeliver", Auth: User,
 		Access: Access{Read: []string{store.ConnectionsTable}, Write: []string{store.MessagesTable}, Send: []string{queue.Delivery}}},
 	{Name: "events-replay", Method: "POST", Path: "/events/replay", Auth: User,
-		Access: Access{Read: []string{store.ConnectionsTable}, Write: []string{store.MessagesTable}, Send: []string{queue.Delivery}}},
+		// The window is counted here and sent page by page by a fanout job.
+		Access: Access{Read: []string{store.ConnectionsTable, store.SubscriptionsTable}, Write: []string{store.MessagesTable}, Send: []string{queue.Fanout}}},
 	{Name: "incoming-event", Method: "POST", Path: "/incoming/event", Auth: Signed,
 		Access: Access{
 			Read:       []string{store.SubscriptionsTable},
@@ -354,7 +364,12 @@ var All = []Route{
 			SigningKey: SealKey,
 		}},
 	{Name: "sweeper", Schedule: "rate(1 minute)",
-		Access: Access{Write: []string{store.MessagesTable}, Send: []string{queue.Delivery, queue.Ack, queue.Dispatch, queue.Fanout}}},
+		// Besides re-sending owed jobs it sends the daily event.sync.
+		Access: Access{
+			Read:  []string{store.ConnectionsTable},
+			Write: []string{store.MessagesTable, store.SubscriptionsTable},
+			Send:  []string{queue.Delivery, queue.Ack, queue.Dispatch, queue.Fanout},
+		}},
 	{Name: "agents-watch", Schedule: "rate(1 minute)",
 		Access: Access{
 			Read:   []string{store.SubscriptionsTable},
