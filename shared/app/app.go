@@ -101,6 +101,7 @@ func (a *App) sending() {
 		Messages:     st.Messages,
 		Peers:        a.Peers,
 		Self:         a.Identity,
+		URL:          cfg.Identity.URL,
 		RefetchEvery: cfg.KeyRefetchEvery,
 		Limiter:      ratelimit.New("conn", cfg.PeerRate, st.Limits, log).MeasureWith(a.Metrics, "peer"),
 		Metrics:      a.Metrics,

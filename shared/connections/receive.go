@@ -10,7 +10,6 @@ import (
 
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/identity"
-	"github.com/fedgate/fedgate/shared/ids"
 	"github.com/fedgate/fedgate/shared/incoming"
 	"github.com/fedgate/fedgate/shared/peer"
 	"github.com/fedgate/fedgate/shared/store"
@@ -32,9 +31,22 @@ func (s *Service) ReceiveConnect(ctx context.Context, raw []byte) (store.Outcome
 		return store.Outcome{}, err
 	}
 	if first, err := s.messages.FirstAnswer(ctx, "", c.env.ConnectionID, c.env.MessageID); err == nil {
-		return *first, nil // the same CONNECT again
+		return s.repeat(ctx, c, *first) // the same CONNECT again
 	}
 	return s.storeConnect(ctx, c, doc)
+}
+
+// repeat answers a CONNECT seen before with its first outcome; an invite's
+// CONNECT_RESPONSE is signed afresh, on the connection it made.
+func (s *Service) repeat(ctx context.Context, c *connect, first store.Outcome) (store.Outcome, error) {
+	if first.SignAs == "" {
+		return first, nil
+	}
+	conn, err := s.connections.GetByID(ctx, c.env.ConnectionID)
+	if err != nil {
+		return store.Outcome{}, err
+	}
+	return incoming.Seal(ctx, s.signer, conn, c.env.MessageID, first)
 }
 
 // connect is a CONNECT read and verified with the key it carries.
@@ -49,14 +61,12 @@ type connect struct {
 // readConnect runs the CONNECT's own checks: PROTOCOL §3 steps 1, 2 and 2a,
 // the bounds of its members, and its signature with the key it carries.
 func (s *Service) readConnect(ctx context.Context, raw []byte) (*connect, error) {
-	env, err := s.verifier.Parse(ctx, raw, federation.EnvConnect)
+	c := &connect{}
+	env, err := s.verifier.Parse(ctx, raw, federation.EnvConnect, &c.msg)
 	if err != nil {
 		return nil, err
 	}
-	c := &connect{env: env}
-	if err := json.Unmarshal(raw, &c.msg); err != nil {
-		return nil, federation.Invalidf("CONNECT members: %v", err)
-	}
+	c.env = env
 	if err := checkConnect(c.msg); err != nil {
 		return nil, err
 	}
@@ -122,7 +132,7 @@ func (s *Service) storeConnect(ctx context.Context, c *connect, doc *identity.Do
 		return s.connectCollision(ctx, c, err)
 	}
 	s.log.InfoContext(ctx, "inbound connection", "connectionId", conn.ID, "remoteInstanceId", conn.RemoteInstanceID, "status", conn.Status, "workspaceId", conn.WorkspaceID)
-	return answer, nil
+	return incoming.Seal(ctx, s.signer, conn, c.env.MessageID, answer)
 }
 
 // invited makes conn ACTIVE in the invite's workspace: the answer is the
@@ -134,13 +144,9 @@ func (s *Service) invited(ctx context.Context, c *connect, conn *federation.Conn
 	}
 	conn.WorkspaceID, conn.Status, conn.ConnectedAt = ws, federation.StatusActive, &now
 	selfCaps, _ := json.Marshal(c.self.Capabilities)
-	resp, err := s.signer.Sign(ctx, conn, ids.New(), federation.EnvConnectResponse, federation.ConnectResponseBody{
+	answer := incoming.SignedAnswer(http.StatusOK, federation.EnvConnectResponse, federation.ConnectResponseBody{
 		Accepted: true, PublicKey: c.self.PublicKey, Capabilities: selfCaps,
 	})
-	if err != nil {
-		return store.Outcome{}, nil, err
-	}
-	answer := store.Outcome{Status: http.StatusOK, Body: string(resp)}
 	return answer, []store.Write{s.invites.ConsumeWrite(c.msg.InviteToken, conn.ID, now)}, nil
 }
 
@@ -152,7 +158,7 @@ func (s *Service) connectCollision(ctx context.Context, c *connect, err error) (
 	switch {
 	case errors.Is(err, store.ErrPrecondition), errors.Is(err, store.ErrExists):
 		if first, ferr := s.messages.FirstAnswer(ctx, "", c.env.ConnectionID, c.env.MessageID); ferr == nil {
-			return *first, nil
+			return s.repeat(ctx, c, *first)
 		}
 		switch {
 		case errors.Is(err, store.ErrExists):
@@ -177,7 +183,8 @@ func (s *Service) ReceiveConnectResponse(ctx context.Context, raw []byte) (store
 	if err != nil {
 		return store.Outcome{}, err
 	}
-	return incoming.Respond(in, func() (store.Outcome, error) {
+	ctx = in.Traced(ctx)
+	return incoming.Respond(ctx, nil, in, func() (store.Outcome, error) {
 		if in.Conn.Direction != federation.Outbound {
 			return store.Outcome{}, federation.Conflictf("connection %s was not initiated here", in.Conn.ID)
 		}
@@ -199,7 +206,8 @@ func (s *Service) ReceiveDisconnect(ctx context.Context, raw []byte) (store.Outc
 	if err != nil {
 		return store.Outcome{}, err
 	}
-	return incoming.Respond(in, func() (store.Outcome, error) {
+	ctx = in.Traced(ctx)
+	return incoming.Respond(ctx, nil, in, func() (store.Outcome, error) {
 		if in.Conn.Status.IsLive() {
 			reason := federation.Truncate(msg.Reason, MaxReasonLen)
 			_, err := s.connections.Transition(ctx, in.Conn.WorkspaceID, in.Conn.ID, store.ConnectionChange{

@@ -102,7 +102,7 @@ func (s *Signer) Sign(ctx context.Context, to *federation.Connection, messageID,
 		return nil, err
 	}
 	unsigned, err := federation.Merge(federation.Envelope{
-		MessageID: messageID, Type: envType, InstanceID: instanceID, ToInstanceID: to.RemoteInstanceID,
+		MessageID: messageID, Type: envType, InstanceID: instanceID, ToInstanceID: to.RemoteInstanceID, ToURL: to.RemoteURL,
 		ConnectionID: to.ID, Timestamp: s.now().UnixMilli(), Traceparent: trace.Header(ctx),
 	}, body)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"github.com/fedgate/fedgate/shared/federation"
-	"github.com/fedgate/fedgate/shared/ids"
 	"github.com/fedgate/fedgate/shared/incoming"
 	"github.com/fedgate/fedgate/shared/messaging"
 	"github.com/fedgate/fedgate/shared/peer"
@@ -27,7 +26,8 @@ func (s *Service) Receive(ctx context.Context, raw []byte) (store.Outcome, error
 	if err := v.Err(); err != nil {
 		return store.Outcome{}, err
 	}
-	return incoming.Respond(in, func() (store.Outcome, error) {
+	ctx = in.Traced(ctx)
+	return incoming.Respond(ctx, s.signer, in, func() (store.Outcome, error) {
 		conn := in.Conn
 		subs, err := s.subscriptions.Active(ctx, conn.WorkspaceID, conn.ID, federation.Outbound)
 		if err != nil {
@@ -38,18 +38,14 @@ func (s *Service) Receive(ctx context.Context, raw []byte) (store.Outcome, error
 		if !received {
 			status = federation.MsgIgnored
 		}
-		ack, err := s.signer.Sign(ctx, conn, ids.Derived(conn.ID, in.MessageID, federation.EnvEventAck), federation.EnvEventAck,
-			federation.EventAckBody{CorrelationID: in.MessageID, Received: received})
-		if err != nil {
-			return store.Outcome{}, err
-		}
 		now := s.now().UTC()
 		rec := store.NewRecord(federation.Message{
 			ID: in.MessageID, WorkspaceID: conn.WorkspaceID, ConnectionID: conn.ID, MessageType: federation.TypeEvent,
 			Direction: federation.Inbound, Status: status, EventType: msg.EventType, Payload: msg.Payload,
 			ReplayOf: msg.ReplayOf, Attempts: 1, CreatedAt: now, UpdatedAt: now, DeliveredAt: &now,
 		}, "", nil, "")
-		answer := store.Outcome{Status: http.StatusOK, Body: string(ack)}
+		answer := incoming.SignedAnswer(http.StatusOK, federation.EnvEventAck,
+			federation.EventAckBody{CorrelationID: in.MessageID, Received: received})
 		if err := s.messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, rec, answer); err != nil {
 			return store.Outcome{}, err
 		}
@@ -65,7 +61,7 @@ func (s *Service) Receive(ctx context.Context, raw []byte) (store.Outcome, error
 func (s *Service) ReceiveAck(ctx context.Context, raw []byte) (store.Outcome, error) {
 	var msg federation.EventAckBody
 	return messaging.ReceiveAnswer(ctx, s.verifier, s.messages, raw, federation.EnvEventAck, federation.TypeEvent, &msg,
-		func(conn *federation.Connection, rec *store.MessageRecord) (federation.MsgStatus, error) {
+		func(ctx context.Context, conn *federation.Connection, rec *store.MessageRecord) (federation.MsgStatus, error) {
 			now := s.now().UTC()
 			updated, err := s.messages.Update(ctx, conn.WorkspaceID, rec.ID, store.MessageUpdate{
 				Step: federation.StepDeliver, Response: federation.AckResponse(msg.Received, rec.EventType),

@@ -99,6 +99,13 @@ type Connection struct {
 	Reason             string          `json:"reason,omitempty"`
 }
 
+// Clone is a copy of c that shares nothing a caller may change.
+func (c *Connection) Clone() *Connection {
+	out := *c
+	out.RemoteKeys = slices.Clone(c.RemoteKeys)
+	return &out
+}
+
 // RemoteKey returns the peer key with id keyID.
 func (c *Connection) RemoteKey(keyID string) (RemoteKey, bool) {
 	for _, k := range c.RemoteKeys {

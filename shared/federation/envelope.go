@@ -30,6 +30,9 @@ type Envelope struct {
 	Type         string `json:"type"`
 	InstanceID   string `json:"instanceId"`
 	ToInstanceID string `json:"toInstanceId"`
+	// ToURL is the recipient's url (its origin), inside the signature: an
+	// instance is its origin, so an envelope cannot be relayed to another.
+	ToURL        string `json:"toUrl"`
 	ConnectionID string `json:"connectionId"`
 	Timestamp    int64  `json:"timestamp"`
 	KeyID        string `json:"keyId,omitempty"`
@@ -44,7 +47,7 @@ func (e Envelope) Check(wantType string) error {
 	var missing []string
 	for name, v := range map[string]string{
 		"messageId": e.MessageID, "type": e.Type, "instanceId": e.InstanceID, "toInstanceId": e.ToInstanceID,
-		"connectionId": e.ConnectionID, "signature": e.Signature,
+		"toUrl": e.ToURL, "connectionId": e.ConnectionID, "signature": e.Signature,
 	} {
 		if strings.TrimSpace(v) == "" {
 			missing = append(missing, name)
@@ -59,8 +62,15 @@ func (e Envelope) Check(wantType string) error {
 	if e.Type != wantType {
 		return fmt.Errorf("type must be %s on this endpoint, not %s", wantType, e.Type)
 	}
-	if len(e.MessageID) > 100 || len(e.ConnectionID) > 100 || len(e.InstanceID) > 100 || len(e.ToInstanceID) > 100 || len(e.KeyID) > 100 {
-		return fmt.Errorf("messageId, connectionId, instanceId, toInstanceId and keyId must be at most 100 characters")
+	for _, id := range []struct{ name, v string }{
+		{"messageId", e.MessageID}, {"connectionId", e.ConnectionID}, {"instanceId", e.InstanceID}, {"toInstanceId", e.ToInstanceID},
+	} {
+		if !ValidID(id.v) {
+			return fmt.Errorf("%s must be 1 to 100 characters of A-Z a-z 0-9 . _ : -", id.name)
+		}
+	}
+	if e.KeyID != "" && !ValidID(e.KeyID) {
+		return fmt.Errorf("keyId must be 1 to 100 characters of A-Z a-z 0-9 . _ : -")
 	}
 	return nil
 }

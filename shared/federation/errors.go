@@ -26,6 +26,7 @@ const (
 	CodeLimitExceeded     Code = "limit_exceeded"
 	CodeNotFound          Code = "not_found"
 	CodeConflict          Code = "conflict"
+	CodeConnectionEnded   Code = "connection_ended"
 	CodePayloadTooLarge   Code = "payload_too_large"
 	CodeRateLimited       Code = "rate_limited"
 	CodeRemoteUnreachable Code = "remote_unreachable"

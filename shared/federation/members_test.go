@@ -51,3 +51,34 @@ func TestCheckMembers(t *testing.T) {
 		}
 	}
 }
+
+// toUrl is compared as a WHATWG origin: the same origin however it is
+// written, and nothing that is more or other than an origin.
+func TestOrigin(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://fed.example.org":      "https://fed.example.org",
+		"HTTPS://Fed.Example.ORG":      "https://fed.example.org",
+		"https://fed.example.org:443":  "https://fed.example.org",
+		"https://fed.example.org:8443": "https://fed.example.org:8443",
+		"http://127.0.0.1:8082":        "http://127.0.0.1:8082",
+		"http://127.0.0.1:80":          "http://127.0.0.1",
+		"https://bücher.example":       "https://xn--bcher-kva.example",
+		"https://[::1]:8443":           "https://[::1]:8443",
+		"https://fed.example.org/":     "",
+		"https://fed.example.org/path": "",
+		"https://user@fed.example.org": "",
+		"https://fed.example.org.":     "",
+		"https://fed.example.org?x=1":  "",
+		"ftp://fed.example.org":        "",
+		"https://":                     "",
+		"fed.example.org":              "",
+	} {
+		got, ok := Origin(in)
+		if want == "" && ok || want != "" && got != want {
+			t.Errorf("Origin(%q) = %q %v, want %q", in, got, ok, want)
+		}
+	}
+	if !SameOrigin("https://Fed.example.org:443", "https://fed.example.org") || SameOrigin("https://a.example", "https://b.example") {
+		t.Error("SameOrigin")
+	}
+}

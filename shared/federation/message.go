@@ -57,6 +57,9 @@ type Message struct {
 	// TraceID is the trace the message was made in (PROTOCOL.md §9): the
 	// same on the sender's and the receiver's record of one envelope.
 	TraceID string `json:"traceId,omitempty"`
+	// RemoteTraceID is the peer's trace an incoming envelope carried: the
+	// remote parent of TraceID, adopted only once the envelope verified.
+	RemoteTraceID string `json:"remoteTraceId,omitempty"`
 }
 
 // Attempt is one delivery attempt of an outgoing message (PROTOCOL.md §9).

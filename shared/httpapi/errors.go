@@ -23,6 +23,7 @@ var statusOf = map[federation.Code]int{
 	federation.CodeLimitExceeded:     http.StatusForbidden,
 	federation.CodeNotFound:          http.StatusNotFound,
 	federation.CodeConflict:          http.StatusConflict,
+	federation.CodeConnectionEnded:   http.StatusGone,
 	federation.CodePayloadTooLarge:   http.StatusRequestEntityTooLarge,
 	federation.CodeRateLimited:       http.StatusTooManyRequests,
 	federation.CodeRemoteUnreachable: http.StatusBadGateway,

@@ -142,9 +142,16 @@ func Handle(route routes.Route, opts Options, fn Func) LambdaHandler {
 			requestID = ids.New()
 		}
 		c := &Call{Req: &req, RequestID: requestID, Log: opts.Logger.With("requestId", requestID, "function", route.Name)}
-		// A user call continues its caller's trace or starts one; a peer's
-		// envelope carries its own (read once the body is).
-		ctx = trace.Labeled(trace.Continue(ctx, req.Headers["traceparent"]), slog.String("function", route.Name), slog.String("requestId", requestID))
+		// A user call continues its caller's trace or starts one. A peer's
+		// envelope starts one of this instance's own: the peer's traceparent
+		// is adopted, as the remote parent, only once the envelope verified
+		// (PROTOCOL.md §9), so a stranger cannot write into our traces.
+		if route.Auth == routes.Signed {
+			ctx = WithSource(trace.With(ctx, trace.New()), req.RequestContext.HTTP.SourceIP)
+		} else {
+			ctx = trace.Continue(ctx, req.Headers["traceparent"])
+		}
+		ctx = trace.Labeled(ctx, slog.String("function", route.Name), slog.String("requestId", requestID))
 		status, body, ferr := func() (status int, body any, err error) {
 			defer func() {
 				if p := recover(); p != nil {
@@ -153,9 +160,6 @@ func Handle(route routes.Route, opts Options, fn Func) LambdaHandler {
 			}()
 			if err := prepare(c, route, opts); err != nil {
 				return 0, nil, err
-			}
-			if route.Auth == routes.Signed {
-				ctx = envelopeTrace(ctx, c.body)
 			}
 			if err := limit(ctx, c, opts.Limiter); err != nil {
 				return 0, nil, err
@@ -214,22 +218,6 @@ func prepare(c *Call, route routes.Route, opts Options) error {
 	return nil
 }
 
-// envelopeTrace continues the trace a signed envelope carries in its
-// traceparent member (inside the signature, so once the envelope verifies
-// the trace is the peer's word), or keeps ctx's.
-func envelopeTrace(ctx context.Context, body []byte) context.Context {
-	var head struct {
-		Traceparent string `json:"traceparent"`
-	}
-	if json.Unmarshal(body, &head) != nil {
-		return ctx
-	}
-	if tc, ok := trace.Parse(head.Traceparent); ok {
-		return trace.With(ctx, tc)
-	}
-	return ctx
-}
-
 // limit applies the workspace's limit to a user call.
 func limit(ctx context.Context, c *Call, l Limiter) error {
 	if l == nil || c.Claims.Workspace == "" {
@@ -282,4 +270,18 @@ func ErrorResponse(e *federation.Error, requestID string) Response {
 		resp.Headers["Retry-After"] = strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds())))
 	}
 	return resp
+}
+
+type sourceKey struct{}
+
+// WithSource records the address a signed envelope came from (API Gateway's
+// sourceIp, never a header a sender writes).
+func WithSource(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, sourceKey{}, ip)
+}
+
+// Source is the address a signed envelope came from ("" outside a request).
+func Source(ctx context.Context) string {
+	ip, _ := ctx.Value(sourceKey{}).(string)
+	return ip
 }

@@ -14,15 +14,15 @@ import (
 func FuzzParse(f *testing.F) {
 	now := time.Now().UnixMilli()
 	for _, s := range []string{
-		`{"messageId":"m","type":"EVENT","instanceId":"i","toInstanceId":"me","connectionId":"c","timestamp":` + itoa(now) + `,"signature":"s"}`,
+		`{"messageId":"m","type":"EVENT","instanceId":"i","toInstanceId":"me","toUrl":"https://me.example","connectionId":"c","timestamp":` + itoa(now) + `,"signature":"s"}`,
 		`{"messageId":"m","type":"EVENT","instanceId":"i","toInstanceId":"you","connectionId":"c","timestamp":` + itoa(now) + `,"signature":"s","n":9007199254740993}`,
 		`{"type":"EVENT"}`, `[]`, `null`, `{"timestamp":"x"}`, `{"timestamp":1e400}`, ``,
 	} {
 		f.Add([]byte(s))
 	}
-	v := &Verifier{now: time.Now, self: selfID("me")}
+	v := &Verifier{now: time.Now, self: selfID("me"), origin: "https://me.example"}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		_, err := v.Parse(context.Background(), in, "EVENT")
+		_, err := v.Parse(context.Background(), in, "EVENT", &federation.EventBody{})
 		if err == nil {
 			return
 		}

@@ -106,7 +106,8 @@ func (s *Service) ReceiveCommand(ctx context.Context, raw []byte) (store.Outcome
 	if err := v.Err(); err != nil {
 		return store.Outcome{}, err
 	}
-	return incoming.Respond(in, func() (store.Outcome, error) {
+	ctx = in.Traced(ctx)
+	return incoming.Respond(ctx, s.signer, in, func() (store.Outcome, error) {
 		self, err := s.identity.Document(ctx)
 		if err != nil {
 			return store.Outcome{}, err
@@ -141,7 +142,7 @@ func (s *Service) ReceiveCommand(ctx context.Context, raw []byte) (store.Outcome
 func (s *Service) ReceiveCommandResponse(ctx context.Context, raw []byte) (store.Outcome, error) {
 	var msg federation.ResponseBody
 	return ReceiveAnswer(ctx, s.verifier, s.messages, raw, federation.EnvCommandResponse, federation.TypeCommand, &msg,
-		func(conn *federation.Connection, rec *store.MessageRecord) (federation.MsgStatus, error) {
+		func(ctx context.Context, conn *federation.Connection, rec *store.MessageRecord) (federation.MsgStatus, error) {
 			step := federation.StepComplete
 			if !msg.Success {
 				step = federation.StepAnswerFailed
@@ -179,7 +180,7 @@ type Correlated interface{ Correlates() string }
 // message of msgType it answers on its own connection, lets apply record it
 // and report the message's status, and keeps that answer for duplicates.
 func ReceiveAnswer(ctx context.Context, v *incoming.Verifier, msgs *store.Messages, raw []byte, envType, msgType string, members Correlated,
-	apply func(conn *federation.Connection, rec *store.MessageRecord) (federation.MsgStatus, error)) (store.Outcome, error) {
+	apply func(ctx context.Context, conn *federation.Connection, rec *store.MessageRecord) (federation.MsgStatus, error)) (store.Outcome, error) {
 	in, err := v.Verify(ctx, raw, envType, members)
 	if err != nil {
 		return store.Outcome{}, err
@@ -187,12 +188,14 @@ func ReceiveAnswer(ctx context.Context, v *incoming.Verifier, msgs *store.Messag
 	if members.Correlates() == "" {
 		return store.Outcome{}, federation.Invalidf("correlationId is required")
 	}
-	return incoming.Respond(in, func() (store.Outcome, error) {
+	ctx = in.Traced(ctx)
+	// The answer is unsigned: no signer is needed to repeat it.
+	return incoming.Respond(ctx, nil, in, func() (store.Outcome, error) {
 		rec, err := OutgoingOn(ctx, msgs, in.Conn, members.Correlates(), msgType)
 		if err != nil {
 			return store.Outcome{}, err
 		}
-		status, err := apply(in.Conn, rec)
+		status, err := apply(ctx, in.Conn, rec)
 		if err != nil {
 			return store.Outcome{}, err
 		}

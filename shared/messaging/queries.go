@@ -2,6 +2,7 @@ package messaging
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -106,33 +107,35 @@ func (s *Service) ReceiveQuery(ctx context.Context, raw []byte) (store.Outcome, 
 	if err := v.Err(); err != nil {
 		return store.Outcome{}, err
 	}
-	return incoming.Respond(in, func() (store.Outcome, error) {
-		if !federation.QueryAllowed(msg.Query, msg.Context) {
-			return store.Outcome{}, queryNotAllowed()
-		}
-		conn := in.Conn
-		resp, err := s.answerQuery(ctx, platform.Request{
-			WorkspaceID: conn.WorkspaceID, ConnectionID: conn.ID, RemoteInstanceID: conn.RemoteInstanceID,
-			MessageID: in.MessageID, Query: msg.Query, Context: msg.Context,
-		})
-		if err != nil {
-			s.log.WarnContext(ctx, "query backend failed", "messageId", in.MessageID, "error", err.Error())
-			resp = platform.Failure("the query could not be answered now")
-		}
-		signed, err := s.signer.Sign(ctx, conn, ids.Derived(conn.ID, in.MessageID, federation.EnvQueryResponse), federation.EnvQueryResponse,
-			federation.ResponseBody{CorrelationID: in.MessageID, Success: resp.Success, Data: resp.Data, Error: resp.Error})
-		if err != nil {
-			return store.Outcome{}, err
-		}
-		now := s.now().UTC()
-		rec := store.NewRecord(federation.Message{
-			ID: in.MessageID, WorkspaceID: conn.WorkspaceID, ConnectionID: conn.ID, MessageType: federation.TypeQuery,
-			Direction: federation.Inbound, Status: federation.MsgCompleted, Query: msg.Query, Context: msg.Context,
-			Response: &resp, Attempts: 1, CreatedAt: now, UpdatedAt: now, DeliveredAt: &now, CompletedAt: &now,
-		}, "", nil, "")
-		answer := store.Outcome{Status: http.StatusOK, Body: string(signed)}
-		return answer, s.messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, rec, answer)
+	// A QUERY has no effects, so a duplicate is answered by running it
+	// again (PROTOCOL.md §3 step 5): its answer is not kept for duplicates.
+	ctx = in.Traced(ctx)
+	if !federation.QueryAllowed(msg.Query, msg.Context) {
+		return store.Outcome{}, queryNotAllowed()
+	}
+	conn := in.Conn
+	resp, err := s.answerQuery(ctx, platform.Request{
+		WorkspaceID: conn.WorkspaceID, ConnectionID: conn.ID, RemoteInstanceID: conn.RemoteInstanceID,
+		MessageID: in.MessageID, Query: msg.Query, Context: msg.Context,
 	})
+	if err != nil {
+		s.log.WarnContext(ctx, "query backend failed", "messageId", in.MessageID, "error", err.Error())
+		resp = platform.Failure("the query could not be answered now")
+	}
+	now := s.now().UTC()
+	rec := store.NewRecord(federation.Message{
+		ID: in.MessageID, WorkspaceID: conn.WorkspaceID, ConnectionID: conn.ID, MessageType: federation.TypeQuery,
+		Direction: federation.Inbound, Status: federation.MsgCompleted, Query: msg.Query, Context: msg.Context,
+		Response: &resp, Attempts: 1, CreatedAt: now, UpdatedAt: now, DeliveredAt: &now, CompletedAt: &now,
+	}, "", nil, "")
+	err = s.messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, rec, store.Outcome{})
+	var dup *store.ErrDuplicate
+	if err != nil && !errors.As(err, &dup) && !errors.Is(err, store.ErrExists) {
+		return store.Outcome{}, err // recorded once: a duplicate is answered, not stored again
+	}
+	answer := incoming.SignedAnswer(http.StatusOK, federation.EnvQueryResponse,
+		federation.ResponseBody{CorrelationID: in.MessageID, Success: resp.Success, Data: resp.Data, Error: resp.Error})
+	return incoming.Seal(ctx, s.signer, conn, in.MessageID, answer)
 }
 
 func (s *Service) answerQuery(ctx context.Context, req platform.Request) (federation.Response, error) {

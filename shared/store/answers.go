@@ -25,6 +25,7 @@ func (r *Messages) answerPut(connID, messageID string, answer Outcome) *types.Pu
 		"pk": s(dedupePK(connID)), "sk": s(msgSK(messageID)),
 		"status":    &types.AttributeValueMemberN{Value: strconv.Itoa(answer.Status)},
 		"body":      s(answer.Body),
+		"signAs":    s(answer.SignAs),
 		"expiresAt": &types.AttributeValueMemberN{Value: strconv.FormatInt(r.now().Add(r.dedupeTTL()).Unix(), 10)},
 	}, ConditionExpression: aws.String("attribute_not_exists(pk)")}
 }
@@ -61,7 +62,9 @@ func (r *Messages) CreateIncoming(ctx context.Context, ws, connID, messageID str
 		}
 		return nil
 	}
-	rec.Answer = &answer
+	if answer.Status != 0 {
+		rec.Answer = &answer // a zero outcome: nothing to repeat (a QUERY is run again)
+	}
 	for _, id := range []string{messageID, CollisionID(connID, messageID)} {
 		rec.ID = id
 		err := r.Create(ctx, rec)

@@ -67,10 +67,14 @@ type MessageRecord struct {
 // message's item must stay well within DynamoDB's 400 KB).
 const MaxAttemptLog = 50
 
-// Outcome is the first response given to an incoming envelope.
+// Outcome is the first answer given to an incoming envelope, repeated to
+// its duplicates. A signed answer is kept unsigned — its members, and the
+// envelope type SignAs to sign them as — and signed afresh each time it is
+// sent (incoming.Seal), so a late duplicate gets an answer still fresh.
 type Outcome struct {
 	Status int    `json:"status"`
 	Body   string `json:"body"`
+	SignAs string `json:"signAs,omitempty"`
 }
 
 // NewRecord prepares a record for m: an outgoing one sends envelopeType with
@@ -114,6 +118,7 @@ type messageItem struct {
 	DeadlineAt     string     `json:"deadlineAt,omitempty"`
 	AnswerStatus   int        `json:"answerStatus,omitempty"`
 	AnswerBody     string     `json:"answerBody,omitempty"`
+	AnswerSignAs   string     `json:"answerSignAs,omitempty"`
 	DeadLetteredAt *time.Time `json:"deadLetteredAt,omitempty"`
 	HeldMs         int64      `json:"heldMs,omitempty"`
 	// AttemptLog is appended by the update that records each attempt's
@@ -154,7 +159,7 @@ func (r *Messages) item(rec *MessageRecord) messageItem {
 		it.DeadlineKey, it.DeadlineAt = deadlineKey, msTime(*rec.Deadline)
 	}
 	if rec.Answer != nil {
-		it.AnswerStatus, it.AnswerBody = rec.Answer.Status, rec.Answer.Body
+		it.AnswerStatus, it.AnswerBody, it.AnswerSignAs = rec.Answer.Status, rec.Answer.Body, rec.Answer.SignAs
 	}
 	return it
 }
@@ -181,7 +186,7 @@ func (it messageItem) record() *MessageRecord {
 		rec.Deadline = &d
 	}
 	if it.AnswerStatus != 0 {
-		rec.Answer = &Outcome{Status: it.AnswerStatus, Body: it.AnswerBody}
+		rec.Answer = &Outcome{Status: it.AnswerStatus, Body: it.AnswerBody, SignAs: it.AnswerSignAs}
 	}
 	return rec
 }
@@ -220,6 +225,9 @@ func (r *Messages) put(ctx context.Context, rec *MessageRecord) (*types.Put, err
 func stamp(ctx context.Context, rec *MessageRecord) {
 	if rec.TraceID == "" {
 		rec.TraceID = trace.From(ctx).ID()
+	}
+	if rec.RemoteTraceID == "" {
+		rec.RemoteTraceID = trace.Remote(ctx).ID()
 	}
 }
 

@@ -230,3 +230,22 @@ func Label(ctx context.Context, key string) string {
 	}
 	return ""
 }
+
+type remoteKey struct{}
+
+// WithRemote records a peer's trace as the remote parent of ctx's own trace
+// (PROTOCOL.md §9): the receiver's work keeps its own trace id, and names
+// the peer's as remoteTraceId on its log lines and stored messages, so one
+// event is followed across instances without a peer writing into ours.
+func WithRemote(ctx context.Context, remote Context) context.Context {
+	if remote.IsZero() {
+		return ctx
+	}
+	return Labeled(context.WithValue(ctx, remoteKey{}, remote), slog.String("remoteTraceId", remote.ID()))
+}
+
+// Remote is the remote parent recorded in ctx (zero when none).
+func Remote(ctx context.Context) Context {
+	c, _ := ctx.Value(remoteKey{}).(Context)
+	return c
+}
