@@ -17,6 +17,10 @@ import (
 	"github.com/fedgate/fedgate/shared/localaws/awstest"
 )
 
+// These tests run the poller against moto through the real SDK: delays and
+// visibility timeouts pass on moto's real clock, which a testing/synctest
+// bubble cannot fake, so they wait on conditions with deadlines instead.
+
 func createQueue(t *testing.T, client *sqs.Client, name string, attrs map[string]string) (url, arn string) {
 	t.Helper()
 	ctx := context.Background()
@@ -183,7 +187,7 @@ func TestPollerConcurrency(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	release := make(chan struct{})
+	release, slowRuns := make(chan struct{}), make(chan struct{})
 	var mu sync.Mutex
 	fast, running, most := 0, 0, 0
 	p := &Poller{
@@ -196,10 +200,11 @@ func TestPollerConcurrency(t *testing.T) {
 			mu.Unlock()
 			defer func() { mu.Lock(); running--; mu.Unlock() }()
 			if ev.Records[0].Body == "slow" {
+				close(slowRuns)
 				<-release
 				return events.SQSEventResponse{}, nil
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond) // some work, so that fast batches overlap
 			mu.Lock()
 			fast++
 			mu.Unlock()
@@ -208,7 +213,11 @@ func TestPollerConcurrency(t *testing.T) {
 	}
 	send("slow")
 	go p.Run(ctx)
-	time.Sleep(300 * time.Millisecond)
+	select {
+	case <-slowRuns:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the slow batch was not handed out")
+	}
 	for range 6 {
 		send("fast")
 	}
@@ -260,7 +269,9 @@ func TestPollerKeepsARunningBatchInvisible(t *testing.T) {
 	}
 	go p.Run(ctx)
 	<-finished
-	time.Sleep(2 * time.Second) // long enough for a wrongly visible message to come back
+	// Nothing to wait on: a message wrongly visible again would be received
+	// within moto's real clock, which a synctest bubble cannot fake.
+	time.Sleep(2 * time.Second)
 	cancel()
 	mu.Lock()
 	defer mu.Unlock()
