@@ -39,7 +39,9 @@ CDKFLAGS := --no-notices
 # the RIE test builds (tests/rie_test.go): one build configuration, so a first
 # run compiles the standard library, the AWS SDK and the CDK bindings once
 # (go vet type-checks against the same compiled packages). withmoto is built
-# -race only to reuse them.
+# -race only to reuse them. make test names ./tests first: go test builds and
+# starts packages in the order given, and the end-to-end tests, which mostly
+# wait on moto_server, then run while the rest (the CDK bindings) compiles.
 RACE     := -race
 WITHMOTO := $(GO) run $(RACE) ./infra/local/cmd/withmoto --
 
@@ -70,7 +72,7 @@ conformance: cli ## run the protocol conformance suite: make conformance TARGET=
 .PHONY: test
 test: lint $(RIE) ## all tests with -race (unit, moto, infra, RIE smoke, end-to-end), short fuzzing, coverage of shared/
 	@mkdir -p $(BUILD)
-	FEDGATE_RIE=$(RIE) $(WITHMOTO) $(GO) test $(RACE) -count=1 -timeout 20m -coverpkg=./shared/... -coverprofile=$(BUILD)/cover.out ./...
+	FEDGATE_RIE=$(RIE) $(WITHMOTO) $(GO) test $(RACE) -count=1 -timeout 20m -coverpkg=./shared/... -coverprofile=$(BUILD)/cover.out ./tests ./...
 	$(GO) test ./shared/signing -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(TESTFUZZ) -parallel 1
 	$(GO) test ./shared/signing -run '^$$' -fuzz '^FuzzCanonicalize$$' -fuzztime $(TESTFUZZ) -parallel 1
 	$(GO) test ./shared/incoming -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(TESTFUZZ) -parallel 1

@@ -94,9 +94,10 @@ type Instance struct {
 	// that may change a table; saved is its value at the last save.
 	writes, saved atomic.Int64
 
-	mu     sync.Mutex
-	server *http.Server
-	done   chan struct{}
+	mu       sync.Mutex
+	listener net.Listener // the first Up's, when the port was picked
+	server   *http.Server
+	done     chan struct{}
 }
 
 // Cluster is a set of instances sharing one moto_server.
@@ -134,18 +135,32 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	return c, nil
 }
 
-func (c *Cluster) startInstance(ctx, runCtx context.Context, spec InstanceSpec) (*Instance, error) {
+func (c *Cluster) startInstance(ctx, runCtx context.Context, spec InstanceSpec) (_ *Instance, err error) {
 	if spec.Prefix == "" {
 		spec.Prefix = spec.Name + "-"
 	}
-	if spec.Port == 0 {
-		port, err := localaws.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		spec.Port = port
-	}
 	inst := &Instance{Spec: spec}
+	if spec.Port == 0 {
+		// Listen now and keep the listener for Up: a port found free and
+		// closed again could be taken (a neighbour test's instance, an
+		// outgoing connection) before the instance listened on it.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+		addr, ok := l.Addr().(*net.TCPAddr)
+		if !ok {
+			l.Close()
+			return nil, errors.New("listen: not a TCP address")
+		}
+		inst.Spec.Port, inst.listener = addr.Port, l
+		spec = inst.Spec
+		defer func() {
+			if err != nil && inst.listener != nil {
+				inst.listener.Close()
+			}
+		}()
+	}
 	awsCfg := localaws.Config(c.opts.Endpoint)
 	awsCfg.APIOptions = append(awsCfg.APIOptions, countWrites(&inst.writes))
 	keyID, err := createKMSKey(ctx, kms.NewFromConfig(awsCfg), spec.Name)
@@ -341,9 +356,13 @@ func (i *Instance) Up() error {
 	if i.server != nil {
 		return nil
 	}
-	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", i.Spec.Port))
-	if err != nil {
-		return fmt.Errorf("listen on %d: %w", i.Spec.Port, err)
+	l := i.listener
+	i.listener = nil
+	if l == nil {
+		var err error
+		if l, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", i.Spec.Port)); err != nil {
+			return fmt.Errorf("listen on %d: %w", i.Spec.Port, err)
+		}
 	}
 	srv := &http.Server{Handler: i.gateway, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
