@@ -11,8 +11,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/fedgate/fedgate/shared/localaws/awstest"
 )
@@ -277,5 +279,51 @@ func TestPollerKeepsARunningBatchInvisible(t *testing.T) {
 	defer mu.Unlock()
 	if calls != 1 {
 		t.Fatalf("the message was handled %d times, want once", calls)
+	}
+}
+
+// A poller waiting in a 20 s long poll on an empty queue stops as soon as its
+// context ends (the runner's Stop), as the call is cancelled with it.
+func TestPollerStopsDuringALongPoll(t *testing.T) {
+	polling := make(chan struct{}, 1)
+	client := sqs.NewFromConfig(awstest.Config(t), func(o *sqs.Options) {
+		o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
+			return s.Finalize.Add(middleware.FinalizeMiddlewareFunc("signalReceive",
+				func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+					if awsmiddleware.GetOperationName(ctx) == "ReceiveMessage" {
+						select {
+						case polling <- struct{}{}:
+						default:
+						}
+					}
+					return next.HandleFinalize(ctx, in)
+				}), middleware.After)
+		})
+	})
+	url, arn := createQueue(t, client, awstest.Prefix(t)+"empty", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := &Poller{
+		SQS: client, QueueURL: url, QueueARN: arn, Visibility: time.Second,
+		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Handler: func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
+			return events.SQSEventResponse{}, nil
+		},
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Run(ctx)
+	}()
+	select {
+	case <-polling:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the poller did not poll")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the poller did not stop within 3 s of its context ending")
 	}
 }
