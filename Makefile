@@ -35,7 +35,15 @@ RIE_VER := v0.0.0-20261030222936-bef5c4ba774d
 CDK     := $(TOOLS)/node_modules/.bin/cdk
 CDKFLAGS := --no-notices
 
-WITHMOTO := $(GO) run ./infra/local/cmd/withmoto --
+# lint, unit and test build with the race detector, and so do the bootstraps
+# the RIE test builds (tests/rie_test.go): one build configuration, so a first
+# run compiles the standard library, the AWS SDK and the CDK bindings once
+# (go vet type-checks against the same compiled packages). withmoto is built
+# -race only to reuse them. make test names ./tests first: go test builds and
+# starts packages in the order given, and the end-to-end tests, which mostly
+# wait on moto_server, then run while the rest (the CDK bindings) compiles.
+RACE     := -race
+WITHMOTO := $(GO) run $(RACE) ./infra/local/cmd/withmoto --
 
 # make clients: the client generators a user of the OpenAPI document would
 # run, at pinned versions. The Go generators are installed per version (a new
@@ -51,7 +59,7 @@ OPENAPI_TS       := $(CLIENTS)/node_modules/.bin/openapi-typescript
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 .PHONY: dev
 dev: ## run moto_server, hub on :8081 and spoke on :8082 (state in .local/)
@@ -91,13 +99,17 @@ conformance: cli ## run the protocol conformance suite: make conformance TARGET=
 	$(BUILD)/fedgate conformance --target '$(TARGET)' --token '$(TOKEN)' $(ARGS)
 
 .PHONY: test
-test: lint clients $(RIE) ## lint, clients, then all tests (unit, moto, infra, RIE smoke, end-to-end), short fuzzing, coverage of shared/
+test: lint clients $(RIE) ## lint, clients, then all tests with -race (unit, moto, infra, RIE smoke, end-to-end), short fuzzing, coverage of shared/
 	@mkdir -p $(BUILD)
-	FEDGATE_RIE=$(RIE) $(WITHMOTO) $(GO) test -count=1 -timeout 20m -coverpkg=./shared/... -coverprofile=$(BUILD)/cover.out ./...
+	FEDGATE_RIE=$(RIE) $(WITHMOTO) $(GO) test $(RACE) -count=1 -timeout 20m -coverpkg=./shared/... -coverprofile=$(BUILD)/cover.out ./tests ./...
 	$(GO) test ./shared/signing -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(TESTFUZZ) -parallel 1
 	$(GO) test ./shared/signing -run '^$$' -fuzz '^FuzzCanonicalize$$' -fuzztime $(TESTFUZZ) -parallel 1
 	$(GO) test ./shared/incoming -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(TESTFUZZ) -parallel 1
 	@$(GO) tool cover -func=$(BUILD)/cover.out | tail -n 1 | awk '{print "coverage of shared/...: " $$3}'
+
+.PHONY: unit
+unit: ## the tests that need no local AWS server (go test -short: they skip), with -race; starts nothing
+	$(GO) test $(RACE) -short ./...
 
 .PHONY: lint
 lint: ## go.mod/go.sum tidy, gofmt check and go vet
@@ -106,7 +118,7 @@ lint: ## go.mod/go.sum tidy, gofmt check and go vet
 	  echo "$$diff"; echo "lint: go.mod/go.sum are not tidy (diff above): run 'go mod tidy' and commit the result"; exit 1; fi
 	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
+	$(GO) vet $(RACE) ./...
 
 .PHONY: build
 build: $(addprefix $(BUILD)/,$(addsuffix /bootstrap,$(FUNCTIONS))) ## every function as build/<name>/bootstrap (linux/arm64)

@@ -59,6 +59,7 @@ func agents(t *testing.T, hub *local.Instance, tok, conn string) []federation.Ag
 }
 
 func TestAgentSpawnStatusKill(t *testing.T) {
+	t.Parallel()
 	sim := &orchestrator.Simulator{APIKey: simKey, MaxConcurrent: 5, SpawnDelay: 300 * time.Millisecond, RunTime: time.Second}
 	hub, _, conn := agentCluster(t, sim, simKey, nil)
 	tok := token(t, "ws-hub")
@@ -122,6 +123,7 @@ func TestAgentSpawnStatusKill(t *testing.T) {
 }
 
 func TestAgentSpawnRetriedAtTheLimit(t *testing.T) {
+	t.Parallel()
 	sim := &orchestrator.Simulator{APIKey: simKey, MaxConcurrent: 1, SpawnDelay: 100 * time.Millisecond, RunTime: time.Hour}
 	hub, _, conn := agentCluster(t, sim, simKey, nil)
 	tok := token(t, "ws-hub")
@@ -150,6 +152,7 @@ func TestAgentSpawnRetriedAtTheLimit(t *testing.T) {
 }
 
 func TestAgentFailures(t *testing.T) {
+	t.Parallel()
 	sim := &orchestrator.Simulator{APIKey: simKey, SpawnDelay: time.Second, RunTime: time.Hour}
 	hub, spoke, conn := agentCluster(t, sim, "wrong-key", func(name string, c *config.Config) {
 		if name == "spoke" {
@@ -205,6 +208,7 @@ func TestAgentFailures(t *testing.T) {
 }
 
 func TestAgentOrchestratorDown(t *testing.T) {
+	t.Parallel()
 	sim := &orchestrator.Simulator{APIKey: simKey}
 	srv := httptest.NewServer(sim)
 	srv.Close() // nothing listens there
@@ -232,6 +236,7 @@ func TestAgentOrchestratorDown(t *testing.T) {
 // connection, and the spoke's agents-watch pushes status changes: GET /agents
 // follows the orchestrator without anyone asking for agent.status.
 func TestAgentStatusPushedToTheHub(t *testing.T) {
+	t.Parallel()
 	sim := &orchestrator.Simulator{APIKey: simKey, SpawnDelay: 300 * time.Millisecond, RunTime: 700 * time.Millisecond}
 	hub, spoke, conn := agentCluster(t, sim, simKey, nil)
 	tok := token(t, "ws-hub")

@@ -84,6 +84,7 @@ func wantCode(t *testing.T, r cliRun, code int, what string) {
 // Every command of the CLI against live hub and spoke instances, with the
 // documented exit codes.
 func TestCLI(t *testing.T) {
+	t.Parallel()
 	sim := &orchestrator.Simulator{APIKey: simKey, MaxConcurrent: 5}
 	simSrv := httptest.NewServer(sim)
 	t.Cleanup(simSrv.Close)

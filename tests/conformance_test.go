@@ -40,6 +40,7 @@ func runConformance(t *testing.T, target string, sections ...string) *conformanc
 
 // The conformance suite passes against a fedgate spoke.
 func TestConformanceOfASpoke(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "spoke")
 	report := runConformance(t, c.Instances["spoke"].URL)
 	if report.Failed > 0 || report.Passed < 40 {
@@ -50,6 +51,7 @@ func TestConformanceOfASpoke(t *testing.T) {
 
 // Without --dev the suite refuses a target on http or loopback.
 func TestConformanceRefusesADevTargetWithoutDev(t *testing.T) {
+	t.Parallel()
 	_, err := conformance.Run(context.Background(), conformance.Options{Target: "http://127.0.0.1:1", Token: "x"})
 	if err == nil || !strings.Contains(err.Error(), "--dev") {
 		t.Fatalf("err %v", err)
@@ -80,6 +82,7 @@ func brokenTarget(t *testing.T, spokeURL string, breakAnswer func(req *http.Requ
 
 // A target that breaks the protocol fails the suite, naming the check.
 func TestConformanceCatchesBrokenTargets(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "spoke")
 	spoke := c.Instances["spoke"].URL
 	tests := []struct {

@@ -12,6 +12,7 @@ import (
 )
 
 func TestHandshakeAcceptAndDisconnect(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke")
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
 	hubTok, spokeTok := token(t, "ws-hub"), token(t, "default")
@@ -79,6 +80,7 @@ func TestHandshakeAcceptAndDisconnect(t *testing.T) {
 }
 
 func TestHubDisconnectAndReject(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke")
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
 	hubTok, spokeTok := token(t, "ws-hub"), token(t, "default")
@@ -108,6 +110,7 @@ func TestHubDisconnectAndReject(t *testing.T) {
 }
 
 func TestInviteHandshake(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke")
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
 	spokeAdmin := token(t, "ws-team", routes.ScopeAdmin)
@@ -167,6 +170,7 @@ func TestInviteHandshake(t *testing.T) {
 }
 
 func TestConcurrentAcceptsOneWins(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke")
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
 	hubTok, spokeTok := token(t, "ws-hub"), token(t, "default")
@@ -201,6 +205,7 @@ func TestConcurrentAcceptsOneWins(t *testing.T) {
 }
 
 func TestWorkspaceIsolation(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke")
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
 	tokA, tokB := token(t, "ws-a"), token(t, "ws-b")
@@ -239,6 +244,7 @@ func TestWorkspaceIsolation(t *testing.T) {
 }
 
 func TestSuspendResume(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke")
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
 	hubTok := token(t, "ws-hub")

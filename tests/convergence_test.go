@@ -57,6 +57,7 @@ func inboundSeqs(t *testing.T, inst *local.Instance, tok string) map[int]int {
 // suspension and resume, event.sync makes the publisher's set equal to the
 // subscriber's, whatever it held meanwhile.
 func TestSubscriptionsConverge(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke")
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
 	hubTok, spokeTok := token(t, "ws-hub"), token(t, "default")
@@ -111,6 +112,7 @@ func TestSubscriptionsConverge(t *testing.T) {
 // resume, each exactly once; an event published before the subscription
 // reached the publisher is recovered by replay from the event log.
 func TestCatchUpAndReplay(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke")
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
 	hubTok, spokeTok := token(t, "ws-hub"), token(t, "default")
@@ -165,6 +167,7 @@ func TestCatchUpAndReplay(t *testing.T) {
 // A peer that answers 202 and never sends the EVENT_ACK gets the event
 // again after the ACK deadline (2 s here; an hour by default).
 func TestAckDeadline(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub")
 	hub := c.Instances["hub"]
 	mallory := newHostilePeer(t)
@@ -203,6 +206,7 @@ func TestAckDeadline(t *testing.T) {
 // The same messageId on two connections is two messages, each answered as
 // its own (duplicates are per connection).
 func TestSameMessageIDOnTwoConnections(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub")
 	hub := c.Instances["hub"]
 	hubID := instanceID(t, hub)
@@ -239,6 +243,7 @@ func TestSameMessageIDOnTwoConnections(t *testing.T) {
 // When an open circuit's wait is over exactly one delivery probes the peer;
 // the others wait for its outcome.
 func TestHalfOpenSingleProbe(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub")
 	hub := c.Instances["hub"]
 	mallory := newHostilePeer(t)

@@ -77,6 +77,7 @@ func eventMessages(t *testing.T, inst *local.Instance, tok, query string) []fede
 }
 
 func TestEventSubscriptionsFilterAndAck(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke")
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
 	hubTok, spokeTok := token(t, "ws-hub"), token(t, "default")
@@ -131,6 +132,7 @@ func TestEventSubscriptionsFilterAndAck(t *testing.T) {
 }
 
 func TestEventToUnsubscribedTypeIsIgnored(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke")
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
 	hubTok, spokeTok := token(t, "ws-hub"), token(t, "default")
@@ -182,6 +184,7 @@ func deliveryStatus(t *testing.T, hub *local.Instance, tok string) map[string]fe
 }
 
 func TestFanOutWithOnePeerDown(t *testing.T) {
+	t.Parallel()
 	hub, spokes, conns := threeSpokes(t, fastRetries)
 	hubTok := token(t, "ws-hub")
 	spokes[2].Down()
@@ -205,6 +208,7 @@ func TestFanOutWithOnePeerDown(t *testing.T) {
 }
 
 func TestFanOutBudgetSpent(t *testing.T) {
+	t.Parallel()
 	hub, spokes, conns := threeSpokes(t, func(name string, c *config.Config) {
 		fastRetries(name, c)
 		c.Retry.MaxAttempts = 3
@@ -232,6 +236,7 @@ func TestFanOutBudgetSpent(t *testing.T) {
 }
 
 func TestFanOutManyEventsNoDuplicates(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("600 deliveries through moto_server")
 	}
@@ -311,6 +316,7 @@ func TestFanOutManyEventsNoDuplicates(t *testing.T) {
 }
 
 func TestUnsubscribeResubscribeAndReplay(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke")
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
 	hubTok, spokeTok := token(t, "ws-hub"), token(t, "default")
@@ -410,6 +416,7 @@ func publishDryRun(t *testing.T, hub *local.Instance) (string, int) {
 }
 
 func TestEventsBadInput(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke")
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
 	hubTok, spokeTok := token(t, "ws-hub"), token(t, "default")
@@ -465,6 +472,7 @@ func TestEventsBadInput(t *testing.T) {
 // A receiver that answered 202 acknowledges later at /incoming/event/ack:
 // the delivery becomes DELIVERED only on that verified ACK.
 func TestLateEventAck(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke")
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
 	hubTok := token(t, "ws-hub")

@@ -59,7 +59,9 @@ type eventPosted struct {
 // hub's 10 s timeout — delays no one: a subscriber that answers at once has
 // all 40 events within 20 s of the last publish while the slow one is still
 // receiving them, and no more than 20 deliveries are in flight to the slow
-// one at any moment (PEER_IN_FLIGHT).
+// one at any moment (PEER_IN_FLIGHT). Not parallel: it times deliveries,
+// which the other tests' load on moto would slow (sequential tests run
+// before the parallel ones, alone).
 func TestSlowPeerDelaysNoOne(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -123,6 +125,7 @@ func TestSlowPeerDelaysNoOne(t *testing.T) {
 // 5 s — neither that event nor another published meanwhile — and is not
 // counted as failing: its circuit stays closed, with no failure recorded.
 func TestPeerRetryAfterPacesTheHub(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub")
 	hub := c.Instances["hub"]
 	hubTok := token(t, "ws-hub")
@@ -173,6 +176,7 @@ func TestPeerRetryAfterPacesTheHub(t *testing.T) {
 // is 10/s with a burst of 20 here, so a slow machine floods it too; the
 // defaults, 50/s and 100, are the configuration's.)
 func TestIncomingFloodIsRateLimited(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, func(name string, cfg *config.Config) {
 		fastRetries(name, cfg)
 		cfg.PeerRate = ratelimit.Rule{Rate: 10, Burst: 20}
@@ -244,7 +248,8 @@ func TestIncomingFloodIsRateLimited(t *testing.T) {
 }
 
 // A workspace's users beyond their limit meet 429 rate_limited with
-// Retry-After before anything runs; another workspace is unaffected.
+// Retry-After before anything runs; another workspace is unaffected. Not
+// parallel: its 25 calls must fit in one 5 s window.
 func TestWorkspaceCallsAreRateLimited(t *testing.T) {
 	rule := ratelimit.Rule{Rate: 2, Burst: 10}
 	c := clusterWith(t, func(name string, cfg *config.Config) {

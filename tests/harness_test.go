@@ -52,6 +52,8 @@ func cluster(t *testing.T, stateDir string, names ...string) *local.Cluster {
 	c, err := local.Start(context.Background(), local.Options{
 		Endpoint: awstest.Endpoint(t), StateDir: stateDir, Instances: specs,
 		Auth: testAuth, Logger: slog.New(slog.NewJSONHandler(w, nil)),
+		ScheduleEvery: 5 * time.Second, // the runner's old default, which these tests were written against
+		Teardown:      true,
 	})
 	if err != nil {
 		t.Fatal(err)

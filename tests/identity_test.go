@@ -15,6 +15,7 @@ import (
 // directory keeps both (moto_server starts empty each time, so this goes
 // through the runner's state files and a fresh KMS key).
 func TestInstancesKeepIdentityAcrossRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	docs := map[string]identity.Document{}
 	c := cluster(t, dir, "hub", "spoke")
@@ -62,6 +63,7 @@ func TestInstancesKeepIdentityAcrossRestart(t *testing.T) {
 }
 
 func TestGatewayErrors(t *testing.T) {
+	t.Parallel()
 	c := cluster(t, "", "hub")
 	hub := c.Instances["hub"]
 	admin := token(t, "ws-1", routes.ScopeInstance)

@@ -15,6 +15,7 @@ import (
 // Every /incoming/* route refuses bad envelopes with the PROTOCOL code and
 // stores nothing: no message, no de-duplication record, no state change.
 func TestIncomingRejectsBadEnvelopes(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke", "other")
 	hub, spoke, other := c.Instances["hub"], c.Instances["spoke"], c.Instances["other"]
 	hubTok, spokeTok := token(t, "ws-hub"), token(t, "default")
@@ -101,6 +102,7 @@ func TestIncomingRejectsBadEnvelopes(t *testing.T) {
 }
 
 func TestForgedAndBogusConnects(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke", "mallory")
 	hub, spoke, mallory := c.Instances["hub"], c.Instances["spoke"], c.Instances["mallory"]
 	spokeTok := token(t, "default")
@@ -163,6 +165,7 @@ func TestForgedAndBogusConnects(t *testing.T) {
 // The spoke is down while the hub disconnects: the DISCONNECT is retried
 // and arrives once the spoke is back.
 func TestDisconnectRetriedWhileSpokeDown(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke")
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
 	hubTok, spokeTok := token(t, "ws-hub"), token(t, "default")

@@ -80,6 +80,7 @@ func messagingCluster(t *testing.T, p *platform, tweak func(name string, c *conf
 }
 
 func TestQueryRoundTrip(t *testing.T) {
+	t.Parallel()
 	p := newPlatform(t)
 	hub, spoke, conn := messagingCluster(t, p, nil)
 	hubTok, spokeTok := token(t, "ws-hub"), token(t, "default")
@@ -144,6 +145,7 @@ func TestQueryRoundTrip(t *testing.T) {
 }
 
 func TestCommandCompletes(t *testing.T) {
+	t.Parallel()
 	p := newPlatform(t)
 	hub, spoke, conn := messagingCluster(t, p, nil)
 	hubTok, spokeTok := token(t, "ws-hub"), token(t, "default")
@@ -190,6 +192,7 @@ func TestCommandCompletes(t *testing.T) {
 }
 
 func TestCommandTimesOut(t *testing.T) {
+	t.Parallel()
 	p := newPlatform(t)
 	hub, _, conn := messagingCluster(t, p, func(name string, c *config.Config) {
 		if name == "hub" {
@@ -212,10 +215,13 @@ func TestCommandTimesOut(t *testing.T) {
 }
 
 func TestRetryWhileDownThenDeliveredOnce(t *testing.T) {
+	t.Parallel()
 	p := newPlatform(t)
 	hub, spoke, conn := messagingCluster(t, p, func(name string, c *config.Config) {
-		// Waits long enough that a slow moto call cannot blur them: 0.5, 1, 2 s ceilings.
-		c.Retry.BaseDelay, c.Retry.MaxDelay = 500*time.Millisecond, 4*time.Second
+		// Waits long enough that a slow moto call cannot blur them: 2, 4, 8 s
+		// ceilings (with 0.5 s, a parallel make test once stamped a message
+		// 0.4 s after computing its wait).
+		c.Retry.BaseDelay, c.Retry.MaxDelay = 2*time.Second, 8*time.Second
 	})
 	hubTok, spokeTok := token(t, "ws-hub"), token(t, "default")
 	spoke.Down()
@@ -258,6 +264,7 @@ func TestRetryWhileDownThenDeliveredOnce(t *testing.T) {
 }
 
 func TestDuplicateJobsAndEnvelopes(t *testing.T) {
+	t.Parallel()
 	p := newPlatform(t)
 	hub, spoke, conn := messagingCluster(t, p, nil)
 	hubTok, spokeTok := token(t, "ws-hub"), token(t, "default")
@@ -296,6 +303,7 @@ func TestDuplicateJobsAndEnvelopes(t *testing.T) {
 }
 
 func TestRetryBudgetSpentGoesToDLQ(t *testing.T) {
+	t.Parallel()
 	p := newPlatform(t)
 	hub, spoke, conn := messagingCluster(t, p, func(name string, c *config.Config) {
 		if name == "hub" {

@@ -45,6 +45,7 @@ func publishTraced(t *testing.T, hub *local.Instance, tok, traceparent string, p
 // id inside the signed envelope, and both instances' records of the event
 // carry it: one event is followed from publish to the other's store.
 func TestTraceAcrossInstances(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke")
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
 	hubTok, spokeTok := token(t, "ws-hub"), token(t, "default")
@@ -108,6 +109,7 @@ func attempts(t *testing.T, inst *local.Instance, tok, path string) []federation
 // http and the start of the answer; to a port nobody listens on, class
 // connect; to a peer whose EVENT_ACK does not verify, class signature.
 func TestAttemptRecords(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub")
 	hub := c.Instances["hub"]
 	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
@@ -210,6 +212,7 @@ func TestAttemptRecords(t *testing.T) {
 // sees the workspace's (a connection suspended and resumed), an instance admin the
 // instance's too (a key rotation); nobody else sees either.
 func TestOperatorEventsEndpoint(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke")
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
 	hubTok, spokeTok := token(t, "ws-hub"), token(t, "default")

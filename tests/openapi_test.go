@@ -124,6 +124,7 @@ func (v validatingTransport) RoundTrip(req *http.Request) (*http.Response, error
 // The document a live instance serves is the one built from this source,
 // naming the instance as its server, and it answers by its own description.
 func TestOpenAPIServedByAnInstance(t *testing.T) {
+	t.Parallel()
 	c := cluster(t, "", "hub")
 	hub := c.Instances["hub"]
 	r := call(t, hub, "GET", "/openapi.json", "", nil)

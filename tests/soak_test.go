@@ -15,6 +15,7 @@ import (
 // doubled jobs end with every event exactly once at every receiver, nothing
 // pending, and the subscriptions equal on both sides.
 func TestSoakShort(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("the soak takes a minute or two")
 	}

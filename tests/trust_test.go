@@ -17,6 +17,7 @@ import (
 // Envelopes name their recipient: a CONNECT the hub sent to Mallory cannot
 // be forwarded to the spoke, and an envelope naming no recipient is refused.
 func TestForwardedConnectAndMissingRecipient(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke")
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
 	mallory := newHostilePeer(t)
@@ -50,6 +51,7 @@ func TestForwardedConnectAndMissingRecipient(t *testing.T) {
 // A peer of another connection and workspace cannot read or kill an agent
 // the spoke runs for the hub, not even by reusing the hub's spawn messageId.
 func TestAgentsBelongToTheirConnection(t *testing.T) {
+	t.Parallel()
 	sim := &orchestrator.Simulator{APIKey: simKey, MaxConcurrent: 5, SpawnDelay: 200 * time.Millisecond, RunTime: time.Minute}
 	hub, spoke, conn := agentCluster(t, sim, simKey, nil)
 	hubTok := token(t, "ws-hub")
@@ -113,6 +115,7 @@ func TestAgentsBelongToTheirConnection(t *testing.T) {
 // Credentials never cross, however a query spells them; numbers that
 // cannot be signed faithfully are refused where they enter.
 func TestDenyListAndNumbers(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke")
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
 	hubTok := token(t, "ws-hub")
@@ -160,6 +163,7 @@ func TestDenyListAndNumbers(t *testing.T) {
 // A peer is bounded in what it can make this instance store: its identity
 // document, the CONNECTs it repeats or collides with, its subscriptions.
 func TestConnectBoundsAndCollisions(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke")
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
 	spokeTok := token(t, "default")
@@ -201,6 +205,7 @@ func TestConnectBoundsAndCollisions(t *testing.T) {
 // with it any more; one that rotates is still understood at once, even
 // when its first message under the new key is an EVENT_ACK.
 func TestPeerKeys(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub")
 	hub := c.Instances["hub"]
 	hubTok := token(t, "ws-m")
@@ -264,6 +269,7 @@ func TestPeerKeys(t *testing.T) {
 
 // A connection holds at most 100 active subscriptions in each direction.
 func TestSubscriptionLimit(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub")
 	hub := c.Instances["hub"]
 	mallory := newHostilePeer(t)
@@ -287,6 +293,7 @@ func TestSubscriptionLimit(t *testing.T) {
 // A peer's DISCONNECT reaches a connection suspended here: the two sides
 // never stay out of step.
 func TestDisconnectWhileSuspended(t *testing.T) {
+	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke")
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
 	hubTok, spokeTok := token(t, "ws-hub"), token(t, "default")

@@ -46,7 +46,7 @@ func newAccessLog(tables store.Names, urls queue.URLs) *accessLog {
 
 // watch adds the recording middleware to an SDK configuration.
 func (l *accessLog) watch(cfg *aws.Config) {
-	cfg.APIOptions = append(cfg.APIOptions, func(stack *middleware.Stack) error {
+	cfg.APIOptions = append(slices.Clip(cfg.APIOptions), func(stack *middleware.Stack) error {
 		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("fedgate-access-log",
 			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 				if fn := trace.Label(ctx, "function"); fn != "" {

@@ -8,14 +8,19 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/fedgate/fedgate/infra/local/devjwt"
 	"github.com/fedgate/fedgate/shared/app"
@@ -45,14 +50,19 @@ type Options struct {
 	Instances []InstanceSpec
 	Auth      *devjwt.Authority
 	Logger    *slog.Logger
-	// SaveEvery is how often state is written while running (default 5 s);
-	// it is always written on Stop.
+	// SaveEvery is how often state is written while running (default 2
+	// minutes), and it is written on Stop, each time only if anything was
+	// written to the instance's tables since it was last saved or loaded. A
+	// save scans every table, so it costs as much as the data is large: an
+	// idle runner skips it, a busy one does it rarely, and a crash loses at
+	// most SaveEvery of changes.
 	SaveEvery time.Duration
 	// Visibility is the local queues' visibility timeout (default 10 s, so a
 	// failed batch comes back quickly; in AWS it is 6× the function timeout).
 	Visibility time.Duration
-	// ScheduleEvery is how often scheduled functions run (default 5 s; every
-	// minute in AWS).
+	// ScheduleEvery, when set, is how often every scheduled function runs;
+	// by default each runs at its production rate (the route's rate(...)
+	// expression, every minute). Tests and the soak compress it.
 	ScheduleEvery time.Duration
 	// MaxConcurrency caps each queue's concurrent batches (default 8) below
 	// the route table's maximum concurrency: moto serves DynamoDB one
@@ -81,10 +91,14 @@ type Instance struct {
 	stateDir string
 	gateway  *Gateway
 	access   *accessLog
+	// writes counts the DynamoDB calls through the instance's SDK config
+	// that may change a table; saved is its value at the last save.
+	writes, saved atomic.Int64
 
-	mu     sync.Mutex
-	server *http.Server
-	done   chan struct{}
+	mu       sync.Mutex
+	listener net.Listener // the first Up's, when the port was picked
+	server   *http.Server
+	done     chan struct{}
 }
 
 // Cluster is a set of instances sharing one moto_server.
@@ -101,13 +115,10 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		opts.Logger = slog.Default()
 	}
 	if opts.SaveEvery == 0 {
-		opts.SaveEvery = 5 * time.Second
+		opts.SaveEvery = 2 * time.Minute
 	}
 	if opts.Visibility == 0 {
 		opts.Visibility = 10 * time.Second
-	}
-	if opts.ScheduleEvery == 0 {
-		opts.ScheduleEvery = 5 * time.Second
 	}
 	if opts.MaxConcurrency == 0 {
 		opts.MaxConcurrency = 8
@@ -125,18 +136,34 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	return c, nil
 }
 
-func (c *Cluster) startInstance(ctx, runCtx context.Context, spec InstanceSpec) (*Instance, error) {
+func (c *Cluster) startInstance(ctx, runCtx context.Context, spec InstanceSpec) (_ *Instance, err error) {
 	if spec.Prefix == "" {
 		spec.Prefix = spec.Name + "-"
 	}
+	inst := &Instance{Spec: spec}
 	if spec.Port == 0 {
-		port, err := localaws.FreePort()
+		// Listen now and keep the listener for Up: a port found free and
+		// closed again could be taken (a neighbour test's instance, an
+		// outgoing connection) before the instance listened on it.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("listen: %w", err)
 		}
-		spec.Port = port
+		addr, ok := l.Addr().(*net.TCPAddr)
+		if !ok {
+			l.Close()
+			return nil, errors.New("listen: not a TCP address")
+		}
+		inst.Spec.Port, inst.listener = addr.Port, l
+		spec = inst.Spec
+		defer func() {
+			if err != nil && inst.listener != nil {
+				inst.listener.Close()
+			}
+		}()
 	}
 	awsCfg := localaws.Config(c.opts.Endpoint)
+	awsCfg.APIOptions = append(awsCfg.APIOptions, countWrites(&inst.writes))
 	keyID, err := createKMSKey(ctx, kms.NewFromConfig(awsCfg), spec.Name)
 	if err != nil {
 		return nil, err
@@ -167,9 +194,9 @@ func (c *Cluster) startInstance(ctx, runCtx context.Context, spec InstanceSpec) 
 		return nil, err
 	}
 	log := c.opts.Logger.With("instance", spec.Name)
-	access := newAccessLog(cfg.Tables, urls)
-	access.watch(&awsCfg)
-	inst := &Instance{Spec: spec, URL: url, App: app.New(cfg, awsCfg, log), access: access}
+	inst.access = newAccessLog(cfg.Tables, urls)
+	inst.access.watch(&awsCfg)
+	inst.URL, inst.App = url, app.New(cfg, awsCfg, log)
 	if c.opts.StateDir != "" {
 		inst.stateDir = filepath.Join(c.opts.StateDir, spec.Name)
 	}
@@ -179,6 +206,8 @@ func (c *Cluster) startInstance(ctx, runCtx context.Context, spec InstanceSpec) 
 	if err := loadState(ctx, inst); err != nil {
 		return nil, fmt.Errorf("load state: %w", err)
 	}
+	// What was just loaded is what the files hold; a new identity is not.
+	inst.saved.Store(inst.writes.Load())
 	// The first start creates the identity, as a function's first cold start would.
 	if _, err := inst.App.Identity.Ensure(ctx); err != nil {
 		return nil, err
@@ -190,18 +219,17 @@ func (c *Cluster) startInstance(ctx, runCtx context.Context, spec InstanceSpec) 
 	if err := inst.Up(); err != nil {
 		return nil, err
 	}
-	c.startWorkers(runCtx, inst, urls, arns)
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		c.saveLoop(runCtx, inst)
-	}()
+	if err := c.startWorkers(runCtx, inst, urls, arns); err != nil {
+		inst.Down()
+		return nil, err
+	}
+	c.wg.Go(func() { c.saveLoop(runCtx, inst) })
 	return inst, nil
 }
 
 // startWorkers runs the queue consumers and scheduled functions of the route
 // table, as event source mappings and EventBridge rules would.
-func (c *Cluster) startWorkers(ctx context.Context, inst *Instance, urls queue.URLs, arns map[string]string) {
+func (c *Cluster) startWorkers(ctx context.Context, inst *Instance, urls queue.URLs, arns map[string]string) error {
 	log := inst.App.Log
 	for _, r := range routes.All {
 		switch {
@@ -216,10 +244,17 @@ func (c *Cluster) startWorkers(ctx context.Context, inst *Instance, urls queue.U
 				c.wg.Go(func() { p.Run(ctx) })
 			}
 		case r.IsScheduled():
+			period := c.opts.ScheduleEvery
+			if period == 0 {
+				var err error
+				if period, err = ratePeriod(r.Schedule); err != nil {
+					return fmt.Errorf("function %s: %w", r.Name, err)
+				}
+			}
 			h := handlers.Scheduled[r.Name](inst.App)
 			name := r.Name
 			c.wg.Go(func() {
-				every(ctx, c.opts.ScheduleEvery, func() {
+				every(ctx, period, func() {
 					if err := h(ctx, events.CloudWatchEvent{Source: "aws.events", DetailType: "Scheduled Event"}); err != nil && ctx.Err() == nil {
 						log.Warn("scheduled function failed", "function", name, "error", err.Error())
 					}
@@ -227,6 +262,7 @@ func (c *Cluster) startWorkers(ctx context.Context, inst *Instance, urls queue.U
 			})
 		}
 	}
+	return nil
 }
 
 func createKMSKey(ctx context.Context, client *kms.Client, name string) (string, error) {
@@ -243,10 +279,63 @@ func createKMSKey(ctx context.Context, client *kms.Client, name string) (string,
 
 func (c *Cluster) saveLoop(ctx context.Context, inst *Instance) {
 	every(ctx, c.opts.SaveEvery, func() {
-		if err := saveState(ctx, inst); err != nil && ctx.Err() == nil {
+		if err := c.save(ctx, inst); err != nil && ctx.Err() == nil {
 			c.opts.Logger.Warn("saving state failed", "instance", inst.Spec.Name, "error", err.Error())
 		}
 	})
+}
+
+// save writes inst's state unless nothing was written since the last save
+// (or the load): the files hold it already. Writes made while it runs count
+// for the next one.
+func (c *Cluster) save(ctx context.Context, inst *Instance) error {
+	n := inst.writes.Load()
+	if n == inst.saved.Load() {
+		return nil
+	}
+	if err := saveState(ctx, inst); err != nil {
+		return err
+	}
+	inst.saved.Store(n)
+	return nil
+}
+
+// countWrites counts, in n, every DynamoDB call that may change a table.
+func countWrites(n *atomic.Int64) func(*middleware.Stack) error {
+	return func(s *middleware.Stack) error {
+		return s.Initialize.Add(middleware.InitializeMiddlewareFunc("fedgateCountWrites",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				switch in.Parameters.(type) {
+				case *dynamodb.PutItemInput, *dynamodb.UpdateItemInput, *dynamodb.DeleteItemInput,
+					*dynamodb.BatchWriteItemInput, *dynamodb.TransactWriteItemsInput,
+					*dynamodb.ExecuteStatementInput, *dynamodb.BatchExecuteStatementInput, *dynamodb.ExecuteTransactionInput:
+					n.Add(1)
+				}
+				return next.HandleInitialize(ctx, in)
+			}), middleware.After)
+	}
+}
+
+// ratePeriod is the period of an EventBridge rate expression such as
+// "rate(1 minute)" or "rate(5 minutes)".
+func ratePeriod(expr string) (time.Duration, error) {
+	inner, isRate := strings.CutPrefix(expr, "rate(")
+	inner, closed := strings.CutSuffix(inner, ")")
+	if !isRate || !closed {
+		return 0, fmt.Errorf("schedule %q: the local runner runs only rate(...) expressions", expr)
+	}
+	value, unit, _ := strings.Cut(strings.TrimSpace(inner), " ")
+	n, err := strconv.Atoi(value)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("schedule %q: the rate is not a positive whole number", expr)
+	}
+	units := map[string]time.Duration{"minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour}
+	d, ok := units[strings.TrimSuffix(unit, "s")]
+	// EventBridge wants the singular for 1 and the plural otherwise.
+	if !ok || (n == 1) == strings.HasSuffix(unit, "s") {
+		return 0, fmt.Errorf("schedule %q: the unit must be minute(s), hour(s) or day(s)", expr)
+	}
+	return time.Duration(n) * d, nil
 }
 
 // every runs fn each period until ctx ends.
@@ -274,9 +363,13 @@ func (i *Instance) Up() error {
 	if i.server != nil {
 		return nil
 	}
-	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", i.Spec.Port))
-	if err != nil {
-		return fmt.Errorf("listen on %d: %w", i.Spec.Port, err)
+	l := i.listener
+	i.listener = nil
+	if l == nil {
+		var err error
+		if l, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", i.Spec.Port)); err != nil {
+			return fmt.Errorf("listen on %d: %w", i.Spec.Port, err)
+		}
 	}
 	srv := &http.Server{Handler: i.gateway, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
@@ -308,13 +401,14 @@ func (i *Instance) Down() {
 	i.server = nil
 }
 
-// Stop shuts every instance down and writes their state.
+// Stop shuts every instance down and writes their state if it changed since
+// it was last written.
 func (c *Cluster) Stop(ctx context.Context) {
 	c.stop()
 	c.wg.Wait()
 	for _, inst := range c.Instances {
 		inst.Down()
-		if err := saveState(ctx, inst); err != nil {
+		if err := c.save(ctx, inst); err != nil {
 			c.opts.Logger.Warn("saving state failed", "instance", inst.Spec.Name, "error", err.Error())
 		}
 		if c.opts.Teardown {

@@ -55,9 +55,13 @@ func (p *Poller) Run(ctx context.Context) {
 			return
 		}
 		out, err := p.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl:                    aws.String(p.QueueURL),
-			MaxNumberOfMessages:         batch,
-			WaitTimeSeconds:             1, // short long-poll so shutdown is quick
+			QueueUrl:            aws.String(p.QueueURL),
+			MaxNumberOfMessages: batch,
+			// A mapping long-polls for 20 s: an empty queue costs one call
+			// every 20 s, not one a second. Stop still ends the poll at
+			// once: cancelling ctx closes the call's connection, and moto
+			// (the launcher) ends a poll whose client hung up.
+			WaitTimeSeconds:             20,
 			VisibilityTimeout:           int32(p.Visibility.Seconds()),
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
 			MessageAttributeNames:       []string{"All"},

@@ -11,11 +11,17 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/fedgate/fedgate/shared/localaws/awstest"
 )
+
+// These tests run the poller against moto through the real SDK: delays and
+// visibility timeouts pass on moto's real clock, which a testing/synctest
+// bubble cannot fake, so they wait on conditions with deadlines instead.
 
 func createQueue(t *testing.T, client *sqs.Client, name string, attrs map[string]string) (url, arn string) {
 	t.Helper()
@@ -183,7 +189,7 @@ func TestPollerConcurrency(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	release := make(chan struct{})
+	release, slowRuns := make(chan struct{}), make(chan struct{})
 	var mu sync.Mutex
 	fast, running, most := 0, 0, 0
 	p := &Poller{
@@ -196,10 +202,11 @@ func TestPollerConcurrency(t *testing.T) {
 			mu.Unlock()
 			defer func() { mu.Lock(); running--; mu.Unlock() }()
 			if ev.Records[0].Body == "slow" {
+				close(slowRuns)
 				<-release
 				return events.SQSEventResponse{}, nil
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond) // some work, so that fast batches overlap
 			mu.Lock()
 			fast++
 			mu.Unlock()
@@ -208,7 +215,11 @@ func TestPollerConcurrency(t *testing.T) {
 	}
 	send("slow")
 	go p.Run(ctx)
-	time.Sleep(300 * time.Millisecond)
+	select {
+	case <-slowRuns:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the slow batch was not handed out")
+	}
 	for range 6 {
 		send("fast")
 	}
@@ -260,11 +271,59 @@ func TestPollerKeepsARunningBatchInvisible(t *testing.T) {
 	}
 	go p.Run(ctx)
 	<-finished
-	time.Sleep(2 * time.Second) // long enough for a wrongly visible message to come back
+	// Nothing to wait on: a message wrongly visible again would be received
+	// within moto's real clock, which a synctest bubble cannot fake.
+	time.Sleep(2 * time.Second)
 	cancel()
 	mu.Lock()
 	defer mu.Unlock()
 	if calls != 1 {
 		t.Fatalf("the message was handled %d times, want once", calls)
+	}
+}
+
+// A poller waiting in a 20 s long poll on an empty queue stops as soon as its
+// context ends (the runner's Stop), as the call is cancelled with it.
+func TestPollerStopsDuringALongPoll(t *testing.T) {
+	polling := make(chan struct{}, 1)
+	client := sqs.NewFromConfig(awstest.Config(t), func(o *sqs.Options) {
+		o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
+			return s.Finalize.Add(middleware.FinalizeMiddlewareFunc("signalReceive",
+				func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+					if awsmiddleware.GetOperationName(ctx) == "ReceiveMessage" {
+						select {
+						case polling <- struct{}{}:
+						default:
+						}
+					}
+					return next.HandleFinalize(ctx, in)
+				}), middleware.After)
+		})
+	})
+	url, arn := createQueue(t, client, awstest.Prefix(t)+"empty", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := &Poller{
+		SQS: client, QueueURL: url, QueueARN: arn, Visibility: time.Second,
+		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Handler: func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
+			return events.SQSEventResponse{}, nil
+		},
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Run(ctx)
+	}()
+	select {
+	case <-polling:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the poller did not poll")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the poller did not stop within 3 s of its context ending")
 	}
 }

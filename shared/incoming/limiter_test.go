@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/fedgate/fedgate/shared/identity"
@@ -49,47 +50,48 @@ func TestKeyFetches(t *testing.T) {
 }
 
 // Envelopes that arrive while a fetch runs wait for it and share its result
-// (a peer's burst right after a key rotation all verifies).
+// (a peer's burst right after a key rotation all verifies). In a bubble,
+// synctest.Wait returns once every caller has joined the fetch in flight.
 func TestKeyFetchesShareAFetchInFlight(t *testing.T) {
-	l := newKeyFetches(time.Minute)
-	now := time.Now()
-	release := make(chan struct{})
-	var runs atomic.Int32
-	var wg sync.WaitGroup
-	results := make([]*identity.Document, 8)
-	for i := range results {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i], _, _ = l.fetch(context.Background(), "c1", now, func() (*identity.Document, error) {
-				runs.Add(1)
-				<-release
-				return &identity.Document{InstanceID: "peer"}, nil
+	synctest.Test(t, func(t *testing.T) {
+		l := newKeyFetches(time.Minute)
+		now := time.Now()
+		release := make(chan struct{})
+		var runs atomic.Int32
+		var wg sync.WaitGroup
+		results := make([]*identity.Document, 8)
+		for i := range results {
+			wg.Go(func() {
+				results[i], _, _ = l.fetch(context.Background(), "c1", now, func() (*identity.Document, error) {
+					runs.Add(1)
+					<-release
+					return &identity.Document{InstanceID: "peer"}, nil
+				})
 			})
-		}()
-	}
-	time.Sleep(50 * time.Millisecond)
-	close(release)
-	wg.Wait()
-	if runs.Load() != 1 {
-		t.Fatalf("%d fetches, want 1", runs.Load())
-	}
-	for i, d := range results {
-		if d == nil || d.InstanceID != "peer" {
-			t.Errorf("caller %d got %+v", i, d)
 		}
-	}
-	// A caller that gives up waiting gets its context's error.
-	l2 := newKeyFetches(time.Minute)
-	hold := make(chan struct{})
-	go func() {
-		_, _, _ = l2.fetch(context.Background(), "c1", now, func() (*identity.Document, error) { <-hold; return nil, nil })
-	}()
-	time.Sleep(20 * time.Millisecond)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, _, err := l2.fetch(ctx, "c1", now, nil); err == nil {
-		t.Fatal("a cancelled wait returned no error")
-	}
-	close(hold)
+		synctest.Wait()
+		close(release)
+		wg.Wait()
+		if runs.Load() != 1 {
+			t.Fatalf("%d fetches, want 1", runs.Load())
+		}
+		for i, d := range results {
+			if d == nil || d.InstanceID != "peer" {
+				t.Errorf("caller %d got %+v", i, d)
+			}
+		}
+		// A caller that gives up waiting gets its context's error.
+		l2 := newKeyFetches(time.Minute)
+		hold := make(chan struct{})
+		go func() {
+			_, _, _ = l2.fetch(context.Background(), "c1", now, func() (*identity.Document, error) { <-hold; return nil, nil })
+		}()
+		synctest.Wait()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, _, err := l2.fetch(ctx, "c1", now, nil); err == nil {
+			t.Fatal("a cancelled wait returned no error")
+		}
+		close(hold)
+	})
 }

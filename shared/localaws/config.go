@@ -2,8 +2,10 @@ package localaws
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -24,9 +26,23 @@ func Config(endpoint string) aws.Config {
 		// moto answers quickly or not at all; the SDK's default retries only
 		// slow a failing test down.
 		RetryMaxAttempts: 2,
-		HTTPClient:       reportFailures{awshttp.NewBuildableClient()},
+		HTTPClient:       reportFailures{sharedClient()},
 	}
 }
+
+// sharedClient is the one HTTP client of every SDK configuration for moto in
+// this process. moto keeps connections alive (the launcher), and one pool
+// lets every store, queue and test reuse them; a pool per Config would dial
+// anew for each and leave idle connections behind, each a parked thread in
+// moto. The pool keeps up to 256 idle connections, the SDK's default of 10
+// being far below the calls a cluster has in flight (each instance's pollers
+// alone hold 16 long polls), so bursts would still close and re-dial.
+var sharedClient = sync.OnceValue(func() aws.HTTPClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.MaxIdleConns = 256
+		tr.MaxIdleConnsPerHost = 256
+	})
+})
 
 // reportFailures writes every failed or 5xx round trip to moto_server (not
 // those its caller cancelled) to stderr, which go test prints only for a
@@ -35,6 +51,10 @@ func Config(endpoint string) aws.Config {
 type reportFailures struct{ next aws.HTTPClient }
 
 func (r reportFailures) Do(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		req = req.WithContext(req.Context())
+		req.Body = readOnly{req.Body}
+	}
 	resp, err := r.next.Do(req)
 	op := req.Header.Get("X-Amz-Target")
 	if op == "" {
@@ -50,3 +70,13 @@ func (r reportFailures) Do(req *http.Request) (*http.Response, error) {
 	}
 	return resp, err
 }
+
+// readOnly hides a request body's WriteTo. net/http writes a body with a
+// known length straight to the connection and then reads once more to check
+// that it ended; the SDK closes the body as soon as the answer has come, and
+// its closed body answers WriteTo with io.EOF, which net/http takes for a
+// failed read: it closes the connection under the answer being read ("use
+// of closed network connection", the call retried). A server on loopback
+// that keeps connections alive answers fast enough to win that race; Read
+// on a closed body reports a clean end instead.
+type readOnly struct{ io.ReadCloser }

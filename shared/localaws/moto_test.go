@@ -2,8 +2,13 @@ package localaws_test
 
 import (
 	"context"
+	"crypto/md5"
 	"errors"
+	"fmt"
+	"net/http/httptrace"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,5 +128,107 @@ func TestTransactionTokens(t *testing.T) {
 	}
 	if out.Count != 1 {
 		t.Fatalf("table holds %d items, want the one written", out.Count)
+	}
+}
+
+// moto answers HTTP/1.1 with keep-alive (the launcher) and every SDK
+// configuration for it shares one connection pool, so calls reuse
+// connections instead of dialling one each, sequentially and when many run
+// at once.
+func TestConnectionsAreReused(t *testing.T) {
+	ctx := context.Background()
+	cfg := awstest.Config(t)
+	client := sqs.NewFromConfig(cfg)
+	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(awstest.Prefix(t) + "reuse")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dialled, reused atomic.Int32
+	traced := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if info.Reused {
+			reused.Add(1)
+		} else {
+			dialled.Add(1)
+		}
+	}})
+	const calls = 20
+	db := dynamodb.NewFromConfig(awstest.Config(t)) // another Config: the same pool
+	for i := range calls {
+		var err error
+		if i%2 == 0 {
+			_, err = client.GetQueueAttributes(traced, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl})
+		} else {
+			_, err = db.ListTables(traced, &dynamodb.ListTablesInput{Limit: aws.Int32(1)})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := dialled.Load(); d > 1 {
+		t.Errorf("%d sequential calls dialled %d connections (%d reused), want at most 1", calls, d, reused.Load())
+	}
+
+	// Many at once: each finds its answer on its own connection.
+	var wg sync.WaitGroup
+	errs := make(chan error, 32*5)
+	for g := range 32 {
+		wg.Go(func() {
+			for i := range 5 {
+				body := fmt.Sprintf("g%d-%d", g, i)
+				out, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String(body)})
+				if err == nil && aws.ToString(out.MD5OfMessageBody) != fmt.Sprintf("%x", md5.Sum([]byte(body))) {
+					err = fmt.Errorf("answer to %s carries another message's digest", body)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// A long poll whose caller gives up returns at once, and moto does not hand
+// the next message to the abandoned poll (it would stay hidden, in flight
+// to a closed connection, for the visibility timeout).
+func TestCancelledLongPoll(t *testing.T) {
+	ctx := context.Background()
+	client := sqs.NewFromConfig(awstest.Config(t))
+	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(awstest.Prefix(t) + "longpoll")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pollCtx, cancel := context.WithCancel(ctx)
+	sent := make(chan struct{})
+	pollCtx = httptrace.WithClientTrace(pollCtx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { close(sent) }})
+	returned := make(chan error, 1)
+	go func() {
+		_, err := client.ReceiveMessage(pollCtx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, WaitTimeSeconds: 20, VisibilityTimeout: 60})
+		returned <- err
+	}()
+	<-sent
+	cancel()
+	select {
+	case err := <-returned:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled long poll returned %v, want context.Canceled", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("a cancelled long poll did not return within 3 s")
+	}
+
+	if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String("next")}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, WaitTimeSeconds: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 1 || aws.ToString(out.Messages[0].Body) != "next" {
+		t.Fatalf("received %d messages after the abandoned poll, want the one sent", len(out.Messages))
 	}
 }

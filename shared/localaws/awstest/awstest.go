@@ -26,9 +26,15 @@ var (
 
 // Endpoint returns the moto_server URL: AWS_ENDPOINT_URL when set (make test
 // starts one server for all packages), otherwise a server this test binary
-// starts on first use and that dies with it.
+// starts on first use and that dies with it. Under go test -short (make
+// unit) it skips the test instead, and nothing is started: every test that
+// needs moto gets it here, directly or through Config, Store, Queues or
+// KMSKey, so -short runs exactly the tests that need no local AWS server.
 func Endpoint(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs moto_server; skipped under -short (make unit)")
+	}
 	once.Do(func() {
 		if url := os.Getenv("AWS_ENDPOINT_URL"); url != "" {
 			endpoint = url
