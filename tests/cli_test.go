@@ -132,7 +132,7 @@ func TestCLI(t *testing.T) {
 	// The invite handshake: the spoke's team invites, the hub joins.
 	var conn string
 	t.Run("connections", func(t *testing.T) {
-		r := run(spoke, teamTok, "connections", "invite", "--json")
+		r := run(spoke, memberToken(t, "team"), "connections", "invite", "--json")
 		wantCode(t, r, cli.ExitAuth, "invite without fedgate:admin")
 		r = run(spoke, token(t, "team", routes.ScopeAdmin), "connections", "invite", "--expires", "10m", "--json")
 		wantCode(t, r, cli.ExitOK, "invite")
@@ -288,7 +288,7 @@ func TestCLI(t *testing.T) {
 		}
 		wantCode(t, run(hub, token(t, "ws-hub", routes.ScopeAdmin), "operations"), cli.ExitOK, "operations")
 		wantCode(t, run(hub, token(t, "ws-hub", routes.ScopeAdmin), "operations", "--instance"), cli.ExitAuth, "operations --instance without fedgate:instance")
-		wantCode(t, run(hub, hubTok, "operations"), cli.ExitAuth, "operations without fedgate:admin")
+		wantCode(t, run(hub, memberToken(t, "ws-hub"), "operations"), cli.ExitAuth, "operations without fedgate:admin")
 	})
 
 	t.Run("queries and commands", func(t *testing.T) {

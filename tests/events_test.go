@@ -154,9 +154,20 @@ func TestEventToUnsubscribedTypeIsIgnored(t *testing.T) {
 	if len(in) != 1 || in[0].EventType != "user.deleted" {
 		t.Fatalf("spoke stored %+v", in)
 	}
-	// The same envelope again: the same signed ACK, byte for byte.
-	if again := call(t, spoke, "POST", "/incoming/event", "", env); string(again.Body) != string(r.Body) {
-		t.Fatalf("second answer differs:\n%s\n%s", r.Body, again.Body)
+	// The same envelope again: the same outcome (the same answer id and
+	// members) signed afresh, and nothing stored twice (PROTOCOL.md §3 step 5).
+	again := call(t, spoke, "POST", "/incoming/event", "", env)
+	first, second := members(t, r.Body), members(t, again.Body)
+	for _, m := range []string{"messageId", "correlationId", "received", "connectionId", "toInstanceId", "toUrl", "type"} {
+		if string(first[m]) != string(second[m]) {
+			t.Errorf("the duplicate's answer differs in %s: %s, then %s", m, first[m], second[m])
+		}
+	}
+	if again.Status != 200 || string(first["signature"]) == string(second["signature"]) {
+		t.Errorf("the duplicate's answer is not signed afresh: %d %s", again.Status, again.Body)
+	}
+	if in := eventMessages(t, spoke, spokeTok, "direction=INBOUND"); len(in) != 1 {
+		t.Fatalf("the duplicate was stored again: %+v", in)
 	}
 }
 
@@ -503,4 +514,14 @@ func TestLateEventAck(t *testing.T) {
 	if r := call(t, hub, "POST", "/incoming/event/ack", "", bogus); r.Status != 404 {
 		t.Fatalf("ack for an unknown message: %d %s", r.Status, r.Body)
 	}
+}
+
+// members reads a JSON object's members.
+func members(t *testing.T, body []byte) map[string]json.RawMessage {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("not a JSON object: %s", body)
+	}
+	return m
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,8 +63,24 @@ func cluster(t *testing.T, stateDir string, names ...string) *local.Cluster {
 	return c
 }
 
-// token mints a dev JWT for a workspace with OAuth scopes.
+// token mints a dev JWT for a workspace with OAuth scopes; without any, an
+// administrator of the workspace (fedgate:admin), who may administer
+// connections (PROTOCOL.md §5). memberToken is a user without a scope.
 func token(t *testing.T, workspace string, scopes ...string) string {
+	t.Helper()
+	if len(scopes) == 0 {
+		scopes = []string{routes.ScopeAdmin}
+	}
+	return mint(t, workspace, scopes)
+}
+
+// memberToken mints a dev JWT for a user of a workspace without any scope.
+func memberToken(t *testing.T, workspace string) string {
+	t.Helper()
+	return mint(t, workspace, nil)
+}
+
+func mint(t *testing.T, workspace string, scopes []string) string {
 	t.Helper()
 	tok, err := testAuth.Mint(devjwt.Token{Subject: "user-" + workspace, Workspace: workspace, Scopes: scopes})
 	if err != nil {
@@ -248,7 +265,7 @@ func signAsWithInstance(t *testing.T, inst *local.Instance, id string, to *local
 		t.Fatal(err)
 	}
 	raw, err := federation.Merge(federation.Envelope{
-		MessageID: messageID, Type: envType, InstanceID: id, ToInstanceID: instanceID(t, to), ConnectionID: connID, Timestamp: ts.UnixMilli(),
+		MessageID: messageID, Type: envType, InstanceID: id, ToInstanceID: instanceID(t, to), ToURL: to.URL, ConnectionID: connID, Timestamp: ts.UnixMilli(),
 	}, body)
 	if err != nil {
 		t.Fatal(err)
@@ -290,6 +307,10 @@ func findControl(t *testing.T, inst *local.Instance, ws, connID, envType string)
 	return recs[len(recs)-1]
 }
 
+// urls maps each instance id a test asked for to its url, so envelopes a
+// test peer builds for an instance id name its toUrl too.
+var urls sync.Map
+
 // instanceID is an instance's id (what peers put in toInstanceId).
 func instanceID(t *testing.T, inst *local.Instance) string {
 	t.Helper()
@@ -297,7 +318,16 @@ func instanceID(t *testing.T, inst *local.Instance) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	urls.Store(id, inst.URL)
 	return id
+}
+
+// urlOf is the url of the instance with id (another origin when unknown).
+func urlOf(id string) string {
+	if u, ok := urls.Load(id); ok {
+		return u.(string)
+	}
+	return "https://unknown.invalid"
 }
 
 // stopChecked stops a cluster and fails the test if any function of its

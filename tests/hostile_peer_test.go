@@ -152,7 +152,7 @@ func (h *hostilePeer) got(path string) [][]byte {
 
 // envelope is an unsigned envelope from this peer.
 func (h *hostilePeer) envelope(typ, conn, to string, members map[string]any) map[string]any {
-	env := map[string]any{"messageId": ids.New(), "type": typ, "instanceId": h.id, "toInstanceId": to, "connectionId": conn, "timestamp": time.Now().UnixMilli()}
+	env := map[string]any{"messageId": ids.New(), "type": typ, "instanceId": h.id, "toInstanceId": to, "toUrl": urlOf(to), "connectionId": conn, "timestamp": time.Now().UnixMilli()}
 	for k, v := range members {
 		env[k] = v
 	}

@@ -67,7 +67,7 @@ func TestGatewayErrors(t *testing.T) {
 	c := cluster(t, "", "hub")
 	hub := c.Instances["hub"]
 	admin := token(t, "ws-1", routes.ScopeInstance)
-	member := token(t, "ws-1")
+	member := memberToken(t, "ws-1")
 	workspaceAdmin := token(t, "ws-1", routes.ScopeAdmin)
 	lookAlike, err := testAuth.Mint(devjwt.Token{Subject: "u", Workspace: "ws-1", Extra: map[string]any{"roles": []string{"not admin"}}, Scopes: []string{"fedgate:instance-x", "xfedgate:instance", "fedgate:Instance"}})
 	if err != nil {

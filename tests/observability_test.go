@@ -42,8 +42,10 @@ func publishTraced(t *testing.T, hub *local.Instance, tok, traceparent string, p
 }
 
 // A publish with a traceparent header reaches the peer with the same trace
-// id inside the signed envelope, and both instances' records of the event
-// carry it: one event is followed from publish to the other's store.
+// id inside the signed envelope; the receiving instance keeps a trace of its
+// own and records the sender's as remoteTraceId (PROTOCOL.md §9: adopted
+// only after the envelope verified, so a peer cannot write into our traces):
+// one event is followed from publish to the other's store.
 func TestTraceAcrossInstances(t *testing.T) {
 	t.Parallel()
 	c := clusterWith(t, fastRetries, "hub", "spoke")
@@ -71,7 +73,10 @@ func TestTraceAcrossInstances(t *testing.T) {
 	}
 	eventually(t, 20*time.Second, "the event in the spoke's store", func() bool {
 		for _, m := range eventMessages(t, spoke, spokeTok, "direction=INBOUND") {
-			if m.TraceID == traceID {
+			if m.RemoteTraceID == traceID {
+				if m.TraceID == traceID || m.TraceID == "" {
+					t.Fatalf("the spoke adopted the peer's trace as its own: %+v", m)
+				}
 				return true
 			}
 		}

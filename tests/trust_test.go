@@ -135,7 +135,8 @@ func TestDenyListAndNumbers(t *testing.T) {
 		t.Fatalf("refused queries stored %d messages", n)
 	}
 
-	for _, payload := range []string{`{"n":9007199254740993}`, `{"n":1e400}`, `{"list":[1,-9007199254740992]}`} {
+	for _, payload := range []string{`{"n":9007199254740993}`, `{"n":1e400}`, `{"list":[1,-9007199254740993]}`,
+		`{"n":9007199254740993.0}`, `{"n":9.007199254740993e15}`} {
 		wantRefused(t, "publish "+payload, call(t, hub, "POST", "/events/publish", hubTok, `{"eventType":"task.created","payload":`+payload+`}`), 400, "validation_failed")
 	}
 	// The same numbers in a signed envelope from a peer.

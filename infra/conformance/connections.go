@@ -210,7 +210,7 @@ func (r *run) handshakeSection(ctx context.Context) {
 	if !r.connected {
 		return
 	}
-	r.check(ctx, "handshake", "the same CONNECT again gets the first answer, byte for byte", func(ctx context.Context) error {
+	r.check(ctx, "handshake", "the same CONNECT again gets the first outcome (a CONNECT_RESPONSE signed afresh)", func(ctx context.Context) error {
 		rep, err := p.post(ctx, incomingPath["CONNECT"], r.handshake)
 		if err != nil {
 			return err
@@ -341,7 +341,7 @@ func (r *run) disconnectSection(ctx context.Context) {
 		}
 		return r.connectionStatus(ctx, "DISCONNECTED")
 	})
-	r.check(ctx, "disconnect", "the same DISCONNECT again gets the first answer, byte for byte", func(ctx context.Context) error {
+	r.check(ctx, "disconnect", "the same DISCONNECT again gets the first answer", func(ctx context.Context) error {
 		if !disconnected {
 			return skip("needs the DISCONNECT")
 		}
@@ -351,7 +351,7 @@ func (r *run) disconnectSection(ctx context.Context) {
 		}
 		return sameAnswer(first, again)
 	})
-	r.check(ctx, "disconnect", "an EVENT after DISCONNECT gets 403 connection_not_active", func(ctx context.Context) error {
+	r.check(ctx, "disconnect", "an EVENT after DISCONNECT gets 410 connection_ended", func(ctx context.Context) error {
 		if !disconnected {
 			return skip("needs the DISCONNECT")
 		}
@@ -359,6 +359,6 @@ func (r *run) disconnectSection(ctx context.Context) {
 		if err != nil {
 			return err
 		}
-		return rep.expectError(http.StatusForbidden, "connection_not_active")
+		return rep.expectError(http.StatusGone, "connection_ended")
 	})
 }

@@ -60,7 +60,7 @@ func (r *run) signedAnswer(rep reply, envType, correlationID string) (members, e
 	if rep.Status != http.StatusOK {
 		return nil, fmt.Errorf("answered %s, want 200 with a signed %s", rep, envType)
 	}
-	m, err := verifyEnvelope(rep.Body, expect{Type: envType, From: r.peer.targetDoc.InstanceID, To: r.peer.id,
+	m, err := verifyEnvelope(rep.Body, expect{Type: envType, From: r.peer.targetDoc.InstanceID, To: r.peer.id, ToURL: r.peer.url,
 		ConnectionID: r.peer.connID, CorrelationID: correlationID}, time.Now(), r.peer.targetKey)
 	if err != nil {
 		return m, fmt.Errorf("the %s in the answer: %v", envType, err)

@@ -158,7 +158,7 @@ func (p *peer) receive(path string, raw []byte) (int, []byte) {
 	p.mu.Lock()
 	target, connID := p.targetDoc.InstanceID, p.connID
 	p.mu.Unlock()
-	m, err := verifyEnvelope(raw, expect{Type: wantType, From: target, To: p.id, ConnectionID: connID}, time.Now(), p.targetKey)
+	m, err := verifyEnvelope(raw, expect{Type: wantType, From: target, To: p.id, ToURL: p.url, ConnectionID: connID}, time.Now(), p.targetKey)
 	in.M, in.Err = m, err
 	p.record(in)
 	if err != nil {
@@ -343,7 +343,7 @@ func (p *peer) envelope(envType, messageID string, body map[string]any) envelope
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e := envelope{"messageId": messageID, "type": envType, "instanceId": p.id, "toInstanceId": p.targetDoc.InstanceID,
-		"connectionId": p.connID, "timestamp": time.Now().UnixMilli()}
+		"toUrl": p.targetDoc.URL, "connectionId": p.connID, "timestamp": time.Now().UnixMilli()}
 	for k, v := range body {
 		e[k] = v
 	}

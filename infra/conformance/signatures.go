@@ -197,7 +197,7 @@ func (r *run) duplicatesSection(ctx context.Context) {
 		if d.envType == "EVENT" {
 			article = "an "
 		}
-		r.check(ctx, "duplicates", article+d.envType+" sent twice gets the same status and body, byte for byte", func(ctx context.Context) error {
+		r.check(ctx, "duplicates", article+d.envType+" sent twice gets the same outcome, a signed answer signed afresh", func(ctx context.Context) error {
 			if err := r.needConnection(); err != nil {
 				return err
 			}
@@ -222,10 +222,36 @@ func (r *run) duplicatesSection(ctx context.Context) {
 	}
 }
 
-// sameAnswer checks that a duplicate got the first answer byte for byte.
+// sameAnswer checks that a duplicate got the first outcome (PROTOCOL.md §3
+// step 5): the same status and members; an unsigned answer byte for byte, a
+// signed one signed afresh (its timestamp, key and signature may differ, and
+// its timestamp is fresh, so a retry hours later still gets an answer it can
+// verify).
 func sameAnswer(first, again reply) error {
-	if first.Status != again.Status || !bytes.Equal(first.Body, again.Body) {
+	if first.Status != again.Status {
 		return fmt.Errorf("first answer %s, the duplicate got %s", first, again)
+	}
+	f, ferr := parseMembers(first.Body)
+	a, aerr := parseMembers(again.Body)
+	if ferr != nil || aerr != nil || f["signature"] == nil {
+		if !bytes.Equal(first.Body, again.Body) {
+			return fmt.Errorf("first answer %s, the duplicate got %s", first, again)
+		}
+		return nil
+	}
+	afresh := map[string]bool{"timestamp": true, "signature": true, "keyId": true, "traceparent": true}
+	for k := range f {
+		if !afresh[k] && !bytes.Equal(f[k], a[k]) {
+			return fmt.Errorf("the duplicate's answer differs in %s: %s, first %s", k, a[k], f[k])
+		}
+	}
+	for k := range a {
+		if _, ok := f[k]; !ok && !afresh[k] {
+			return fmt.Errorf("the duplicate's answer has %s, the first had not", k)
+		}
+	}
+	if ts, ok := a.int64("timestamp"); !ok || time.Since(time.UnixMilli(ts)).Abs() > maxSkew {
+		return fmt.Errorf("the duplicate's answer is not fresh: timestamp %s", a["timestamp"])
 	}
 	return nil
 }

@@ -36,7 +36,7 @@ var envelopeTypes = []string{"CONNECT", "CONNECT_RESPONSE", "DISCONNECT", "QUERY
 	"COMMAND_RESPONSE", "EVENT", "EVENT_ACK"}
 
 // headerMembers are the members every envelope must have (§3 step 1, §4).
-var headerMembers = []string{"messageId", "type", "instanceId", "toInstanceId", "connectionId", "timestamp", "signature"}
+var headerMembers = []string{"messageId", "type", "instanceId", "toInstanceId", "toUrl", "connectionId", "timestamp", "signature"}
 
 // document is an identity document (GET /instance, §5).
 type document struct {
@@ -122,6 +122,7 @@ func (m members) int64(name string) (int64, bool) {
 type expect struct {
 	Type          string
 	From, To      string // instanceId, toInstanceId
+	ToURL         string // toUrl: the receiving peer's url
 	ConnectionID  string
 	CorrelationID string // for answers
 }
@@ -153,7 +154,7 @@ func verifyEnvelope(raw []byte, want expect, now time.Time, keys func(keyID stri
 	if d := now.Sub(time.UnixMilli(ts)); d > maxSkew || d < -maxSkew {
 		return m, fmt.Errorf("timestamp is %s from now", d.Round(time.Second))
 	}
-	for name, v := range map[string]string{"instanceId": want.From, "toInstanceId": want.To, "connectionId": want.ConnectionID, "correlationId": want.CorrelationID} {
+	for name, v := range map[string]string{"instanceId": want.From, "toInstanceId": want.To, "toUrl": want.ToURL, "connectionId": want.ConnectionID, "correlationId": want.CorrelationID} {
 		if v != "" && m.str(name) != v {
 			return m, fmt.Errorf("%s %q, want %q", name, m.str(name), v)
 		}

@@ -73,7 +73,7 @@ func New(cfg config.Config, awsCfg aws.Config, log *slog.Logger) *App {
 	// Every line logged with a traced context names its traceId.
 	log = slog.New(trace.NewHandler(log.Handler()))
 	cfg.Defaults()
-	st := store.Open(awsCfg, cfg.Tables, store.Retention{Messages: cfg.Retention, Answers: cfg.Retry.MaxAge + 24*time.Hour})
+	st := store.Open(awsCfg, cfg.Tables, store.Retention{Messages: cfg.Retention, Answers: delivery.Horizon + 24*time.Hour})
 	sqsClient := sqs.NewFromConfig(awsCfg)
 	a := &App{
 		Config: cfg, Log: log, Now: time.Now,
@@ -147,7 +147,7 @@ func (a *App) capabilities(awsCfg aws.Config) {
 	})
 	a.Events = events.New(events.Deps{
 		Connections: st.Connections, Messages: st.Messages, Subscriptions: st.Subscriptions, Jobs: a.Jobs,
-		Outbox: a.Outbox, Commands: a.Messaging, Signer: signer, Verifier: a.Verifier,
+		Outbox: a.Outbox, Commands: a.Messaging, Signer: signer, Verifier: a.Verifier, Held: a.Deliverer,
 		SubscriptionLimit: cfg.SubscriptionLimit, Faults: a.Faults, Metrics: a.Metrics, Log: log,
 	})
 	a.Agents = agents.New(agents.Deps{

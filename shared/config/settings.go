@@ -62,7 +62,7 @@ var Settings = []Setting{
 	{Env: "DEFAULT_INBOUND_WORKSPACE", Default: "default", Example: "partners", Form: Text, Field: "DefaultInboundWorkspace",
 		Doc: "workspace of connections that arrive without an invite"},
 	{Env: "MESSAGE_RETENTION_DAYS", Context: "fedgate:retentionDays", Default: "30", Example: "90", Form: WholeNumber(1, 3650), Field: "Retention", Unit: day,
-		Doc: "days messages are kept (DynamoDB TTL; de-duplication records live as long as the sender's retry horizon plus a day)"},
+		Doc: "days messages are kept (DynamoDB TTL; de-duplication records live at least 8 days: the 7-day sender horizon plus a day)"},
 	{Env: "COMMAND_TIMEOUT_SECONDS", Context: "fedgate:commandTimeoutSeconds", Default: "300", Example: "600", Form: WholeNumber(1, 86400), Field: "CommandTimeout", Unit: time.Second,
 		Doc: "how long a sent COMMAND waits for its answer before it is TIMEOUT (subscription commands are retried until answered instead)"},
 	{Env: "RETRY_BASE_SECONDS", Context: "fedgate:retryBaseSeconds", Default: "5", Example: "10", Form: WholeNumber(1, 3600), Field: "Retry.BaseDelay", Unit: time.Second,

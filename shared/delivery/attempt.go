@@ -16,6 +16,7 @@ import (
 // outcome is what one attempt came to.
 type outcome struct {
 	ok, retry bool
+	held      bool // an answer the sender holds: tried again on its own schedule, no attempt spent
 	err       string
 	class     string               // the error class of a failure (federation.Class*)
 	ack       *federation.Response // what the peer answered, kept on the message
@@ -54,7 +55,10 @@ func (dl *Deliverer) classify(ctx context.Context, w *work, reply *peer.Reply, e
 		return outcome{retry: true, err: err.Error(), class: peer.ErrorClass(err)}
 	}
 	if reply.Status >= 300 {
-		return outcome{retry: federation.Retryable(reply.Status), err: reply.Describe(), class: federation.ClassHTTP}
+		code, _ := peer.ErrorCode(reply.Body)
+		held := (reply.Status == http.StatusUnauthorized && code == string(federation.CodeUnknownKey)) ||
+			(reply.Status == http.StatusForbidden && code == string(federation.CodeNotActive))
+		return outcome{retry: federation.Retryable(reply.Status), held: held, err: reply.Describe(), class: federation.ClassHTTP}
 	}
 	switch w.rec.EnvelopeType {
 	case federation.EnvEvent:
@@ -87,6 +91,8 @@ func (o outcome) attemptRecord(start time.Time) *federation.Attempt {
 	case o.ok:
 		a.Outcome = federation.AttemptDelivered
 		return a
+	case o.held:
+		a.Outcome = federation.AttemptHeld
 	case o.retry:
 		a.Outcome = federation.AttemptFailed
 	default:
@@ -110,6 +116,8 @@ func (dl *Deliverer) measure(w *work, o outcome) {
 		if !o.awaitAck {
 			dl.d.Metrics.Delivered(p, o.at.Sub(w.rec.CreatedAt), o.n)
 		}
+	case o.held:
+		dl.d.Metrics.Delivery(p, federation.AttemptHeld)
 	case o.retry:
 		dl.d.Metrics.Delivery(p, federation.AttemptFailed)
 	default:

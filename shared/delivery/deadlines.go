@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/ids"
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/store"
 )
@@ -85,4 +86,65 @@ func (dl *Deliverer) AckOverdue(ctx context.Context, rec *store.MessageRecord) e
 	}
 	dl.d.Log.InfoContext(ctx, "EVENT_ACK overdue; retrying", "messageId", rec.ID, "connectionId", rec.ConnectionID)
 	return dl.d.Jobs.Send(ctx, queue.Delivery, w.job, 0)
+}
+
+// ReleaseEvery bounds how often a connection's held deliveries are released
+// (PROTOCOL.md §1: at most once a minute per connection).
+const ReleaseEvery = time.Minute
+
+// Release sends at once the deliveries held for a connection (the peer's
+// event.sync says it takes them again; a local resume ends a suspension):
+// each gets a new hold token and a job carrying it, so the job that was
+// waiting goes stale. It returns how many it released; a second call within
+// ReleaseEvery releases nothing.
+func (dl *Deliverer) Release(ctx context.Context, ws, connID string) (int, error) {
+	now := dl.d.Now()
+	if ok, err := dl.d.Connections.Release(ctx, ws, connID, now, ReleaseEvery); err != nil || !ok {
+		return 0, err
+	}
+	released, cursor := 0, ""
+	for {
+		held, next, err := dl.d.Messages.Held(ctx, ws, connID, 100, cursor)
+		if err != nil {
+			return released, err
+		}
+		for _, rec := range held {
+			ok, err := dl.releaseHeld(ctx, rec, now)
+			if err != nil {
+				return released, err
+			}
+			if ok {
+				released++
+			}
+		}
+		if cursor = next; cursor == "" {
+			break
+		}
+	}
+	if released > 0 {
+		dl.d.Log.InfoContext(ctx, "held deliveries released", "connectionId", connID, "released", released)
+	}
+	return released, nil
+}
+
+// releaseHeld renews one held delivery's hold token and sends a job with it at
+// once; false when it went on meanwhile.
+func (dl *Deliverer) releaseHeld(ctx context.Context, rec *store.MessageRecord, now time.Time) (bool, error) {
+	token := ids.New()
+	_, err := dl.d.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{Step: federation.StepHold, Hold: token, HoldOn: rec.ConnectionID})
+	if errors.Is(err, store.ErrConflict) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	job := queue.Job{WorkspaceID: rec.WorkspaceID, MessageID: rec.ID, Token: token}
+	if !rec.HoldSince.IsZero() {
+		job.HeldMs = now.Sub(rec.HoldSince).Milliseconds()
+	}
+	q := queue.Delivery
+	if rec.EnvelopeType == federation.EnvCommandResponse {
+		q = queue.Ack // answers travel on the ack queue
+	}
+	return true, dl.d.Jobs.Send(ctx, q, job, 0)
 }

@@ -127,6 +127,9 @@ func (dl *Deliverer) load(ctx context.Context, queueName string, job queue.Job) 
 	if rec.Direction != federation.Outbound || rec.EnvelopeType == "" || rec.Sent() {
 		return nil, nil // delivered already (a duplicate job), or nothing to send
 	}
+	if job.Token != rec.HoldToken {
+		return nil, nil // a stale job: its hold episode ended, or a release sent another
+	}
 	w := &work{queue: queueName, job: job, rec: rec,
 		log: dl.d.Log.With("messageId", rec.ID, "connectionId", rec.ConnectionID, "type", rec.EnvelopeType)}
 	w.conn, err = dl.d.Connections.Get(ctx, rec.WorkspaceID, rec.ConnectionID)

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -30,6 +31,27 @@ const (
 	slotWait  = 3 * time.Second
 )
 
+// Horizon bounds how long after its creation any message is sent, held time
+// included (PROTOCOL.md §1); receivers keep de-duplication records a day
+// longer. Past it the message is FAILED.
+const Horizon = 7 * 24 * time.Hour
+
+// The hold schedule of an answer the sender holds (401 unknown_key, 403
+// connection_not_active): 5 s, doubling to 15 min (PROTOCOL.md §1).
+const (
+	answerHoldMin = 5 * time.Second
+	answerHoldMax = 15 * time.Minute
+)
+
+// answerHold is the wait after the n-th held answer in a row (1-based).
+func answerHold(n int) time.Duration {
+	d := answerHoldMin
+	for i := 1; i < n && d < answerHoldMax; i++ {
+		d *= 2
+	}
+	return min(d, answerHoldMax)
+}
+
 // action is what the gate lets a delivery do now.
 type action int
 
@@ -38,7 +60,20 @@ const (
 	actWait                  // send the job back to wait, recording why
 	actChain                 // send the job back as it is: its wait is longer than SQS's 15-minute delay
 	actFail                  // it can never be sent: FAILED
+	actExpire                // a COMMAND past its expiresAt: TIMEOUT, never sent
 )
+
+// commandExpiry is an outgoing COMMAND's expiresAt (zero for anything else).
+func commandExpiry(rec *store.MessageRecord) time.Time {
+	if rec.EnvelopeType != federation.EnvCommand {
+		return time.Time{}
+	}
+	var body federation.CommandBody
+	if json.Unmarshal(rec.Body, &body) != nil || body.ExpiresAt <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(body.ExpiresAt)
+}
 
 // verdict is the gate's answer for one delivery.
 type verdict struct {
@@ -61,6 +96,12 @@ var controlTypes = map[string]bool{federation.EnvConnectResponse: true, federati
 // gate decides, from the stored state alone, whether a delivery may be
 // attempted now. jitter spreads waiters so they do not all come back at once.
 func gate(rec *store.MessageRecord, conn *federation.Connection, job queue.Job, now time.Time, jitter func(time.Duration) time.Duration) verdict {
+	if now.Sub(rec.CreatedAt) > Horizon {
+		return verdict{act: actFail, why: "not sent within the 7-day horizon"}
+	}
+	if exp := commandExpiry(rec); !exp.IsZero() && now.After(exp) {
+		return verdict{act: actExpire, why: "expired: not sent before its expiresAt"}
+	}
 	if job.NotBefore > now.UnixMilli() {
 		return verdict{act: actChain, wait: time.UnixMilli(job.NotBefore).Sub(now)}
 	}
@@ -150,6 +191,8 @@ func (dl *Deliverer) obey(ctx context.Context, w *work, v verdict) error {
 		return dl.d.Jobs.Send(ctx, w.queue, w.job, v.wait)
 	case actFail:
 		return dl.failAfter(ctx, w, w.rec.Attempts, v.why, nil)
+	case actExpire:
+		return dl.expire(ctx, w, v.why)
 	default:
 		return dl.wait(ctx, w, v)
 	}

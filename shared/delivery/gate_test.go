@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -17,9 +18,16 @@ func TestGate(t *testing.T) {
 	earlier := now.Add(-time.Second)
 	noJitter := func(time.Duration) time.Duration { return 0 }
 	event := func() *store.MessageRecord {
-		return &store.MessageRecord{Message: federation.Message{MessageType: federation.TypeEvent}, EnvelopeType: federation.EnvEvent}
+		return &store.MessageRecord{Message: federation.Message{MessageType: federation.TypeEvent, CreatedAt: now.Add(-time.Hour)}, EnvelopeType: federation.EnvEvent}
 	}
-	control := &store.MessageRecord{EnvelopeType: federation.EnvDisconnect}
+	old := event()
+	old.CreatedAt = now.Add(-Horizon - time.Minute)
+	control := &store.MessageRecord{Message: federation.Message{CreatedAt: now}, EnvelopeType: federation.EnvDisconnect}
+	command := func(expires time.Time) *store.MessageRecord {
+		body, _ := json.Marshal(federation.CommandBody{CommandType: "x.y", ExpiresAt: expires.UnixMilli()})
+		return &store.MessageRecord{Message: federation.Message{MessageType: federation.TypeCommand, CreatedAt: now.Add(-time.Minute)},
+			EnvelopeType: federation.EnvCommand, Body: body}
+	}
 	conn := func(status federation.ConnStatus, h federation.Health) *federation.Connection {
 		return &federation.Connection{Status: status, Health: h}
 	}
@@ -55,6 +63,12 @@ func TestGate(t *testing.T) {
 			verdict{act: actAttempt}},
 		{"open circuit: held", event(), conn(federation.StatusActive, federation.Health{Circuit: federation.CircuitOpen, OpenUntil: &later}), queue.Job{},
 			verdict{act: actWait, wait: 90 * time.Second, why: "the peer's circuit is open", held: true}},
+		{"past the 7-day horizon, held time included", old, conn(federation.StatusActive, closed), queue.Job{},
+			verdict{act: actFail, why: "not sent within the 7-day horizon"}},
+		{"a command before its expiresAt", command(later), conn(federation.StatusActive, closed), queue.Job{},
+			verdict{act: actAttempt}},
+		{"a command past its expiresAt is never sent", command(earlier), conn(federation.StatusActive, closed), queue.Job{},
+			verdict{act: actExpire, why: "expired: not sent before its expiresAt"}},
 		{"half-open circuit: must win the probe", event(), conn(federation.StatusActive, federation.Health{Circuit: federation.CircuitOpen, OpenUntil: &earlier}), queue.Job{},
 			verdict{act: actAttempt, probe: true}},
 	}
@@ -64,6 +78,12 @@ func TestGate(t *testing.T) {
 				t.Errorf("gate = %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+	// The schedule of an answer the sender holds: 5 s doubling to 15 min.
+	for n, want := range map[int]time.Duration{1: 5 * time.Second, 2: 10 * time.Second, 5: 80 * time.Second, 8: 640 * time.Second, 9: 15 * time.Minute, 40: 15 * time.Minute} {
+		if got := answerHold(n); got != want {
+			t.Errorf("hold after %d held answers: %s, want %s", n, got, want)
+		}
 	}
 	// The verdicts of the bounds shared with other containers.
 	if v := slotsTaken(20, noJitter); v != (verdict{act: actWait, wait: slotWait, why: "20 deliveries to the peer are in flight", held: true}) {
@@ -80,7 +100,7 @@ func TestGateJitterOnlyLengthens(t *testing.T) {
 	now := time.Now()
 	until := now.Add(time.Minute)
 	half := func(d time.Duration) time.Duration { return d / 2 }
-	v := gate(&store.MessageRecord{EnvelopeType: federation.EnvEvent},
+	v := gate(&store.MessageRecord{Message: federation.Message{CreatedAt: now}, EnvelopeType: federation.EnvEvent},
 		&federation.Connection{Status: federation.StatusActive, Health: federation.Health{Circuit: federation.CircuitOpen, OpenUntil: &until}},
 		queue.Job{}, now, half)
 	if v.wait != time.Minute+probeWait/2 {

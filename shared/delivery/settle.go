@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/ids"
 	"github.com/fedgate/fedgate/shared/peer"
 	"github.com/fedgate/fedgate/shared/queue"
 	"github.com/fedgate/fedgate/shared/store"
@@ -20,6 +21,14 @@ func (dl *Deliverer) settle(ctx context.Context, w *work, o outcome) error {
 		dl.recordHealth(ctx, w.conn, true, o.at)
 		w.log.InfoContext(ctx, "delivered")
 		return dl.succeed(ctx, w, o)
+	}
+	if o.held {
+		// The peer cannot take it yet (it has not fetched our rotated key,
+		// or it suspended its side): held, not failed, on its own schedule.
+		dl.recordHeld(ctx, w.conn, o.at)
+		w.log.InfoContext(ctx, "held by the peer's answer", "error", o.err)
+		w.job.Holds++
+		return dl.wait(ctx, w, verdict{act: actWait, wait: answerHold(w.job.Holds), why: o.err, held: true})
 	}
 	if o.reply != nil && o.reply.Status == http.StatusGone {
 		dl.suspend(ctx, w.conn, "peer answered 410 Gone")
@@ -50,7 +59,7 @@ func (dl *Deliverer) retry(ctx context.Context, w *work, o outcome) error {
 	} else {
 		dl.recordHealth(ctx, w.conn, false, o.at)
 	}
-	next := dl.d.Policy.Next(o.n, w.rec.CreatedAt.Add(w.rec.Held), o.at, retryAfter, dl.d.Random)
+	next := dl.d.Policy.Next(o.n, w.rec.CreatedAt.Add(w.held()), o.at, retryAfter, dl.d.Random)
 	if next.Exhausted {
 		w.log.WarnContext(ctx, "retry budget spent", "error", o.err)
 		dl.d.Metrics.Ended(peer.OriginOf(w.conn.RemoteURL), o.n)
@@ -58,9 +67,8 @@ func (dl *Deliverer) retry(ctx context.Context, w *work, o outcome) error {
 		return dl.exhaust(ctx, w, o.err, o.record)
 	}
 	w.log.InfoContext(ctx, "delivery failed; retrying", "error", o.err, "errorClass", o.class, "delayMs", next.Delay.Milliseconds())
-	if _, err := dl.d.Messages.Update(ctx, w.rec.WorkspaceID, w.rec.ID, store.MessageUpdate{
-		Step: federation.StepRetry, Attempts: &o.n, NextAttemptAt: &next.At, Error: &o.err, Attempt: o.record,
-	}); err != nil {
+	u := store.MessageUpdate{Step: federation.StepRetry, Attempts: &o.n, NextAttemptAt: &next.At, Error: &o.err, Attempt: o.record}
+	if _, err := dl.d.Messages.Update(ctx, w.rec.WorkspaceID, w.rec.ID, w.endHold(u)); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil // a concurrent duplicate job already finished it
 		}
@@ -69,30 +77,52 @@ func (dl *Deliverer) retry(ctx context.Context, w *work, o outcome) error {
 	return dl.d.Jobs.Send(ctx, w.queue, w.job.Retry(next.At, next.Delay), next.Delay)
 }
 
-// wait sends the job back to wait without an attempt, recording a "held"
-// attempt unless the last one recorded is held already (a long wait is one
-// record, not one per look). A held wait is added to the time the retry
-// horizon leaves out; a peer's own 429 pace is not (its horizon runs).
+// wait sends the job back to wait without an attempt. The first look of a
+// hold episode writes once — the held attempt record, when the wait ends
+// (nextAttemptAt), and the episode's token, which puts the message on its
+// connection's held index for a release — and every later look costs no
+// write: the time held travels in the job (PROTOCOL.md §8, held deliveries
+// cost no storage write while they wait). A held wait is left out of the
+// retry horizon; a peer's own 429 pace is not.
 func (dl *Deliverer) wait(ctx context.Context, w *work, v verdict) error {
 	dl.d.Metrics.Delivery(peer.OriginOf(w.conn.RemoteURL), federation.AttemptHeld)
-	rec := w.rec
-	u := store.MessageUpdate{Step: federation.StepHold}
-	if v.held {
-		held := rec.Held + v.wait
-		u.Held = &held
-	}
-	if n := len(rec.AttemptLog); n < store.MaxAttemptLog && (n == 0 || rec.AttemptLog[n-1].Outcome != federation.AttemptHeld) {
-		u.Attempt = &federation.Attempt{Attempt: rec.Attempts + 1, At: dl.d.Now().UTC(), Outcome: federation.AttemptHeld, Error: v.why}
-	}
-	if u.Held != nil || u.Attempt != nil {
+	now := dl.d.Now()
+	job := w.job
+	if job.Token == "" {
+		rec := w.rec
+		at := now.Add(v.wait).UTC()
+		u := store.MessageUpdate{Step: federation.StepHold, NextAttemptAt: &at, Hold: ids.New(), HoldOn: rec.ConnectionID}
+		if len(rec.AttemptLog) < store.MaxAttemptLog {
+			u.Attempt = &federation.Attempt{Attempt: rec.Attempts + 1, At: now.UTC(), Outcome: federation.AttemptHeld, Error: federation.Truncate(v.why, 500)}
+		}
 		if _, err := dl.d.Messages.Update(ctx, rec.WorkspaceID, rec.ID, u); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				return nil // finished meanwhile
 			}
 			return err
 		}
+		job.Token = u.Hold
 	}
-	return dl.d.Jobs.Send(ctx, w.queue, w.job.Retry(dl.d.Now().Add(v.wait), v.wait), v.wait)
+	return dl.d.Jobs.Send(ctx, w.queue, job.Held(now.Add(v.wait), v.wait, v.held), v.wait)
+}
+
+// held is how long the message has waited without attempts: what earlier
+// hold episodes recorded and what the current one's job carries.
+func (w *work) held() time.Duration {
+	return w.rec.Held + time.Duration(w.job.HeldMs)*time.Millisecond
+}
+
+// endHold makes an update that follows an attempt end the hold episode the
+// message was in, recording the time it was held.
+func (w *work) endHold(u store.MessageUpdate) store.MessageUpdate {
+	if w.rec.HoldToken != "" {
+		u.EndHold = true
+	}
+	if w.job.HeldMs > 0 {
+		held := w.held()
+		u.Held = &held
+	}
+	return u
 }
 
 // succeed records a delivery the peer took: DELIVERED, or for an EVENT
@@ -108,7 +138,7 @@ func (dl *Deliverer) succeed(ctx context.Context, w *work, o outcome) error {
 		deadline := now.Add(dl.d.AckDeadline)
 		u.Step, u.Deadline = federation.StepAwaitAck, &deadline // retried by AckOverdue if no ACK comes
 	}
-	_, err := dl.d.Messages.Update(ctx, w.rec.WorkspaceID, w.rec.ID, u)
+	_, err := dl.d.Messages.Update(ctx, w.rec.WorkspaceID, w.rec.ID, w.endHold(u))
 	if errors.Is(err, store.ErrConflict) {
 		return nil // a response or a duplicate job got there first
 	}
@@ -117,9 +147,22 @@ func (dl *Deliverer) succeed(ctx context.Context, w *work, o outcome) error {
 
 // failAfter ends the message FAILED after `attempts` attempts.
 func (dl *Deliverer) failAfter(ctx context.Context, w *work, attempts int, reason string, tried *federation.Attempt) error {
-	_, err := dl.d.Messages.Update(ctx, w.rec.WorkspaceID, w.rec.ID, store.MessageUpdate{
+	_, err := dl.d.Messages.Update(ctx, w.rec.WorkspaceID, w.rec.ID, w.endHold(store.MessageUpdate{
 		Step: federation.StepFail, Attempts: &attempts, ClearNext: true, Error: &reason, ClearDeadline: true, Attempt: tried,
-	})
+	}))
+	if errors.Is(err, store.ErrConflict) {
+		return nil
+	}
+	return err
+}
+
+// expire ends a COMMAND that was not sent before its expiresAt: TIMEOUT,
+// as if its answer never came (it never will).
+func (dl *Deliverer) expire(ctx context.Context, w *work, reason string) error {
+	now := dl.d.Now().UTC()
+	_, err := dl.d.Messages.Update(ctx, w.rec.WorkspaceID, w.rec.ID, w.endHold(store.MessageUpdate{
+		Step: federation.StepTimeout, Error: &reason, CompletedAt: &now, ClearNext: true, ClearDeadline: true,
+	}))
 	if errors.Is(err, store.ErrConflict) {
 		return nil
 	}
@@ -139,6 +182,12 @@ func (dl *Deliverer) exhaust(ctx context.Context, w *work, reason string, tried 
 // recordHealth updates the peer's health after an attempt (best effort:
 // a lost update only delays the circuit by one failure).
 func (dl *Deliverer) recordHealth(ctx context.Context, conn *federation.Connection, ok bool, now time.Time) {
+	if ok && conn.Health.PausedUntil != nil {
+		// The peer took one: its earlier Retry-After no longer holds the others.
+		if err := dl.d.Connections.Unpause(ctx, conn.WorkspaceID, conn.ID); err != nil {
+			dl.d.Log.WarnContext(ctx, "peer's pace not cleared", "connectionId", conn.ID, "error", err.Error())
+		}
+	}
 	h := dl.d.Circuit.Next(conn.Health, ok, now)
 	if h.Equal(conn.Health) {
 		return
@@ -163,6 +212,26 @@ func (dl *Deliverer) recordHealth(ctx context.Context, conn *federation.Connecti
 	}
 	if !ok && dl.d.Circuit.ShouldSuspend(h, now) {
 		dl.suspend(ctx, conn, "no successful delivery for 5 days")
+	}
+}
+
+// recordHeld notes that the peer answered only holds: no success, so a peer
+// that holds everything for 5 days is suspended like a failing one, while
+// its circuit stays as it is (it answered).
+func (dl *Deliverer) recordHeld(ctx context.Context, conn *federation.Connection, now time.Time) {
+	h := conn.Health
+	if h.FailingSince == nil {
+		at := now.UTC()
+		h.FailingSince = &at
+		if h.Circuit == "" {
+			h.Circuit = federation.CircuitClosed
+		}
+		if err := dl.d.Connections.SetHealth(ctx, conn.WorkspaceID, conn.ID, h); err != nil {
+			dl.d.Log.WarnContext(ctx, "peer health not recorded", "connectionId", conn.ID, "error", err.Error())
+		}
+	}
+	if dl.d.Circuit.ShouldSuspend(h, now) {
+		dl.suspend(ctx, conn, "the peer held every delivery for 5 days")
 	}
 }
 

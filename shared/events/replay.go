@@ -199,6 +199,7 @@ const catchUpMargin = time.Hour
 // Resumed syncs a resumed connection's subscriptions both ways and catches
 // the peer up on the events it missed while SUSPENDED.
 func (s *Service) Resumed(ctx context.Context, conn *federation.Connection, suspendedAt time.Time) error {
+	s.release(ctx, conn.WorkspaceID, conn.ID) // what waited for the resume goes now
 	if err := s.Sync(ctx, conn); err != nil {
 		return err
 	}

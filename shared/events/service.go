@@ -31,6 +31,9 @@ type Deps struct {
 	// retried until the publisher answers, never TIMEOUT.
 	Commands *messaging.Service
 	Signer   *delivery.Signer
+	// Held releases the deliveries held for a connection: the peer's
+	// event.sync says it takes them again, and a resume ends a suspension.
+	Held *delivery.Deliverer
 	Verifier *incoming.Verifier
 	Faults   *faults.Injector // crash points (local runner only)
 	Metrics  *metrics.Recorder
@@ -55,6 +58,7 @@ type Service struct {
 	outbox            *delivery.Outbox
 	commands          *messaging.Service
 	signer            *delivery.Signer
+	held              *delivery.Deliverer
 	verifier          *incoming.Verifier
 	faults            *faults.Injector
 	metrics           *metrics.Recorder
@@ -88,6 +92,7 @@ func New(d Deps) *Service {
 		outbox:            d.Outbox,
 		commands:          d.Commands,
 		signer:            d.Signer,
+		held:              d.Held,
 		verifier:          d.Verifier,
 		faults:            d.Faults,
 		metrics:           d.Metrics,

@@ -267,5 +267,19 @@ func (s *Service) syncRun(ctx context.Context, req platform.Request, p federatio
 			return federation.Response{}, &platform.RetryError{Err: err}
 		}
 	}
+	// The peer takes our deliveries again (it resumed its side): what was
+	// held for it goes at once (PROTOCOL.md §1, §8 catch-up on both sides).
+	s.release(ctx, req.WorkspaceID, req.ConnectionID)
 	return platform.Success(map[string]any{"eventTypes": p.EventTypes})
+}
+
+// release sends at once what was held for a connection (best effort: what
+// stays held is tried on its hold schedule anyway).
+func (s *Service) release(ctx context.Context, ws, connID string) {
+	if s.held == nil {
+		return
+	}
+	if _, err := s.held.Release(ctx, ws, connID); err != nil {
+		s.log.WarnContext(ctx, "held deliveries not released", "connectionId", connID, "error", err.Error())
+	}
 }

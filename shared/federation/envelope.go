@@ -157,6 +157,10 @@ type ResponseBody struct {
 type CommandBody struct {
 	CommandType string          `json:"commandType"`
 	Payload     json.RawMessage `json:"payload"`
+	// ExpiresAt (Unix ms, inside the signature) is when the sender stops
+	// waiting for the answer: neither side sends or runs it later
+	// (PROTOCOL.md §7). fedgate always sends it.
+	ExpiresAt int64 `json:"expiresAt,omitempty"`
 }
 
 // EventBody is EVENT's members.

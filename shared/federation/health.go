@@ -44,7 +44,7 @@ func NextHealth(h Health, ok bool, now time.Time) Health { return DefaultCircuit
 func (c Circuit) Next(h Health, ok bool, now time.Time) Health {
 	now = now.UTC()
 	if ok {
-		if h.ConsecutiveFailures == 0 && h.Circuit == CircuitClosed && h.LastSuccessAt != nil && now.Sub(*h.LastSuccessAt) < time.Minute {
+		if h.ConsecutiveFailures == 0 && h.FailingSince == nil && h.Circuit == CircuitClosed && h.LastSuccessAt != nil && now.Sub(*h.LastSuccessAt) < time.Minute {
 			return h // nothing worth a write
 		}
 		return Health{Circuit: CircuitClosed, LastSuccessAt: &now, LastFailureAt: h.LastFailureAt}

@@ -63,8 +63,10 @@ func (p RetryPolicy) Next(attempts int, createdAt, now time.Time, retryAfter tim
 	return Retry{Delay: delay, At: at, Exhausted: p.Exhausted(attempts, createdAt, at)}
 }
 
-// Retryable reports whether an HTTP status from a peer is worth retrying:
-// network errors (status 0), 408, 429 and 5xx; other 4xx are final.
+// Retryable reports whether an HTTP status from a peer is worth retrying
+// (PROTOCOL.md §1): network errors (status 0), 3xx (a redirect is never
+// followed), 408, 429 and 5xx; other 4xx are final (401 unknown_key and 403
+// connection_not_active are held, which the deliverer decides first).
 func Retryable(status int) bool {
-	return status == 0 || status == 408 || status == 429 || status >= 500
+	return status == 0 || (status >= 300 && status < 400) || status == 408 || status == 429 || status >= 500
 }

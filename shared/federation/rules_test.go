@@ -150,7 +150,7 @@ func TestRetrySchedule(t *testing.T) {
 
 func TestEnvelopeCheckAndMerge(t *testing.T) {
 	now := time.Now()
-	e := Envelope{MessageID: "m", Type: EnvEvent, InstanceID: "i", ToInstanceID: "r", ConnectionID: "c", Timestamp: now.UnixMilli(), Signature: "s"}
+	e := Envelope{MessageID: "m", Type: EnvEvent, InstanceID: "i", ToInstanceID: "r", ToURL: "https://r.example", ConnectionID: "c", Timestamp: now.UnixMilli(), Signature: "s"}
 	if err := e.Check(EnvEvent); err != nil {
 		t.Fatal(err)
 	}
@@ -158,9 +158,14 @@ func TestEnvelopeCheckAndMerge(t *testing.T) {
 		t.Error("type mismatch accepted")
 	}
 	missing := e
-	missing.MessageID, missing.Timestamp, missing.ToInstanceID = "", 0, ""
-	if err := missing.Check(EnvEvent); err == nil || err.Error() != "messageId, timestamp, toInstanceId is required" {
+	missing.MessageID, missing.Timestamp, missing.ToInstanceID, missing.ToURL = "", 0, "", ""
+	if err := missing.Check(EnvEvent); err == nil || err.Error() != "messageId, timestamp, toInstanceId, toUrl is required" {
 		t.Errorf("missing fields: %v", err)
+	}
+	bad := e
+	bad.ConnectionID = "has space"
+	if err := bad.Check(EnvEvent); err == nil || !strings.Contains(err.Error(), "connectionId must be 1 to 100 characters") {
+		t.Errorf("identifier syntax: %v", err)
 	}
 	for d, fresh := range map[time.Duration]bool{0: true, 4 * time.Minute: true, -4 * time.Minute: true, 6 * time.Minute: false, -6 * time.Minute: false} {
 		e.Timestamp = now.Add(d).UnixMilli()
@@ -172,7 +177,7 @@ func TestEnvelopeCheckAndMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(raw) != `{"connectionId":"","eventType":"task.created","instanceId":"","messageId":"m","payload":{"a":1},"timestamp":0,"toInstanceId":"","type":"EVENT"}` {
+	if string(raw) != `{"connectionId":"","eventType":"task.created","instanceId":"","messageId":"m","payload":{"a":1},"timestamp":0,"toInstanceId":"","toUrl":"","type":"EVENT"}` {
 		t.Errorf("Merge = %s", raw)
 	}
 	if _, err := Merge(Envelope{}, []int{1}); err == nil {

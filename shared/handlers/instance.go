@@ -44,12 +44,16 @@ func InstanceUpdate(a *app.App) httpapi.LambdaHandler {
 // InstanceRotateKeys serves POST /instance/keys/rotate (admin).
 func InstanceRotateKeys(a *app.App) httpapi.LambdaHandler {
 	return handle(a, "instance-rotate-keys", func(ctx context.Context, c *httpapi.Call) (int, any, error) {
-		doc, err := a.Identity.RotateKeys(ctx)
+		var in identity.RotateInput
+		if err := decodeOptional(c, &in); err != nil {
+			return 0, nil, err
+		}
+		doc, err := a.Identity.RotateKeys(ctx, in.Revoke)
 		if errors.Is(err, store.ErrConflict) {
 			return 0, nil, federation.Conflictf("another rotation or update happened at the same time; retry")
 		}
 		if err == nil {
-			c.Log.InfoContext(ctx, "signing key rotated", "keyId", doc.KeyID)
+			c.Log.InfoContext(ctx, "signing key rotated", "keyId", doc.KeyID, "revoked", in.Revoke)
 			a.Operations.KeyRotated(ctx, doc.KeyID)
 		}
 		return http.StatusOK, doc, err

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/fedgate/fedgate/shared/federation"
+	"github.com/fedgate/fedgate/shared/signing"
 	"github.com/fedgate/fedgate/shared/store"
 )
 
@@ -86,6 +87,7 @@ func (d *Document) Check() error {
 		keys[i] = federation.RemoteKey{KeyID: k.KeyID, Alg: k.Alg, PublicKey: k.PublicKey, Status: k.Status}
 	}
 	federation.CheckPeerKeys(&v, "publicKeys", keys)
+	v.Check(len(keys) == 0 || len(d.RemoteKeys()) > 0, "publicKeys", "must hold a usable key (Ed25519, or RSA of 2048 to 4096 bits with exponent 65537)")
 	c := d.Capabilities
 	for field, list := range map[string][]string{"capabilities.messageTypes": c.MessageTypes, "capabilities.commandTypes": c.CommandTypes, "capabilities.eventTypes": c.EventTypes} {
 		v.Check(len(list) <= federation.MaxCapabilityItems, field, "must have at most 100 entries")
@@ -93,11 +95,20 @@ func (d *Document) Check() error {
 	return v.Err()
 }
 
-// RemoteKeys are the document's keys as a peer's keys are stored.
+// RemoteKeys are the document's usable keys as a peer's keys are stored: a
+// key of an unknown algorithm, or an RSA key outside 2048–4096 bits or with
+// another exponent than 65537, is ignored (PROTOCOL.md §3).
 func (d *Document) RemoteKeys() []federation.RemoteKey {
-	out := make([]federation.RemoteKey, len(d.PublicKeys))
-	for i, k := range d.PublicKeys {
-		out[i] = federation.RemoteKey{KeyID: k.KeyID, Alg: k.Alg, PublicKey: k.PublicKey, Status: k.Status, ExpiresAt: k.ExpiresAt}
+	out := make([]federation.RemoteKey, 0, len(d.PublicKeys))
+	for _, k := range d.PublicKeys {
+		alg, err := signing.ParseAlg(k.Alg)
+		if err != nil {
+			continue
+		}
+		if _, err := signing.ParsePublicKeyPEM(alg, k.PublicKey); err != nil {
+			continue
+		}
+		out = append(out, federation.RemoteKey{KeyID: k.KeyID, Alg: k.Alg, PublicKey: k.PublicKey, Status: k.Status, ExpiresAt: k.ExpiresAt})
 	}
 	return out
 }

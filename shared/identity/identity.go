@@ -95,7 +95,8 @@ func New(repo Repository, sealer Sealer, s Settings) *Service {
 		s.RetiredGrace = 7 * 24 * time.Hour
 	}
 	if s.SignerRefresh == 0 {
-		s.SignerRefresh = 5 * time.Minute
+		// A revoked key is signed with by no container 5 s later (PROTOCOL.md §3).
+		s.SignerRefresh = 5 * time.Second
 	}
 	if s.Alg == "" {
 		s.Alg = signing.RS256
@@ -279,10 +280,23 @@ func (s *Service) Update(ctx context.Context, p Patch) (Document, error) {
 	return s.document(rec), nil
 }
 
-// RotateKeys makes a new current key, retires the old one (it still verifies
-// during the grace period) and drops keys retired longer than the grace
-// period. store.ErrConflict if another rotation or update won.
-func (s *Service) RotateKeys(ctx context.Context) (Document, error) {
+// RotateInput is the optional body of a key rotation.
+type RotateInput struct {
+	// Revoke withdraws the current key at once instead of retiring it.
+	Revoke bool `json:"revoke"`
+}
+
+// MaxPublishedKeys bounds the keys the document publishes (PROTOCOL.md §3,
+// §5): peers refuse a document with more.
+const MaxPublishedKeys = 10
+
+// RotateKeys makes a new current key and retires the old one (it still
+// verifies during the grace period), or with revoke withdraws it at once
+// (for a key that may be compromised: it leaves the document now, and peers
+// stop accepting it within their hourly refresh). Keys retired longer than
+// the grace period are dropped, and the oldest retired ones too beyond
+// MaxPublishedKeys. store.ErrConflict if another rotation or update won.
+func (s *Service) RotateKeys(ctx context.Context, revoke bool) (Document, error) {
 	rec, err := s.Ensure(ctx)
 	if err != nil {
 		return Document{}, err
@@ -295,13 +309,18 @@ func (s *Service) RotateKeys(ctx context.Context) (Document, error) {
 	kept := []store.KeyRecord{key}
 	for _, k := range rec.Keys {
 		if k.Status == KeyCurrent {
+			if revoke {
+				continue
+			}
 			k.Status, k.RetiredAt = KeyRetired, &now
 		}
 		if s.withinGrace(k, now) {
 			kept = append(kept, k)
 		}
 	}
-	rec.Keys, rec.UpdatedAt = kept, now
+	// Newest retired first after the new key: the oldest go first.
+	slices.SortStableFunc(kept[1:], func(a, b store.KeyRecord) int { return b.RetiredAt.Compare(*a.RetiredAt) })
+	rec.Keys, rec.UpdatedAt = kept[:min(len(kept), MaxPublishedKeys)], now
 	if err := s.repo.Update(ctx, rec); err != nil {
 		return Document{}, err
 	}

@@ -105,7 +105,7 @@ func TestSignerAndRotation(t *testing.T) {
 		t.Fatalf("signature by the decrypted key does not verify with the published key: %v", err)
 	}
 
-	rotated, err := svc.RotateKeys(ctx)
+	rotated, err := svc.RotateKeys(ctx, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestRetiredKeysExpireAfterGrace(t *testing.T) {
 	f := newFixture(t)
 	svc := f.service(identity.Settings{RetiredGrace: time.Second})
 	first, _ := svc.Document(ctx)
-	if _, err := svc.RotateKeys(ctx); err != nil {
+	if _, err := svc.RotateKeys(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(1100 * time.Millisecond) // grace of 1 s has passed
@@ -139,7 +139,7 @@ func TestRetiredKeysExpireAfterGrace(t *testing.T) {
 	if len(doc.PublicKeys) != 1 || doc.PublicKeys[0].KeyID == first.KeyID {
 		t.Fatalf("retired key still published after its grace: %+v", doc.PublicKeys)
 	}
-	third, err := svc.RotateKeys(ctx)
+	third, err := svc.RotateKeys(ctx, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestEscrowRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	svc := newService(t)
 	before, _ := svc.Document(ctx)
-	if _, err := svc.RotateKeys(ctx); err != nil {
+	if _, err := svc.RotateKeys(ctx, false); err != nil {
 		t.Fatal(err)
 	}
 	escrow, err := svc.Export(ctx)
@@ -220,5 +220,40 @@ func TestDeploymentSettingsFollowTheDeployment(t *testing.T) {
 	doc, err := redeployed.Document(ctx)
 	if err != nil || strings.Join(doc.Capabilities.CommandTypes, ",") != "agent.status" || strings.Join(doc.Capabilities.EventTypes, ",") != "task.created" {
 		t.Fatalf("after a deploy with new settings: %+v %v", doc.Capabilities, err)
+	}
+}
+
+// A revoked key leaves the document at once (not retired), the signer moves
+// to the new key, and however many rotations, at most ten keys are
+// published: the oldest retired ones go first.
+func TestRevokeAndTheKeyBound(t *testing.T) {
+	ctx := context.Background()
+	svc := newService(t)
+	first, _ := svc.Document(ctx)
+	revoked, err := svc.RotateKeys(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(revoked.PublicKeys) != 1 || revoked.PublicKeys[0].KeyID == first.KeyID {
+		t.Fatalf("after revoke: %+v", revoked.PublicKeys)
+	}
+	if s, err := svc.Signer(ctx); err != nil || s.ID() != revoked.KeyID {
+		t.Fatalf("signer after revoke: %v %v", s, err)
+	}
+	var last identity.Document
+	var ids []string
+	for range 12 {
+		if last, err = svc.RotateKeys(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, last.KeyID)
+	}
+	if len(last.PublicKeys) != identity.MaxPublishedKeys {
+		t.Fatalf("%d keys published, want %d", len(last.PublicKeys), identity.MaxPublishedKeys)
+	}
+	for i, k := range last.PublicKeys {
+		if k.KeyID != ids[len(ids)-1-i] {
+			t.Fatalf("key %d is %s, want the newest first (%v)", i, k.KeyID, ids)
+		}
 	}
 }

@@ -247,12 +247,22 @@ func (v *Verifier) authenticate(ctx context.Context, raw []byte, wantType string
 	if err != nil {
 		return nil, err
 	}
-	conn, err := v.connection(ctx, env.ConnectionID, source)
+	conn, cached, err := v.connection(ctx, env.ConnectionID, source)
 	if err != nil {
 		return nil, err
 	}
 	if err := admits(conn, env, statuses); err != nil {
-		return nil, err
+		if !cached {
+			return nil, err
+		}
+		// A cached record refuses nothing on its own: the connection may
+		// have become ACTIVE since (the cache only delays what ends it).
+		if conn, err = v.read(ctx, env.ConnectionID); err != nil {
+			return nil, err
+		}
+		if err := admits(conn, env, statuses); err != nil {
+			return nil, err
+		}
 	}
 	if err := v.checkSignature(ctx, conn, env.KeyID, raw); err != nil {
 		return nil, err
@@ -263,15 +273,21 @@ func (v *Verifier) authenticate(ctx context.Context, raw []byte, wantType string
 // connection is step 3's read: from this container's cache when it read the
 // connection within CacheFor, else from the store — unless the source
 // address has spent its allowance of failures, which costs no store call.
-func (v *Verifier) connection(ctx context.Context, id, source string) (*federation.Connection, error) {
+func (v *Verifier) connection(ctx context.Context, id, source string) (conn *federation.Connection, cached bool, err error) {
 	now := v.now()
 	if c, ok := v.cache.get(id, now); ok {
-		return c, nil
+		return c, true, nil
 	}
 	if over, wait := v.junk.over(source, now); over {
-		return nil, &federation.Error{Code: federation.CodeRateLimited, RetryAfter: wait,
+		return nil, false, &federation.Error{Code: federation.CodeRateLimited, RetryAfter: wait,
 			Message: "too many envelopes from this address failed verification; retry after " + wait.String()}
 	}
+	conn, err = v.read(ctx, id)
+	return conn, false, err
+}
+
+// read reads a connection from the store into the cache.
+func (v *Verifier) read(ctx context.Context, id string) (*federation.Connection, error) {
 	conn, err := v.conns.GetByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, federation.Errorf(federation.CodeUnknownKey, "unknown connection %s", id)
@@ -279,7 +295,7 @@ func (v *Verifier) connection(ctx context.Context, id, source string) (*federati
 	if err != nil {
 		return nil, err
 	}
-	v.cache.put(conn, now)
+	v.cache.put(conn, v.now())
 	return conn.Clone(), nil
 }
 

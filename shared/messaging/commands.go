@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/fedgate/fedgate/shared/delivery"
 	"github.com/fedgate/fedgate/shared/federation"
 	"github.com/fedgate/fedgate/shared/ids"
 	"github.com/fedgate/fedgate/shared/incoming"
@@ -76,8 +78,14 @@ func (s *Service) send(ctx context.Context, conn *federation.Connection, command
 	if len(payload) == 0 {
 		payload = json.RawMessage("{}")
 	}
-	body, _ := json.Marshal(federation.CommandBody{CommandType: commandType, Payload: payload})
 	now := s.now().UTC()
+	// The command expires when the sender stops waiting: its timeout, or
+	// for one retried until answered, the sender's 7-day horizon.
+	expires := now.Add(delivery.Horizon)
+	if deadline {
+		expires = now.Add(s.commandTimeout)
+	}
+	body, _ := json.Marshal(federation.CommandBody{CommandType: commandType, Payload: payload, ExpiresAt: expires.UnixMilli()})
 	rec := store.NewRecord(federation.Message{
 		ID: ids.New(), WorkspaceID: conn.WorkspaceID, ConnectionID: conn.ID, MessageType: federation.TypeCommand,
 		Direction: federation.Outbound, Status: federation.MsgPending, CommandType: commandType, Payload: payload,
@@ -127,6 +135,12 @@ func (s *Service) ReceiveCommand(ctx context.Context, raw []byte) (store.Outcome
 			Direction: federation.Inbound, Status: federation.MsgPending, CommandType: msg.CommandType,
 			Payload: msg.Payload, CreatedAt: now, UpdatedAt: now, DeliveredAt: &now,
 		}, "", nil, queue.Dispatch)
+		// A peer that sends no expiresAt gets this instance's own command
+		// timeout from receipt (PROTOCOL.md §7).
+		rec.RunBefore = now.Add(s.commandTimeout)
+		if msg.ExpiresAt > 0 {
+			rec.RunBefore = time.UnixMilli(msg.ExpiresAt).UTC()
+		}
 		answer := incoming.AnswerJSON(http.StatusAccepted, map[string]any{"accepted": true, "messageId": in.MessageID})
 		if err := s.messages.CreateIncoming(ctx, conn.WorkspaceID, conn.ID, in.MessageID, rec, answer); err != nil {
 			return store.Outcome{}, err

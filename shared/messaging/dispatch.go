@@ -40,6 +40,12 @@ func (s *Service) Dispatch(ctx context.Context, job queue.Job) error {
 		return err
 	}
 	log := s.log.With("messageId", rec.ID, "commandType", rec.CommandType)
+	// A backlog never runs what its sender gave up on, nor work for a peer
+	// that is no longer connected (PROTOCOL.md §7).
+	if (!rec.RunBefore.IsZero() && now.After(rec.RunBefore)) || conn.Status != federation.StatusActive {
+		log.InfoContext(ctx, "command not run: expired", "connectionStatus", conn.Status)
+		return s.respond(ctx, rec, conn, platform.Failure("expired"))
+	}
 	resp, err := s.runCommand(ctx, platform.Request{
 		WorkspaceID: rec.WorkspaceID, ConnectionID: conn.ID, RemoteInstanceID: conn.RemoteInstanceID,
 		MessageID: rec.ID, CommandType: rec.CommandType, Payload: rec.Payload,

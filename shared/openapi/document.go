@@ -47,7 +47,7 @@ const (
 var errorCodes = []federation.Code{
 	federation.CodeInvalidJSON, federation.CodeValidation, federation.CodeUnauthenticated,
 	federation.CodeInvalidSignature, federation.CodeStaleTimestamp, federation.CodeUnknownKey, federation.CodeWrongRecipient,
-	federation.CodeForbidden, federation.CodeNotActive, federation.CodeCommandNotAllowed, federation.CodeQueryNotAllowed,
+	federation.CodeForbidden, federation.CodeNotActive, federation.CodeConnectionEnded, federation.CodeCommandNotAllowed, federation.CodeQueryNotAllowed,
 	federation.CodeLimitExceeded, federation.CodeNotFound, federation.CodeConflict, federation.CodePayloadTooLarge,
 	federation.CodeRateLimited, federation.CodeRemoteUnreachable, federation.CodeRemoteTimeout, federation.CodeRemoteRejected,
 	federation.CodeInternal,
@@ -327,7 +327,7 @@ func errorsOf(r routes.Route, op Operation) []federation.Code {
 		codes = append(codes, federation.CodeUnauthenticated, federation.CodeForbidden)
 	case r.Auth == routes.Signed:
 		codes = append(codes, federation.CodeInvalidSignature, federation.CodeStaleTimestamp, federation.CodeUnknownKey,
-			federation.CodeWrongRecipient, federation.CodeNotActive, federation.CodeConflict)
+			federation.CodeWrongRecipient, federation.CodeNotActive, federation.CodeConnectionEnded, federation.CodeConflict, federation.CodeRateLimited)
 	}
 	return append(codes, op.Errors...)
 }

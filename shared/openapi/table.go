@@ -136,7 +136,8 @@ var Operations = map[string]Operation{
 	"PATCH /instance": {Tag: "instance", Summary: "Change the name, capabilities or metadata",
 		Body: typeOf[identity.Patch](), Answers: []Success{ok[identity.Document](http.StatusOK, "the changed identity document")},
 		Errors: []federation.Code{federation.CodeConflict}},
-	"POST /instance/keys/rotate": {Tag: "instance", Summary: "Rotate the signing key (the old key stays published as retired for 7 days)",
+	"POST /instance/keys/rotate": {Tag: "instance", Summary: "Rotate the signing key (the old key stays published as retired for 7 days; with revoke it is withdrawn at once)",
+		Body: typeOf[identity.RotateInput](), BodyOptional: true,
 		Answers: []Success{ok[identity.Document](http.StatusOK, "the identity document with the new current key")},
 		Errors:  []federation.Code{federation.CodeConflict}},
 

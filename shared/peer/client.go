@@ -252,13 +252,30 @@ func (c *Client) do(ctx context.Context, method, url string, body []byte, limit 
 	}
 	r := &Reply{Status: resp.StatusCode, Body: data}
 	if ra := resp.Header.Get("Retry-After"); ra != "" {
-		if secs, err := strconv.Atoi(ra); err == nil && secs >= 0 {
-			r.RetryAfter = time.Duration(secs) * time.Second
-		} else if t, err := http.ParseTime(ra); err == nil {
-			r.RetryAfter = max(time.Until(t), 0)
-		}
+		r.RetryAfter = RetryAfter(ra, time.Now())
 	}
 	return r, nil
+}
+
+// MaxRetryAfter caps what a peer's Retry-After can make a sender wait
+// (PROTOCOL.md §1): a larger or malformed value counts as this.
+const MaxRetryAfter = time.Hour
+
+// RetryAfter reads a Retry-After header value (seconds or an HTTP date),
+// clamped to MaxRetryAfter; a malformed value is MaxRetryAfter, so a peer
+// cannot pause a sender for centuries nor overflow its clock.
+func RetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 || secs > int64(MaxRetryAfter/time.Second) {
+			return MaxRetryAfter
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(t.Sub(now), 0), MaxRetryAfter)
+	}
+	return MaxRetryAfter
 }
 
 // ErrorClass names what kind of failure a call's error is, for attempt

@@ -162,3 +162,26 @@ func TestErrorClass(t *testing.T) {
 		})
 	}
 }
+
+// A peer's Retry-After is clamped to an hour; malformed or huge values
+// count as an hour (PROTOCOL.md §1).
+func TestRetryAfterClamp(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	for v, want := range map[string]time.Duration{
+		"30":                            30 * time.Second,
+		"0":                             0,
+		"3600":                          time.Hour,
+		"3601":                          time.Hour,
+		"9223372036":                    time.Hour,
+		"99999999999999999999999":       time.Hour,
+		"-5":                            time.Hour,
+		"soon":                          time.Hour,
+		"Wed, 02 Dec 2026 12:01:00 GMT": time.Minute,
+		"Wed, 02 Dec 2026 11:00:00 GMT": 0,
+		"Fri, 01 Jan 2100 00:00:00 GMT": time.Hour,
+	} {
+		if got := RetryAfter(v, now); got != want {
+			t.Errorf("Retry-After %q = %s, want %s", v, got, want)
+		}
+	}
+}

@@ -68,6 +68,14 @@ type Job struct {
 	// TraceParent is the trace of the work that queued the job (the Sender
 	// stamps it from the context); the consumer continues it.
 	TraceParent string `json:"traceparent,omitempty"`
+	// A delivery held without attempts (its peer's circuit, slots or pace,
+	// or an answer the sender holds) keeps what the hold needs in the job,
+	// so waiting costs no write per look: the hold episode's token (the
+	// message's; a job with another is stale), the time held so far, and
+	// how many held answers in a row (their wait doubles).
+	Token  string `json:"token,omitempty"`
+	HeldMs int64  `json:"heldMs,omitempty"`
+	Holds  int    `json:"holds,omitempty"`
 }
 
 // Kinds of fanout-queue jobs.
@@ -177,11 +185,22 @@ func cmpErr(first, next error) error {
 
 // Retry is the job for the next attempt at the same message, due at `at`,
 // which is `delay` from now: a wait longer than MaxDelay is chained through
-// NotBefore.
+// NotBefore. It starts afresh: no hold episode.
 func (j Job) Retry(at time.Time, delay time.Duration) Job {
 	next := Job{WorkspaceID: j.WorkspaceID, MessageID: j.MessageID}
 	if delay > MaxDelay {
 		next.NotBefore = at.UnixMilli()
+	}
+	return next
+}
+
+// Held is the job that looks again after a held wait: the same hold
+// episode, with the wait added to the time held when it counts.
+func (j Job) Held(at time.Time, delay time.Duration, counts bool) Job {
+	next := j.Retry(at, delay)
+	next.Token, next.HeldMs, next.Holds = j.Token, j.HeldMs, j.Holds
+	if counts {
+		next.HeldMs += delay.Milliseconds()
 	}
 	return next
 }

@@ -177,7 +177,7 @@ var All = []Route{
 		Access: Access{Write: []string{store.InstanceTable, store.MessagesTable}, SigningKey: SealKey}},
 
 	// Connections (PROTOCOL §5)
-	{Name: "connections-initiate", Method: "POST", Path: "/connections/initiate", Auth: User, Concurrency: 10,
+	{Name: "connections-initiate", Method: "POST", Path: "/connections/initiate", Auth: WorkspaceAdmin, Concurrency: 10,
 		Access: Access{Write: []string{store.InstanceTable, store.ConnectionsTable}, SigningKey: SignWithKey}},
 	{Name: "connections-invite", Method: "POST", Path: "/connections/invites", Auth: WorkspaceAdmin,
 		Access: Access{Write: []string{store.InvitesTable}}},
@@ -185,33 +185,33 @@ var All = []Route{
 		Access: Access{Read: []string{store.ConnectionsTable}}},
 	{Name: "connections-get", Method: "GET", Path: "/connections/{id}", Auth: User,
 		Access: Access{Read: []string{store.ConnectionsTable}}},
-	{Name: "connections-accept", Method: "POST", Path: "/connections/{id}/accept", Auth: User,
+	{Name: "connections-accept", Method: "POST", Path: "/connections/{id}/accept", Auth: WorkspaceAdmin,
 		Access: Access{
 			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable},
 			Send:       []string{queue.Delivery},
 			SigningKey: SealKey,
 		}},
-	{Name: "connections-reject", Method: "POST", Path: "/connections/{id}/reject", Auth: User,
+	{Name: "connections-reject", Method: "POST", Path: "/connections/{id}/reject", Auth: WorkspaceAdmin,
 		Access: Access{
 			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable},
 			Send:       []string{queue.Delivery},
 			SigningKey: SealKey,
 		}},
-	{Name: "connections-disconnect", Method: "POST", Path: "/connections/{id}/disconnect", Auth: User,
+	{Name: "connections-disconnect", Method: "POST", Path: "/connections/{id}/disconnect", Auth: WorkspaceAdmin,
 		Access: Access{
 			Write:      []string{store.InstanceTable, store.ConnectionsTable, store.MessagesTable},
 			Send:       []string{queue.Delivery},
 			SigningKey: SealKey,
 		}},
-	{Name: "connections-suspend", Method: "POST", Path: "/connections/{id}/suspend", Auth: User,
+	{Name: "connections-suspend", Method: "POST", Path: "/connections/{id}/suspend", Auth: WorkspaceAdmin,
 		// messages: the operator event federation.connection.suspended.
 		Access: Access{Write: []string{store.ConnectionsTable, store.MessagesTable}}},
-	{Name: "connections-resume", Method: "POST", Path: "/connections/{id}/resume", Auth: User,
+	{Name: "connections-resume", Method: "POST", Path: "/connections/{id}/resume", Auth: WorkspaceAdmin,
 		// Resuming syncs subscriptions (event.sync, a COMMAND) and catches the
 		// peer up from the event log (a fanout job), and records an operator event.
 		Access: Access{
 			Write: []string{store.ConnectionsTable, store.MessagesTable, store.SubscriptionsTable},
-			Send:  []string{queue.Delivery, queue.Fanout},
+			Send:  []string{queue.Delivery, queue.Ack, queue.Fanout},
 		}},
 	{Name: "incoming-connect", Method: "POST", Path: "/incoming/connect", Auth: Signed,
 		Access: Access{Write: []string{store.InstanceTable, store.ConnectionsTable, store.InvitesTable, store.MessagesTable}, SigningKey: SignWithKey}},
@@ -309,7 +309,7 @@ var All = []Route{
 		Access: Access{Read: []string{store.MessagesTable}}},
 	{Name: "events-redeliver", Method: "POST", Path: "/events/messages/{id}/redeliver", Auth: User,
 		Access: Access{Read: []string{store.ConnectionsTable}, Write: []string{store.MessagesTable}, Send: []string{queue.Delivery}}},
-	{Name: "events-replay", Method: "POST", Path: "/events/replay", Auth: User,
+	{Name: "events-replay", Method: "POST", Path: "/events/replay", Auth: WorkspaceAdmin,
 		// The window is counted here and sent page by page by a fanout job.
 		Access: Access{Read: []string{store.ConnectionsTable, store.SubscriptionsTable}, Write: []string{store.MessagesTable}, Send: []string{queue.Fanout}}},
 	{Name: "incoming-event", Method: "POST", Path: "/incoming/event", Auth: Signed,
@@ -349,10 +349,11 @@ var All = []Route{
 			SigningKey: SignWithKey,
 		}},
 	{Name: "dispatcher", Queues: []string{queue.Dispatch}, Concurrency: 10,
+		// event.sync from a peer releases the deliveries held for it: a claim
+		// on the connection, the held messages, their jobs.
 		Access: Access{
-			Read:   []string{store.ConnectionsTable},
-			Write:  []string{store.MessagesTable, store.SubscriptionsTable, store.AgentsTable},
-			Send:   []string{queue.Dispatch, queue.Ack},
+			Write:  []string{store.ConnectionsTable, store.MessagesTable, store.SubscriptionsTable, store.AgentsTable},
+			Send:   []string{queue.Dispatch, queue.Ack, queue.Delivery},
 			Secret: true,
 		}},
 	{Name: "dlq-recorder", Queues: []string{dlq(queue.Delivery), dlq(queue.Ack), dlq(queue.Dispatch), dlq(queue.Fanout)}, Concurrency: 2,

@@ -85,14 +85,22 @@ func newPrivateKey(alg Alg, signer crypto.Signer) (*PrivateKey, error) {
 	return &PrivateKey{id: id, alg: alg, signer: signer}, nil
 }
 
+// maxRSABits bounds the RSA keys fedgate verifies with.
+const maxRSABits = 4096
+
 func checkKeyType(alg Alg, pub crypto.PublicKey) error {
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
 		if alg != RS256 {
 			return fmt.Errorf("an RSA key cannot be used with %s", alg)
 		}
-		if k.N.BitLen() < rsaBits {
-			return fmt.Errorf("RSA key has %d bits, at least %d required", k.N.BitLen(), rsaBits)
+		// PROTOCOL.md §3: 2048 to 4096 bits, exponent 65537. A larger key
+		// would buy a stranger our CPU on every verification.
+		if n := k.N.BitLen(); n < rsaBits || n > maxRSABits {
+			return fmt.Errorf("RSA key has %d bits, %d to %d allowed", n, rsaBits, maxRSABits)
+		}
+		if k.E != 65537 {
+			return fmt.Errorf("RSA key has public exponent %d, 65537 required", k.E)
 		}
 	case ed25519.PublicKey:
 		if alg != EdDSA {

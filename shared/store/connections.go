@@ -311,6 +311,9 @@ func (r *Connections) Transition(ctx context.Context, ws, id string, ch Connecti
 	u.setIf(len(ch.RemoteCapabilities) > 0, "remoteCapabilities", ch.RemoteCapabilities)
 	u.setIf(ch.ConnectedAt != nil, "connectedAt", ch.ConnectedAt)
 	u.setIf(ch.ResetHealth, "health", healthItem{Circuit: federation.CircuitClosed})
+	if ch.ResetHealth {
+		u.remove("pausedUntilMs") // a resumed peer's pace starts afresh too
+	}
 	if !ch.To.IsLive() {
 		u.set("disconnectedAt", now)
 	}
@@ -470,6 +473,29 @@ func (r *Connections) Pause(ctx context.Context, ws, id string, until time.Time)
 		return nil // gone, or paused until later already
 	}
 	return err
+}
+
+// Unpause ends a peer's pace (a delivery to it succeeded).
+func (r *Connections) Unpause(ctx context.Context, ws, id string) error {
+	err := r.updateFields(ctx, ws, id, newUpdate().remove("pausedUntilMs"))
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// Release claims the right to release a connection's held deliveries now:
+// at most once per every (PROTOCOL.md §1: an event.sync from the peer
+// releases them at once, at most once a minute), across containers. It
+// reports whether the caller won.
+func (r *Connections) Release(ctx context.Context, ws, id string, now time.Time, every time.Duration) (bool, error) {
+	u := newUpdate().set("releasedAtMs", now.UnixMilli())
+	u.cond("(attribute_not_exists({releasedAtMs}) OR {releasedAtMs} <= ?)", now.Add(-every).UnixMilli())
+	err := r.updateFields(ctx, ws, id, u)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // SetHealth stores the peer health of a connection.

@@ -27,6 +27,7 @@ import (
 
 func msgSK(id string) string        { return "MSG#" + id }
 func dedupePK(connID string) string { return "IN#" + connID }
+func heldKey(ws, connID string) string { return ws + "#" + connID }
 func typeKey(ws, msgType string) string {
 	return wsPK(ws) + "#" + msgType
 }
@@ -58,6 +59,15 @@ type MessageRecord struct {
 	// Held is how long its delivery waited without attempts (an open
 	// circuit, a suspended peer): the retry horizon does not count it.
 	Held time.Duration
+	// HoldToken names the hold episode it is in ("" when none): only a job
+	// that carries it may go on (delivery.Deliverer), so a release that sends
+	// a new job leaves the old one stale.
+	HoldToken string
+	// HoldSince is when its hold episode began (zero when none).
+	HoldSince time.Time
+	// RunBefore is when an incoming COMMAND expires: the dispatcher does not
+	// run it later (its expiresAt, or the receipt plus the command timeout).
+	RunBefore time.Time
 	// AttemptLog is the record of its delivery attempts, oldest first
 	// (PROTOCOL.md §9); at most MaxAttemptLog are kept.
 	AttemptLog []federation.Attempt
@@ -121,6 +131,12 @@ type messageItem struct {
 	AnswerSignAs   string     `json:"answerSignAs,omitempty"`
 	DeadLetteredAt *time.Time `json:"deadLetteredAt,omitempty"`
 	HeldMs         int64      `json:"heldMs,omitempty"`
+	HoldToken      string     `json:"holdToken,omitempty"`
+	HoldSinceMs    int64      `json:"holdSinceMs,omitempty"`
+	RunBeforeMs    int64      `json:"runBeforeMs,omitempty"`
+	// HeldKey puts a held delivery on the held index by its connection
+	// ("<workspace>#<connection>"), so a release finds it.
+	HeldKey string `json:"heldKey,omitempty"`
 	// AttemptLog is appended by the update that records each attempt's
 	// outcome, so recording attempts costs no write of its own.
 	AttemptLog []federation.Attempt `json:"attemptLog,omitempty"`
@@ -146,6 +162,9 @@ func (r *Messages) item(rec *MessageRecord) messageItem {
 		PK: wsPK(m.WorkspaceID), SK: msgSK(m.ID), Message: m, EnvelopeType: rec.EnvelopeType, Body: rec.Body,
 		DeadLetteredAt: rec.DeadLetteredAt, HeldMs: rec.Held.Milliseconds(), ExpiresAt: m.CreatedAt.Add(r.lifetime(m.Direction)).Unix(),
 		AttemptLog: rec.AttemptLog,
+	}
+	if !rec.RunBefore.IsZero() {
+		it.RunBeforeMs = rec.RunBefore.UnixMilli()
 	}
 	switch m.MessageType {
 	case federation.TypeQuery, federation.TypeCommand, federation.TypeEvent, federation.TypePublished:
@@ -177,9 +196,16 @@ func (it messageItem) record() *MessageRecord {
 	rec := &MessageRecord{
 		Message: it.Message, EnvelopeType: it.EnvelopeType, Body: it.Body, Outbox: it.OutboxQueue,
 		DeadLetteredAt: it.DeadLetteredAt, Held: time.Duration(it.HeldMs) * time.Millisecond, AttemptLog: it.AttemptLog,
+		HoldToken: it.HoldToken,
 	}
 	if it.OutboxDue != "" {
 		rec.outboxAt = parseMS(it.OutboxDue)
+	}
+	if it.HoldSinceMs != 0 {
+		rec.HoldSince = time.UnixMilli(it.HoldSinceMs).UTC()
+	}
+	if it.RunBeforeMs != 0 {
+		rec.RunBefore = time.UnixMilli(it.RunBeforeMs).UTC()
 	}
 	if it.DeadlineAt != "" {
 		d := parseMS(it.DeadlineAt)
@@ -285,6 +311,11 @@ type MessageUpdate struct {
 	ClearDelivered bool       // the delivery is to be attempted again
 	Deadline       *time.Time // puts the message on the deadline index
 	Held           *time.Duration
+	// Hold starts (or renews) a hold episode named by the token: the
+	// message goes on the held index of its connection HoldOn. EndHold
+	// takes it off (the episode ended with an attempt, or it settled).
+	Hold, HoldOn string
+	EndHold      bool
 	// Attempt is appended to the message's attempt log.
 	Attempt *federation.Attempt
 	// Outbox queues a job for the item again (e.g. a response to send).
@@ -373,6 +404,12 @@ func (r *Messages) buildUpdate(ws, id string, mu MessageUpdate, now time.Time) *
 	}
 	if mu.Held != nil {
 		u.set("heldMs", mu.Held.Milliseconds())
+	}
+	if mu.Hold != "" {
+		u.set("holdToken", mu.Hold).set("heldKey", heldKey(ws, mu.HoldOn)).setFirst("holdSinceMs", now.UnixMilli())
+	}
+	if mu.EndHold {
+		u.remove("holdToken").remove("heldKey").remove("holdSinceMs")
 	}
 	if mu.Attempt != nil {
 		u.appendTo("attemptLog", []federation.Attempt{*mu.Attempt})

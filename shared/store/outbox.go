@@ -61,3 +61,31 @@ func decodeMessages(items []map[string]types.AttributeValue) ([]*MessageRecord, 
 	}
 	return recs, nil
 }
+
+// Held returns one page of the deliveries of a connection held without
+// attempts (the held index), to release them, and the next page's cursor.
+func (r *Messages) Held(ctx context.Context, ws, connID string, limit int32, cursor string) ([]*MessageRecord, string, error) {
+	part := heldKey(ws, connID)
+	start, err := decodeCursor(cursor, "heldKey", part)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := r.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: &r.table, IndexName: aws.String(IndexMessagesHeld), Limit: aws.Int32(limit),
+		KeyConditionExpression:    aws.String("heldKey = :k"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":k": s(part)},
+		ExclusiveStartKey:         start,
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("held deliveries: %w", err)
+	}
+	recs := make([]*MessageRecord, 0, len(out.Items))
+	for _, raw := range out.Items {
+		rec, err := decodeMessage(raw)
+		if err != nil {
+			return nil, "", err
+		}
+		recs = append(recs, rec)
+	}
+	return recs, encodeCursor(out.LastEvaluatedKey), nil
+}

@@ -35,6 +35,7 @@ const (
 	IndexMessagesByType      = "byType"
 	IndexMessagesOutbox      = "outbox"
 	IndexMessagesDeadline    = "deadline"
+	IndexMessagesHeld        = "held"
 	IndexSubscriptionsFanout = "fanout"
 	IndexSubscriptionsByTime = "byTime"
 	IndexSubscriptionsSync   = "sync"
@@ -63,6 +64,9 @@ var Tables = []Table{
 			{Name: IndexMessagesByType, PartitionKey: "typeKey", SortKey: "createdKey"},
 			{Name: IndexMessagesOutbox, PartitionKey: "outboxKey", SortKey: "outboxDue"},
 			{Name: IndexMessagesDeadline, PartitionKey: "deadlineKey", SortKey: "deadlineAt"},
+			// Deliveries held without attempts, by connection: released at once
+			// when the peer asks (event.sync) or the connection resumes.
+			{Name: IndexMessagesHeld, PartitionKey: "heldKey", SortKey: "sk"},
 		},
 		TTLAttribute: "expiresAt",
 	},
