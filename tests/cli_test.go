@@ -122,6 +122,15 @@ func TestCLI(t *testing.T) {
 		if after.KeyID == before.KeyID || len(after.PublicKeys) != 2 {
 			t.Errorf("rotate-keys: key %s → %s, %d keys", before.KeyID, after.KeyID, len(after.PublicKeys))
 		}
+		r = run(hub, token(t, "ws-hub", routes.ScopeInstance), "instance", "rotate-keys", "--revoke", "--json")
+		wantCode(t, r, cli.ExitOK, "rotate-keys --revoke")
+		var revoked identity.Document
+		r.decode(t, &revoked)
+		for _, k := range revoked.PublicKeys {
+			if k.KeyID == after.KeyID {
+				t.Errorf("rotate-keys --revoke: the revoked key %s is still published", k.KeyID)
+			}
+		}
 		r = run(hub, "not-a-token", "instance", "rotate-keys", "--json")
 		wantCode(t, r, cli.ExitAuth, "a bad token")
 		if !strings.Contains(r.err, `"code":"unauthenticated"`) {

@@ -115,7 +115,7 @@ func TestInviteHandshake(t *testing.T) {
 	hub, spoke := c.Instances["hub"], c.Instances["spoke"]
 	spokeAdmin := token(t, "ws-team", routes.ScopeAdmin)
 
-	if r := call(t, spoke, "POST", "/connections/invites", token(t, "ws-team"), nil); r.Status != http.StatusForbidden {
+	if r := call(t, spoke, "POST", "/connections/invites", memberToken(t, "ws-team"), nil); r.Status != http.StatusForbidden {
 		t.Fatalf("invite as non-admin: %d", r.Status)
 	}
 	if r := call(t, spoke, "POST", "/connections/invites", spokeAdmin, map[string]int{"expiresInSeconds": 5}); r.Status != http.StatusBadRequest {

@@ -255,7 +255,7 @@ func TestOperatorEventsEndpoint(t *testing.T) {
 		tok, query string
 		status     int
 	}{
-		{hubTok, "", http.StatusForbidden},
+		{memberToken(t, "ws-hub"), "", http.StatusForbidden},
 		{admin, "?scope=instance", http.StatusForbidden},
 		{token(t, "ws-other", routes.ScopeAdmin), "", http.StatusOK},
 	} {

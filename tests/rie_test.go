@@ -64,7 +64,8 @@ func TestPackagedBinariesUnderRIE(t *testing.T) {
 	env := []string{
 		"AWS_ENDPOINT_URL=" + endpoint, "AWS_REGION=" + localaws.Region, "AWS_ACCESS_KEY_ID=local",
 		"AWS_SECRET_ACCESS_KEY=local", "AWS_EC2_METADATA_DISABLED=true",
-		"INSTANCE_URL=http://127.0.0.1:9", "INSTANCE_NAME=rie", "FEDGATE_DEV_MODE=true", "SIGNING_ALG=EdDSA",
+		// Not in development mode: a deployed function refuses it.
+		"INSTANCE_URL=https://rie.example.org", "INSTANCE_NAME=rie", "SIGNING_ALG=EdDSA",
 	}
 	names := store.PrefixedNames(prefix)
 	if err := store.CreateTables(ctx, awsCfg, names); err != nil {

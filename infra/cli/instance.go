@@ -11,9 +11,10 @@ import (
 
 func (a *app) instanceCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "instance", Short: "This instance's identity and signing keys"}
-	show := func(method, path string) func(*cobra.Command, []string) error {
+	var revoke bool
+	show := func(method, path string, body func() any) func(*cobra.Command, []string) error {
 		return func(c *cobra.Command, _ []string) error {
-			ans, err := a.call(c, method, path, nil, nil)
+			ans, err := a.call(c, method, path, nil, body())
 			if err != nil {
 				return err
 			}
@@ -24,11 +25,19 @@ func (a *app) instanceCommand() *cobra.Command {
 			return a.show(c, ans, func(w io.Writer) error { return documentFields(w, d) })
 		}
 	}
+	rotate := &cobra.Command{Use: "rotate-keys",
+		Short: "Rotate the signing key; the old one stays published as retired, or with --revoke is withdrawn at once (needs fedgate:instance)",
+		Args:  cobra.NoArgs, RunE: show("POST", "/instance/keys/rotate", func() any {
+			if revoke {
+				return identity.RotateInput{Revoke: true}
+			}
+			return nil
+		})}
+	rotate.Flags().BoolVar(&revoke, "revoke", false, "withdraw the current key at once (it may be compromised): peers stop accepting it within an hour")
 	cmd.AddCommand(
 		&cobra.Command{Use: "show", Short: "Show the public identity and keys (GET /instance)", Args: cobra.NoArgs,
-			RunE: show("GET", "/instance")},
-		&cobra.Command{Use: "rotate-keys", Short: "Rotate the signing key; the old one stays published as retired (needs fedgate:instance)",
-			Args: cobra.NoArgs, RunE: show("POST", "/instance/keys/rotate")},
+			RunE: show("GET", "/instance", func() any { return nil })},
+		rotate,
 	)
 	return cmd
 }

@@ -154,6 +154,10 @@ func (c Config) Validate() error {
 	if len(missing) > 0 {
 		return fmt.Errorf("config: missing %s", strings.Join(missing, ", "))
 	}
+	if c.DevMode && os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "" {
+		// Development mode turns the SSRF guard off: never in a deployed function.
+		return fmt.Errorf("config: FEDGATE_DEV_MODE is for the local runner only and refused in AWS Lambda")
+	}
 	if !Origin.Check(c.Identity.URL, c.DevMode) {
 		return fmt.Errorf("config: INSTANCE_URL %q: expected %s, like https://fed.example.org", c.Identity.URL, Origin.What)
 	}

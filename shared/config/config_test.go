@@ -71,6 +71,10 @@ func TestFromEnvRejects(t *testing.T) {
 	if _, err := FromEnv(); err != nil {
 		t.Fatalf("dev mode with http: %v", err)
 	}
+	t.Setenv("AWS_LAMBDA_FUNCTION_NAME", "fedgate-deliver")
+	if _, err := FromEnv(); err == nil || !strings.Contains(err.Error(), "FEDGATE_DEV_MODE") {
+		t.Fatalf("dev mode in AWS Lambda: %v", err)
+	}
 }
 
 // Every setting of the table reaches its field: its example, set in the

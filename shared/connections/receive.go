@@ -95,7 +95,13 @@ func (s *Service) readConnect(ctx context.Context, raw []byte) (*connect, error)
 func (s *Service) confirmIdentity(ctx context.Context, c *connect) (*identity.Document, error) {
 	doc, err := s.peers.FetchInstance(ctx, c.instanceURL)
 	if err != nil {
-		return nil, peer.Failure(err)
+		// Told in a fixed vocabulary: a stranger learns nothing of our
+		// network from the error (the detail stays in the log).
+		s.log.InfoContext(ctx, "CONNECT's identity not confirmed", "instanceUrl", c.instanceURL, "error", err.Error())
+		if errors.Is(err, peer.ErrTimeout) {
+			return nil, federation.Errorf(federation.CodeRemoteTimeout, "the instance at instanceUrl did not answer in time")
+		}
+		return nil, federation.Errorf(federation.CodeRemoteUnreachable, "the instance at instanceUrl could not be read to confirm the CONNECT's key")
 	}
 	served := slices.ContainsFunc(doc.PublicKeys, func(k identity.PublicKey) bool {
 		return k.KeyID == c.key.KeyID && k.PublicKey == c.key.PublicKey

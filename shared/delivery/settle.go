@@ -115,6 +115,9 @@ func (w *work) held() time.Duration {
 // endHold makes an update that follows an attempt end the hold episode the
 // message was in, recording the time it was held.
 func (w *work) endHold(u store.MessageUpdate) store.MessageUpdate {
+	if u.Attempts != nil {
+		u.AttemptsWere = &w.rec.Attempts // only the job that made the attempt records it
+	}
 	if w.rec.HoldToken != "" {
 		u.EndHold = true
 	}

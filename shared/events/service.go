@@ -33,7 +33,7 @@ type Deps struct {
 	Signer   *delivery.Signer
 	// Held releases the deliveries held for a connection: the peer's
 	// event.sync says it takes them again, and a resume ends a suspension.
-	Held *delivery.Deliverer
+	Held     *delivery.Deliverer
 	Verifier *incoming.Verifier
 	Faults   *faults.Injector // crash points (local runner only)
 	Metrics  *metrics.Recorder

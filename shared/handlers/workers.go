@@ -161,6 +161,9 @@ func Sweeper(a *app.App) ScheduledHandler {
 		if _, err := a.Outbox.Sweep(ctx, a.Now(), a.Config.OutboxGrace); err != nil {
 			return err
 		}
+		if _, err := a.Store.Connections.IndexAll(ctx); err != nil {
+			return err
+		}
 		return a.Events.SyncDue(ctx)
 	})
 }

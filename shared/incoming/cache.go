@@ -64,7 +64,15 @@ type junkCounter struct {
 	mu     sync.Mutex
 	rule   ratelimit.Rule
 	counts map[string]*junkWindow
+	// good are the connections an envelope verified on lately: their
+	// envelopes are read even from an address over its allowance (a junk
+	// sender behind the same address cannot lock a peer out), and an
+	// envelope that verifies is never refused for its address.
+	good map[string]time.Time
 }
+
+// trustFor is how long a verified connection stays good.
+const trustFor = 10 * time.Minute
 
 type junkWindow struct {
 	start time.Time
@@ -72,7 +80,7 @@ type junkWindow struct {
 }
 
 func newJunkCounter(rule ratelimit.Rule) *junkCounter {
-	return &junkCounter{rule: rule, counts: map[string]*junkWindow{}}
+	return &junkCounter{rule: rule, counts: map[string]*junkWindow{}, good: map[string]time.Time{}}
 }
 
 // sourceKey is what an address counts as: itself, or for IPv6 its /64.
@@ -123,4 +131,22 @@ func (j *junkCounter) over(ip string, now time.Time) (bool, time.Duration) {
 		return false, 0
 	}
 	return true, max(w.start.Add(j.rule.Window()).Sub(now), time.Second)
+}
+
+// verified marks a connection an envelope verified on.
+func (j *junkCounter) verified(connID string, now time.Time) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if len(j.good) > 10000 {
+		clear(j.good)
+	}
+	j.good[connID] = now
+}
+
+// trusted reports whether an envelope verified on the connection lately.
+func (j *junkCounter) trusted(connID string, now time.Time) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	at, ok := j.good[connID]
+	return ok && now.Sub(at) < trustFor
 }

@@ -228,6 +228,7 @@ func (v *Verifier) verify(ctx context.Context, raw []byte, wantType string, memb
 		}
 		return nil, err
 	}
+	v.junk.verified(in.Conn.ID, v.now())
 	// The limit comes after the signature (nobody who merely knows a
 	// connection id can spend the peer's window) and before the duplicate
 	// lookup, storing and answering.
@@ -278,7 +279,7 @@ func (v *Verifier) connection(ctx context.Context, id, source string) (conn *fed
 	if c, ok := v.cache.get(id, now); ok {
 		return c, true, nil
 	}
-	if over, wait := v.junk.over(source, now); over {
+	if over, wait := v.junk.over(source, now); over && !v.junk.trusted(id, now) {
 		return nil, false, &federation.Error{Code: federation.CodeRateLimited, RetryAfter: wait,
 			Message: "too many envelopes from this address failed verification; retry after " + wait.String()}
 	}
@@ -478,7 +479,9 @@ func Seal(ctx context.Context, signer Signer, conn *federation.Connection, reque
 
 // AnswerID is the messageId of the answer of type envType to request
 // requestID on a connection: derived, so every answer to it is one message.
-func AnswerID(connID, requestID, envType string) string { return ids.Derived(connID, requestID, envType) }
+func AnswerID(connID, requestID, envType string) string {
+	return ids.Derived(connID, requestID, envType)
+}
 
 // AnswerJSON builds an unsigned outcome with a JSON body.
 func AnswerJSON(status int, body any) store.Outcome {

@@ -32,7 +32,11 @@ type Client struct {
 
 // New returns a client for the orchestrator at baseURL.
 func New(baseURL string, key KeySource) *Client {
-	return &Client{baseURL: baseURL, key: key, http: &http.Client{Timeout: 10 * time.Second}}
+	return &Client{baseURL: baseURL, key: key, http: &http.Client{
+		Timeout: 10 * time.Second,
+		// A redirect would forward X-API-Key to wherever it points: never follow.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
 }
 
 // call sends one request and maps the answer: 2xx → the JSON body; 429 and

@@ -131,5 +131,8 @@ func NewRelay(url string) *Relay {
 	if url == "" {
 		return nil
 	}
-	return &Relay{URL: url, HTTP: &http.Client{Timeout: 10 * time.Second}}
+	return &Relay{URL: url, HTTP: &http.Client{
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
 }

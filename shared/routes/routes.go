@@ -365,10 +365,10 @@ var All = []Route{
 			SigningKey: SealKey,
 		}},
 	{Name: "sweeper", Schedule: "rate(1 minute)",
-		// Besides re-sending owed jobs it sends the daily event.sync.
+		// Besides re-sending owed jobs it sends the daily event.sync, and once
+		// puts connections stored before the newest-first index on it.
 		Access: Access{
-			Read:  []string{store.ConnectionsTable},
-			Write: []string{store.MessagesTable, store.SubscriptionsTable},
+			Write: []string{store.ConnectionsTable, store.MessagesTable, store.SubscriptionsTable},
 			Send:  []string{queue.Delivery, queue.Ack, queue.Dispatch, queue.Fanout},
 		}},
 	{Name: "agents-watch", Schedule: "rate(1 minute)",

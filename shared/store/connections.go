@@ -51,6 +51,8 @@ type connectionItem struct {
 	PK                 string                `dynamodbav:"pk"`
 	SK                 string                `dynamodbav:"sk"`
 	StatusKey          string                `dynamodbav:"statusKey"` // GSI byStatus: "WS#<ws>#<STATUS>"
+	ListKey            string                `dynamodbav:"listKey"`   // GSI byCreated: "WS#<ws>", newest first
+	ListSort           string                `dynamodbav:"listSort"`  // "<created ms>#<id>"
 	ID                 string                `dynamodbav:"connectionId"`
 	WorkspaceID        string                `dynamodbav:"workspaceId"`
 	RemoteInstanceID   string                `dynamodbav:"remoteInstanceId"`
@@ -116,6 +118,7 @@ func (it healthItem) health() federation.Health {
 func newConnectionItem(c *federation.Connection) connectionItem {
 	it := connectionItem{
 		PK: wsPK(c.WorkspaceID), SK: connSK(c.ID), StatusKey: statusKey(c.WorkspaceID, c.Status),
+		ListKey: wsPK(c.WorkspaceID), ListSort: listSort(c),
 		ID: c.ID, WorkspaceID: c.WorkspaceID, RemoteInstanceID: c.RemoteInstanceID, RemoteURL: c.RemoteURL,
 		RemoteName: c.RemoteName, Direction: c.Direction, Status: c.Status, RemoteCapabilities: c.RemoteCapabilities,
 		Metadata: c.Metadata, RemoteKeys: remoteKeyItems(c.RemoteKeys), KeysFetchedAt: c.KeysFetchedAt, Health: newHealthItem(c.Health),
@@ -160,6 +163,8 @@ func decodeConnection(raw map[string]types.AttributeValue) (*federation.Connecti
 	}
 	return it.connection(), nil
 }
+
+func listSort(c *federation.Connection) string { return msTime(c.CreatedAt) + "#" + c.ID }
 
 func statusKey(ws string, status federation.ConnStatus) string {
 	return wsPK(ws) + "#" + string(status)
@@ -246,39 +251,64 @@ func (r *Connections) GetByID(ctx context.Context, id string) (*federation.Conne
 	return r.Get(ctx, ptr.WorkspaceID, id)
 }
 
-// List returns a workspace's connections, newest first, optionally only those
-// with status.
+// List returns a workspace's connections, newest first (by createdAt),
+// optionally only those with status (filtered within the workspace's own
+// index partition, so a page may hold fewer than limit and still go on).
 func (r *Connections) List(ctx context.Context, ws string, status federation.ConnStatus, limit int32, cursor string) (Page[federation.Connection], error) {
-	in := &dynamodb.QueryInput{TableName: &r.table, Limit: aws.Int32(limit), ScanIndexForward: aws.Bool(false)}
-	var partAttr, partValue string
-	if status == "" {
-		partAttr, partValue = "pk", wsPK(ws)
-		in.KeyConditionExpression = aws.String("pk = :p AND begins_with(sk, :c)")
-		in.ExpressionAttributeValues = map[string]types.AttributeValue{":p": s(partValue), ":c": s("CONN#")}
-	} else {
-		partAttr, partValue = "statusKey", statusKey(ws, status)
-		in.IndexName = aws.String(IndexConnectionsByStatus)
-		in.KeyConditionExpression = aws.String("statusKey = :p")
-		in.ExpressionAttributeValues = map[string]types.AttributeValue{":p": s(partValue)}
+	in := &dynamodb.QueryInput{TableName: &r.table, IndexName: aws.String(IndexConnectionsByCreated)}
+	if status != "" {
+		in.FilterExpression = aws.String("#st = :st")
+		in.ExpressionAttributeNames = map[string]string{"#st": "status"}
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":st": s(string(status))}
 	}
-	start, err := decodeCursor(cursor, partAttr, partValue)
-	if err != nil {
-		return Page[federation.Connection]{}, err
+	return newestFirst(ctx, r.db, in, "listKey", wsPK(ws), limit, cursor, "connections",
+		func(raw map[string]types.AttributeValue) (federation.Connection, error) {
+			c, err := decodeConnection(raw)
+			if err != nil {
+				return federation.Connection{}, err
+			}
+			return *c, nil
+		})
+}
+
+// indexedKey marks that every connection is on the byCreated index.
+const indexedPK, indexedSK = "INDEX#byCreated", "DONE"
+
+// IndexAll puts connections stored before the byCreated index existed on
+// it: a scan, once per deployment that needs it (a marker item says it is
+// done), run by the sweeper. It reports whether anything was left to do.
+func (r *Connections) IndexAll(ctx context.Context) (bool, error) {
+	var done struct {
+		PK string `dynamodbav:"pk"`
 	}
-	in.ExclusiveStartKey = start
-	out, err := r.db.Query(ctx, in)
-	if err != nil {
-		return Page[federation.Connection]{}, fmt.Errorf("list connections: %w", err)
+	switch err := getItem(ctx, r.db, r.table, key(indexedPK, indexedSK), &done, "index marker", false); {
+	case err == nil:
+		return false, nil
+	case !errors.Is(err, ErrNotFound):
+		return false, err
 	}
-	page := Page[federation.Connection]{Items: []federation.Connection{}, NextCursor: encodeCursor(out.LastEvaluatedKey)}
-	for _, raw := range out.Items {
-		c, err := decodeConnection(raw)
+	p := dynamodb.NewScanPaginator(r.db, &dynamodb.ScanInput{
+		TableName:                 &r.table,
+		FilterExpression:          aws.String("begins_with(sk, :c) AND attribute_not_exists(listKey)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":c": s("CONN#")},
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
 		if err != nil {
-			return page, err
+			return true, fmt.Errorf("scan connections: %w", err)
 		}
-		page.Items = append(page.Items, *c)
+		for _, raw := range page.Items {
+			c, err := decodeConnection(raw)
+			if err != nil {
+				return true, err
+			}
+			if err := r.updateFields(ctx, c.WorkspaceID, c.ID, newUpdate().set("listKey", wsPK(c.WorkspaceID)).set("listSort", listSort(c))); err != nil && !errors.Is(err, ErrNotFound) {
+				return true, err
+			}
+		}
 	}
-	return page, nil
+	_, err := r.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &r.table, Item: key(indexedPK, indexedSK)})
+	return true, err
 }
 
 // ConnectionChange moves a connection to another status.

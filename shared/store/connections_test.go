@@ -311,3 +311,46 @@ func TestConnectionsClaimProbe(t *testing.T) {
 		t.Fatal("a closed circuit was probed")
 	}
 }
+
+// A workspace's connections list newest first by createdAt, whatever their
+// ids (a peer chooses an inbound connection's id), a status filter within;
+// connections stored before the index existed are put on it once.
+func TestConnectionsNewestFirst(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	conns := openStore(t).Connections
+	base := time.Now().UTC().Truncate(time.Millisecond)
+	var want []string
+	for i, id := range []string{"zzz-oldest", "aaa-middle", "mmm-newest"} {
+		c := newConn("ws", fmt.Sprintf("peer-%d", i), federation.StatusActive)
+		c.ID, c.CreatedAt = id, base.Add(time.Duration(i)*time.Minute)
+		if i == 1 {
+			c.Status = federation.StatusPending
+		}
+		if err := conns.Create(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		want = append([]string{id}, want...)
+	}
+	page, err := conns.List(ctx, "ws", "", 10, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range page.Items {
+		got = append(got, c.ID)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("list %v, want newest first %v", got, want)
+	}
+	page, _ = conns.List(ctx, "ws", federation.StatusActive, 10, "")
+	if len(page.Items) != 2 || page.Items[0].ID != "mmm-newest" {
+		t.Fatalf("active only: %+v", page.Items)
+	}
+	if again, err := conns.IndexAll(ctx); err != nil || !again {
+		t.Fatalf("first IndexAll: %v %v", again, err)
+	}
+	if again, err := conns.IndexAll(ctx); err != nil || again {
+		t.Fatalf("IndexAll after it is done: %v %v", again, err)
+	}
+}

@@ -25,8 +25,8 @@ import (
 // Sparse attributes put an item on the outbox index (a job still to be sent to
 // a queue) or the deadline index (a command awaiting its response); outbox.go.
 
-func msgSK(id string) string        { return "MSG#" + id }
-func dedupePK(connID string) string { return "IN#" + connID }
+func msgSK(id string) string           { return "MSG#" + id }
+func dedupePK(connID string) string    { return "IN#" + connID }
 func heldKey(ws, connID string) string { return ws + "#" + connID }
 func typeKey(ws, msgType string) string {
 	return wsPK(ws) + "#" + msgType
@@ -318,6 +318,10 @@ type MessageUpdate struct {
 	EndHold      bool
 	// Attempt is appended to the message's attempt log.
 	Attempt *federation.Attempt
+	// AttemptsWere requires the message to have had this many attempts: the
+	// outcome of an attempt is recorded only by the one that made it, not by
+	// a duplicate job that attempted it at the same time.
+	AttemptsWere *int
 	// Outbox queues a job for the item again (e.g. a response to send).
 	Outbox         string
 	DeadLetteredAt *time.Time
@@ -413,6 +417,9 @@ func (r *Messages) buildUpdate(ws, id string, mu MessageUpdate, now time.Time) *
 	}
 	if mu.Attempt != nil {
 		u.appendTo("attemptLog", []federation.Attempt{*mu.Attempt})
+	}
+	if mu.AttemptsWere != nil {
+		u.cond("(attribute_not_exists({attempts}) OR {attempts} = ?)", *mu.AttemptsWere)
 	}
 	// Never applied twice: the retry of an applied attempt (whose answer was
 	// lost) fails here even when the status condition still holds, so an

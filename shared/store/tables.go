@@ -31,16 +31,17 @@ const (
 
 // Index names.
 const (
-	IndexConnectionsByStatus = "byStatus"
-	IndexMessagesByType      = "byType"
-	IndexMessagesOutbox      = "outbox"
-	IndexMessagesDeadline    = "deadline"
-	IndexMessagesHeld        = "held"
-	IndexSubscriptionsFanout = "fanout"
-	IndexSubscriptionsByTime = "byTime"
-	IndexSubscriptionsSync   = "sync"
-	IndexAgentsByTime        = "byTime"
-	IndexAgentsWatch         = "watch"
+	IndexConnectionsByStatus  = "byStatus"
+	IndexConnectionsByCreated = "byCreated"
+	IndexMessagesByType       = "byType"
+	IndexMessagesOutbox       = "outbox"
+	IndexMessagesDeadline     = "deadline"
+	IndexMessagesHeld         = "held"
+	IndexSubscriptionsFanout  = "fanout"
+	IndexSubscriptionsByTime  = "byTime"
+	IndexSubscriptionsSync    = "sync"
+	IndexAgentsByTime         = "byTime"
+	IndexAgentsWatch          = "watch"
 )
 
 // Tables lists every table fedgate uses, designed from its access patterns
@@ -54,7 +55,11 @@ var Tables = []Table{
 	{
 		// Connections by workspace, id pointers and liveness locks (connections.go).
 		Name: ConnectionsTable, PartitionKey: "pk", SortKey: "sk",
-		Indexes: []Index{{Name: IndexConnectionsByStatus, PartitionKey: "statusKey", SortKey: "connectionId"}},
+		Indexes: []Index{
+			{Name: IndexConnectionsByStatus, PartitionKey: "statusKey", SortKey: "connectionId"},
+			// A workspace's connections newest first (PROTOCOL.md §5).
+			{Name: IndexConnectionsByCreated, PartitionKey: "listKey", SortKey: "listSort"},
+		},
 	},
 	{
 		// Messages by workspace, incoming de-duplication records, outbox and

@@ -133,10 +133,10 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	for _, n := range names[1:] {
 		r.spokes = append(r.spokes, c.Instances[n])
 	}
-	if r.hubTok, err = opts.Auth.Mint(devjwt.Token{Subject: "soak", Workspace: hubWS, Scopes: []string{routes.ScopeInstance}}); err != nil {
+	if r.hubTok, err = opts.Auth.Mint(devjwt.Token{Subject: "soak", Workspace: hubWS, Scopes: []string{routes.ScopeAdmin, routes.ScopeInstance}}); err != nil {
 		return Result{}, err
 	}
-	if r.spokeTk, err = opts.Auth.Mint(devjwt.Token{Subject: "soak", Workspace: spokeWS, Scopes: []string{routes.ScopeInstance}}); err != nil {
+	if r.spokeTk, err = opts.Auth.Mint(devjwt.Token{Subject: "soak", Workspace: spokeWS, Scopes: []string{routes.ScopeAdmin, routes.ScopeInstance}}); err != nil {
 		return Result{}, err
 	}
 	if err := r.setUp(ctx); err != nil {
