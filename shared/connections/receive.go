@@ -98,8 +98,13 @@ func (s *Service) confirmIdentity(ctx context.Context, c *connect) (*identity.Do
 		// Told in a fixed vocabulary: a stranger learns nothing of our
 		// network from the error (the detail stays in the log).
 		s.log.InfoContext(ctx, "CONNECT's identity not confirmed", "instanceUrl", c.instanceURL, "error", err.Error())
-		if errors.Is(err, peer.ErrTimeout) {
+		switch {
+		case errors.Is(err, peer.ErrTimeout):
 			return nil, federation.Errorf(federation.CodeRemoteTimeout, "the instance at instanceUrl did not answer in time")
+		case errors.Is(err, peer.ErrBadURL):
+			return nil, federation.Invalidf("instanceUrl is not an address this instance connects to")
+		case errors.Is(err, peer.ErrBadDocument):
+			return nil, federation.Invalidf("the document at instanceUrl is not a valid identity document (at most %d bytes)", federation.MaxDocumentBytes)
 		}
 		return nil, federation.Errorf(federation.CodeRemoteUnreachable, "the instance at instanceUrl could not be read to confirm the CONNECT's key")
 	}

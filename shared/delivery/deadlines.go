@@ -71,7 +71,7 @@ func (dl *Deliverer) AckOverdue(ctx context.Context, rec *store.MessageRecord) e
 	reason := fmt.Sprintf("no EVENT_ACK within %s of the peer's 202", dl.d.AckDeadline)
 	w := &work{queue: queue.Delivery, job: queue.Job{WorkspaceID: rec.WorkspaceID, MessageID: rec.ID}, rec: rec}
 	if dl.d.Policy.Next(rec.Attempts, rec.CreatedAt, now, 0, dl.d.Random).Exhausted {
-		return dl.exhaust(ctx, w, reason, nil)
+		return dl.exhaust(ctx, w, rec.Attempts, reason, nil)
 	}
 	_, err := dl.d.Messages.Update(ctx, rec.WorkspaceID, rec.ID, store.MessageUpdate{
 		Step: federation.StepAckOverdue, Error: &reason, ClearDelivered: true, ClearDeadline: true, NextAttemptAt: &now,

@@ -63,8 +63,7 @@ func (dl *Deliverer) retry(ctx context.Context, w *work, o outcome) error {
 	if next.Exhausted {
 		w.log.WarnContext(ctx, "retry budget spent", "error", o.err)
 		dl.d.Metrics.Ended(peer.OriginOf(w.conn.RemoteURL), o.n)
-		w.rec.Attempts = o.n
-		return dl.exhaust(ctx, w, o.err, o.record)
+		return dl.exhaust(ctx, w, o.n, o.err, o.record)
 	}
 	w.log.InfoContext(ctx, "delivery failed; retrying", "error", o.err, "errorClass", o.class, "delayMs", next.Delay.Milliseconds())
 	u := store.MessageUpdate{Step: federation.StepRetry, Attempts: &o.n, NextAttemptAt: &next.At, Error: &o.err, Attempt: o.record}
@@ -174,9 +173,9 @@ func (dl *Deliverer) expire(ctx context.Context, w *work, reason string) error {
 
 // exhaust marks the message FAILED and puts its job in the queue's DLQ,
 // where the dlq-recorder and the DLQ alarm see it.
-func (dl *Deliverer) exhaust(ctx context.Context, w *work, reason string, tried *federation.Attempt) error {
-	reason = fmt.Sprintf("retry budget spent after %d attempts: %s", w.rec.Attempts, reason)
-	if err := dl.failAfter(ctx, w, w.rec.Attempts, reason, tried); err != nil {
+func (dl *Deliverer) exhaust(ctx context.Context, w *work, attempts int, reason string, tried *federation.Attempt) error {
+	reason = fmt.Sprintf("retry budget spent after %d attempts: %s", attempts, reason)
+	if err := dl.failAfter(ctx, w, attempts, reason, tried); err != nil {
 		return err
 	}
 	return dl.d.Jobs.Send(ctx, w.queue+"-dlq", queue.Job{WorkspaceID: w.job.WorkspaceID, MessageID: w.job.MessageID}, 0)
